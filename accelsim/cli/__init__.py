@@ -1,0 +1,43 @@
+"""The `accelsim` command. Each `*_cmd.py` module in this package registers its own subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from accelsim import __version__
+from accelsim.errors import InputError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's default exit code is also 2; keep one-line output
+        self.exit(2, f"accelsim: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, with every command module's subcommands."""
+    parser = _Parser(prog="accelsim", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"accelsim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for mod in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.endswith("_cmd")):
+        importlib.import_module(f"{__name__}.{mod}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: bad input prints one line and exits 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        rc = args.func(args)
+    except InputError as err:
+        print(f"accelsim: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

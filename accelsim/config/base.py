@@ -1,0 +1,81 @@
+"""Base model for every config object, and YAML loading with errors that name the file and field path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from accelsim.errors import InputError
+
+M = TypeVar("M", bound="Model")
+
+
+class Model(BaseModel):
+    """Frozen, strict-keyed config object. Quantities carry their unit in the field name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class Sourced(Model):
+    """A config section whose numbers cite where they came from: `sources: {field: citation}`."""
+
+    sources: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _sources_name_fields(self) -> "Sourced":
+        unknown = sorted(set(self.sources) - set(type(self).model_fields) - {"*"})
+        if unknown:
+            raise ValueError(f"sources names fields that do not exist: {', '.join(unknown)}")
+        return self
+
+
+def _format_validation_error(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"]) or "<root>"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif e["type"] == "missing":
+            msg = "missing required field"
+        parts.append(f"{path}: {msg}")
+    return "; ".join(parts)
+
+
+def parse_model(cls: type[M], data: Any, *, source: str = "<config>") -> M:
+    """Validate `data` into `cls`, turning validation errors into one-line InputErrors."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as err:
+        raise InputError(_format_validation_error(err), source=source) from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Read a YAML document, reporting a missing or malformed file as an InputError."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise InputError(f"cannot read: {err.strerror}", source=str(path)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise InputError(f"{where}invalid YAML ({getattr(err, 'problem', err)})", source=str(path)) from None
+    if not isinstance(data, dict):
+        raise InputError("expected a mapping at the top level", source=str(path))
+    return data
+
+
+def load_yaml(cls: type[M], path: str | Path) -> M:
+    """Load and validate a YAML file into `cls`."""
+    return parse_model(cls, read_yaml(path), source=str(path))
+
+
+def to_yaml(model: Model) -> str:
+    """Serialise a config so that load_yaml of the text reproduces it exactly."""
+    return yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False)
