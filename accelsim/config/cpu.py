@@ -1,0 +1,25 @@
+"""CPU configuration: cores, clock, SIMD/FMA, memory-level parallelism, and its cache levels."""
+
+from __future__ import annotations
+
+from pydantic import Field, PositiveFloat, PositiveInt
+
+from accelsim.config.base import Sourced
+from accelsim.config.cache import CacheConfig
+
+
+class CpuConfig(Sourced):
+    """A multi-core CPU; `caches` lists private levels first and the shared LLC last."""
+
+    name: str
+    cores: PositiveInt
+    freq_ghz: PositiveFloat
+    simd_fp32_lanes: PositiveInt = Field(description="FP32 lanes per vector register (AVX2: 8)")
+    fma_units_per_core: PositiveInt
+    gemm_efficiency: float = Field(gt=0, le=1, description="achieved / peak FLOP rate of an MKL-class GEMM")
+    line_fill_buffers_per_core: PositiveInt = Field(description="outstanding L1 misses per core (MLP limit)")
+    gather_cycles_per_lookup: PositiveFloat = Field(
+        description="core cycles of index load, address arithmetic and loop control per looked-up row")
+    op_overhead_ns: float = Field(ge=0, description="per-operator dispatch cost of the framework (per layer)")
+    private_cache_levels: PositiveInt = Field(description="how many of `caches` are private to each core")
+    caches: tuple[CacheConfig, ...] = Field(min_length=1)

@@ -1,0 +1,1 @@
+"""System simulation: stage mapping, per-stage timing, and the SimPy pipeline that overlaps batches."""

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+
+from accelsim.hw.requester import closed_loop
+
+
+def fifo_server(service_ns, latency_ns):
+    """One server, FIFO by arrival, a fixed service time, then a fixed flight latency."""
+    def serve(arrival):
+        order = np.argsort(arrival, kind="stable")
+        done = np.empty_like(arrival)
+        t = 0.0
+        for i in order:
+            t = max(t, arrival[i]) + service_ns
+            done[i] = t + latency_ns
+        return done
+    return serve
+
+
+@pytest.mark.parametrize("window,service,lat", [(1, 2.0, 50.0), (4, 2.0, 50.0), (10, 10.0, 50.0), (64, 5.0, 90.0)])
+def test_closed_loop_throughput_matches_littles_law(window, service, lat):
+    n = 4000
+    serve = fifo_server(service, lat)
+    res = closed_loop(np.zeros(n), np.zeros(n, np.int64), 1, window, serve, service + lat)
+    # One requester with W slots: rate = min(1/service, W/(service + latency)).
+    rate = min(1 / service, window / (service + lat))
+    assert res.done_ns.max() == pytest.approx(n / rate, rel=0.05)
+    assert (res.done_ns >= res.issue_ns + service + lat - 1e-9).all()
+
+
+def test_window_one_is_exactly_serial():
+    n = 100
+    res = closed_loop(np.zeros(n), np.zeros(n, np.int64), 1, 1, fifo_server(3.0, 7.0), 10.0)
+    assert res.done_ns.max() == pytest.approx(n * 10.0)
+
+
+def test_more_requesters_share_the_server():
+    n = 4000
+    req = np.arange(n) % 4
+    one = closed_loop(np.zeros(n), np.zeros(n, np.int64), 1, 2, fifo_server(1.0, 99.0), 100.0)
+    four = closed_loop(np.zeros(n), req, 4, 2, fifo_server(1.0, 99.0), 100.0)
+    assert four.done_ns.max() == pytest.approx(one.done_ns.max() / 4, rel=0.05)
+
+
+def test_ready_times_are_respected():
+    ready = np.arange(10, dtype=float) * 1000
+    res = closed_loop(ready, np.zeros(10, np.int64), 1, 8, fifo_server(1.0, 1.0), 2.0)
+    assert np.allclose(res.issue_ns, ready)
+    assert np.allclose(res.done_ns, ready + 2.0)
