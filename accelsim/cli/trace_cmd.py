@@ -1,0 +1,180 @@
+"""`accelsim trace ...`: make (synth, capture, import), export, inspect (stats) and profile embedding traces."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from accelsim.config.workload import load_workload
+from accelsim.errors import InputError
+
+FORMATS = ("dlrm-datasets", "dlrm-text")
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from accelsim.workload.synth import synthesize
+
+    out = synthesize(load_workload(args.workload), dist=args.dist, batches=args.batches,
+                     batch_size=args.batch_size, seed=args.seed, out=args.output, alpha=args.alpha,
+                     reuse=args.reuse, stackdist_file=args.stackdist_file)
+    print(f"wrote {out}")
+    return 0
+
+
+def _capture(args: argparse.Namespace) -> int:
+    if args.batches < 1 or args.batch_size < 1:
+        raise InputError(f"batches and batch size must be >= 1, got {args.batches} and {args.batch_size}")
+    spec = load_workload(args.workload)
+    from accelsim.workload.capture import capture_dlrm  # imports torch: only when capturing
+
+    out = capture_dlrm(spec, batches=args.batches, batch_size=args.batch_size, seed=args.seed, out=args.output)
+    print(f"wrote {out}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from accelsim.workload.importers import import_dlrm_datasets, import_dlrm_text
+
+    spec = load_workload(args.workload) if args.workload else None
+    if args.format == "dlrm-datasets":
+        if args.batch_size is not None or args.bag_size is not None:
+            raise InputError("--batch-size and --bag-size apply to dlrm-text only (dlrm-datasets files carry them)")
+        out = import_dlrm_datasets(args.files, args.output, spec=spec, rows=args.rows)
+    else:
+        if len(args.files) != 1:
+            raise InputError(f"dlrm-text imports one file, got {len(args.files)}")
+        out = import_dlrm_text(args.files[0], args.output, spec=spec, rows=args.rows, batch_size=args.batch_size,
+                               bag_size=args.bag_size)
+    print(f"wrote {out}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from accelsim.workload.importers import export_dlrm_datasets, export_dlrm_text
+
+    if args.format == "dlrm-datasets":
+        if args.table is not None:
+            raise InputError("--table applies to dlrm-text only (dlrm-datasets keeps every table)")
+        out = export_dlrm_datasets(args.trace, args.output, drop_weights=args.drop_weights)
+    else:
+        out = export_dlrm_text(args.trace, args.output, table=args.table)
+    print(f"wrote {out}")
+    return 0
+
+
+def _fmt_table(stats: dict) -> str:
+    cols = ("table", "rows", "lookups", "unique", "uniq%", "mean bag", "max bag", "empty", "top0.1%", "top1%",
+            "top10%", "gathered MB")
+
+    def row(name: str, s: dict, rows: str) -> list[str]:
+        hot = list(s["hot_set_access_share"].values())
+        gb = s["gathered_bytes"]
+        return [name, rows, str(s["lookups"]), str(s["unique_rows"]), f"{100 * s['unique_fraction']:.1f}",
+                f"{s['mean_bag_lookups']:.2f}", str(s["max_bag_lookups"]), str(s["empty_bags"]),
+                *(f"{100 * h:.1f}%" for h in hot), "-" if gb is None else f"{gb / 1e6:.2f}"]
+
+    body = [row(str(t["table"]), t, str(t["rows"])) for t in stats["tables"]]
+    body.append(row("all", stats["overall"], str(sum(t["rows"] for t in stats["tables"]))))
+    widths = [max(len(c), *(len(r[i]) for r in body)) for i, c in enumerate(cols)]
+    lines = [f"trace {stats['trace']}: {stats['num_batches']} batches, batch size {stats['batch_size']}, "
+             f"{stats['num_tables']} tables, source {stats['source']}"]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in [list(cols), *body]]
+    reuse = stats["overall"]["reuse_distance"]
+    lines.append(f"reuse distance (LRU stack, all tables): first touch {reuse['first_touch']}; " + ", ".join(
+        f"[{b['min_distance']},{b['max_distance']}]: {b['count']}" for b in reuse["log2_buckets"]))
+    if "note" in stats:
+        lines.append(f"note: {stats['note']}")
+    return "\n".join(lines)
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from accelsim.workload.stats import trace_stats
+    from accelsim.workload.trace import open_trace
+
+    stats = trace_stats(open_trace(args.trace))
+    print(json.dumps(stats, indent=1) if args.json else _fmt_table(stats))
+    return 0
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from accelsim.workload.stackdist import profile_trace, write_distribution
+    from accelsim.workload.trace import open_trace
+
+    reader = open_trace(args.trace)
+    T = reader.meta.num_tables
+    pattern = str(args.output)
+    if "{table}" in pattern:
+        if args.table is not None:
+            raise InputError("give either --table or a {table} pattern in the output name, not both")
+        tables = list(range(T))
+    else:
+        if args.table is None and T != 1:
+            raise InputError(f"{args.trace}: has {T} tables; choose one with --table or put {{table}} in -o to "
+                             f"write one file per table")
+        tables = [args.table or 0]
+    # profile everything first so that a failure leaves no file behind
+    dists = [(pattern.replace("{table}", str(t)), profile_trace(reader, table=t)) for t in tables]
+    for path, dist in dists:
+        write_distribution(path, *dist)
+        print(f"wrote {path}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `accelsim trace` and its subcommands."""
+    p = sub.add_parser("trace", help="make, import, export, inspect and profile embedding traces",
+                       description=__doc__)
+    tsub = p.add_subparsers(dest="trace_command", required=True, parser_class=type(p))
+
+    s = tsub.add_parser("synth", help="generate a synthetic trace for a workload")
+    s.add_argument("--workload", required=True, help="shipped workload name (rm1) or YAML path")
+    s.add_argument("--dist", required=True, choices=("uniform", "zipf", "stackdist"))
+    s.add_argument("--alpha", type=float, default=1.09,
+                   help="Zipf exponent; <= 1 means uniform (FBGEMM); 1.09 inference, 1.15 training")
+    s.add_argument("--reuse", type=float, default=0.0, help="share of lookups taken from the previous batch")
+    s.add_argument("--stackdist-file", help="dlrm distribution file; '{table}' in the name: one per table")
+    s.add_argument("--batches", type=int, required=True)
+    s.add_argument("--batch-size", type=int, required=True)
+    s.add_argument("--seed", type=int, required=True)
+    s.add_argument("-o", "--output", required=True, type=Path, help="trace directory to write (X.trace)")
+    s.set_defaults(func=_synth)
+
+    c = tsub.add_parser("capture", help="capture lookups from a PyTorch DLRM of the workload")
+    c.add_argument("--workload", required=True)
+    c.add_argument("--batches", type=int, required=True)
+    c.add_argument("--batch-size", type=int, required=True)
+    c.add_argument("--seed", type=int, required=True)
+    c.add_argument("-o", "--output", required=True, type=Path)
+    c.set_defaults(func=_capture)
+
+    i = tsub.add_parser("import", help="import a public trace file")
+    i.add_argument("--format", required=True, choices=FORMATS)
+    i.add_argument("files", nargs="+", metavar="FILE", help="dlrm-datasets: one file per batch, in order")
+    g = i.add_mutually_exclusive_group(required=True)
+    g.add_argument("--workload", help="table count and rows from this workload")
+    g.add_argument("--rows", type=int, help="rows of every table")
+    i.add_argument("--batch-size", type=int, help="dlrm-text: bags per batch (default: workload's)")
+    i.add_argument("--bag-size", type=int, help="dlrm-text: lookups per bag (default: workload's, or 1)")
+    i.add_argument("-o", "--output", required=True, type=Path)
+    i.set_defaults(func=_import)
+
+    e = tsub.add_parser("export", help="export a trace to a public format")
+    e.add_argument("--format", required=True, choices=FORMATS)
+    e.add_argument("trace", type=Path)
+    e.add_argument("--table", type=int, help="dlrm-text: the table to write (required with several tables)")
+    e.add_argument("--drop-weights", action="store_true", help="dlrm-datasets: drop per-sample weights")
+    e.add_argument("-o", "--output", required=True, type=Path,
+                   help="dlrm-datasets: a directory of batch_NNNNN.pt.gz; dlrm-text: a file")
+    e.set_defaults(func=_export)
+
+    st = tsub.add_parser("stats", help="lookups, uniqueness, reuse distances, hot sets, bytes gathered")
+    st.add_argument("trace", type=Path)
+    st.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    st.set_defaults(func=_stats)
+
+    pr = tsub.add_parser("profile", help="write a dlrm stack-distance distribution file (for --dist stackdist)")
+    pr.add_argument("trace", type=Path)
+    pr.add_argument("--table", type=int, help="table to profile (required with several tables)")
+    pr.add_argument("-o", "--output", required=True, help="distribution file; '{table}' writes one per table")
+    pr.set_defaults(func=_profile)

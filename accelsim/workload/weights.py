@@ -1,0 +1,129 @@
+"""Deterministic procedural DLRM parameters: any embedding row is generated on demand, never a whole table.
+
+Real tables are too large to hold (MLPerf DLRM: 96 GB), so each row's values are a pure function of
+(seed, table, row id): a counter-based hash (splitmix64 finaliser) mapped to DLRM's uniform init range
+[-sqrt(1/rows), sqrt(1/rows)]. Generating k rows costs O(k * dim) whatever the table size.
+MLP weights follow facebookresearch/dlrm `create_mlp`: W ~ normal(0, sqrt(2/(in+out))), b ~ normal(0, sqrt(1/out)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from accelsim.config.workload import ModelSpec
+from accelsim.errors import InputError
+from accelsim.kernels.reference import CrossLayer, DenseLayer
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_UNIT = 1.0 / float(1 << 24)  # a 24-bit draw fills a float32 mantissa exactly
+
+
+@njit(cache=True)
+def _mix64(z):
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True)
+def _fill_rows(key, row_ids, bound, out):
+    dim = out.shape[1]
+    for i in range(row_ids.shape[0]):
+        base = _mix64(key + np.uint64(row_ids[i]) * _GOLDEN)
+        for j in range(dim):
+            h = _mix64(base + np.uint64(j + 1) * _GOLDEN)
+            u = np.float64(h >> np.uint64(40)) * _UNIT
+            out[i, j] = np.float32((2.0 * u - 1.0) * bound)
+
+
+def table_key(seed: int, table: int) -> np.uint64:
+    """The hash key of one table: distinct tables of one seed draw independent rows."""
+    if seed < 0 or table < 0:
+        raise InputError(f"seed and table must be non-negative, got seed={seed}, table={table}")
+    # numba hands uint64 results back as Python ints; re-wrap so the row kernel is compiled for uint64 keys
+    return np.uint64(_mix64(np.uint64(_mix64(np.uint64(seed % (1 << 64)))) ^ np.uint64(table)))
+
+
+def table_rows_values(seed: int, table: int, row_ids: np.ndarray, dim: int, num_rows: int) -> np.ndarray:
+    """fp32 values (len(row_ids), dim) of the given rows of a `num_rows`-row table; pure in (seed, table, row)."""
+    row_ids = np.ascontiguousarray(row_ids, dtype=np.int64).reshape(-1)
+    if row_ids.size and (row_ids.min() < 0 or row_ids.max() >= num_rows):
+        bad = row_ids.min() if row_ids.min() < 0 else row_ids.max()
+        raise InputError(f"table {table}: row {bad} out of range [0, {num_rows})")
+    out = np.empty((row_ids.size, dim), dtype=np.float32)
+    _fill_rows(table_key(seed, table), row_ids, float(np.sqrt(1.0 / num_rows)), out)
+    return out
+
+
+def _dense_layers(rng: np.random.Generator, widths: list[tuple[int, int]]) -> tuple[DenseLayer, ...]:
+    return tuple(
+        DenseLayer(weight=rng.normal(0.0, np.sqrt(2.0 / (n_in + n_out)), (n_out, n_in)).astype(np.float32),
+                   bias=rng.normal(0.0, np.sqrt(1.0 / n_out), n_out).astype(np.float32))
+        for n_in, n_out in widths
+    )
+
+
+def _cross_layers(rng: np.random.Generator, width: int, rank: int, layers: int) -> tuple[CrossLayer, ...]:
+    # torchrec's LowRankCrossNet draws U and V xavier-normal (the same std) and starts the bias at zero; a
+    # non-zero bias (DLRM's bias rule) keeps the bias path of every checked datapath exercised.
+    std = np.sqrt(2.0 / (width + rank))
+    return tuple(
+        CrossLayer(u=rng.normal(0.0, std, (width, rank)).astype(np.float32),
+                   v=rng.normal(0.0, std, (rank, width)).astype(np.float32),
+                   bias=rng.normal(0.0, np.sqrt(1.0 / width), width).astype(np.float32))
+        for _ in range(layers)
+    )
+
+
+# Separates the dense-feature stream of (seed, batch) from its bag stream; accelsim.sim.engine.dense_inputs
+# derives the same stream, so replaying a captured trace reproduces the captured model's inputs.
+_DENSE_STREAM = 0xDE05E
+
+
+def dense_inputs(spec: ModelSpec, batch_size: int, seed: int, batch_index: int) -> np.ndarray:
+    """Dense features U[0,1) (B, features) fp32 of one batch, as DLRM's random data; pure in (seed, batch)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, batch_index, _DENSE_STREAM]))
+    return rng.random((batch_size, spec.dense_features), dtype=np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class DlrmParams:
+    """All parameters of a DLRM-family model; embedding rows are produced on demand from (seed, table, row)."""
+
+    seed: int
+    embedding_dim: int
+    table_rows: tuple[int, ...]
+    pooling: str
+    interaction: str
+    bottom: tuple[DenseLayer, ...]
+    top: tuple[DenseLayer, ...]
+    cross: tuple[CrossLayer, ...]
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, seed: int) -> "DlrmParams":
+        """Draw MLP (bottom, then cross, then top) weights from numpy's default_rng(seed)."""
+        if seed < 0:
+            raise InputError(f"seed must be non-negative, got {seed}")
+        rng = np.random.default_rng(seed)
+        bottom = _dense_layers(rng, list(spec.bottom_layers))
+        cross = () if spec.dcnv2 is None else _cross_layers(rng, spec.top_input_width, spec.dcnv2.rank,
+                                                              spec.dcnv2.layers)
+        top = _dense_layers(rng, list(spec.top_layers))
+        return cls(seed=seed, embedding_dim=spec.embedding_dim, table_rows=tuple(t.rows for t in spec.table_list),
+                   pooling=spec.pooling, interaction=spec.interaction, bottom=bottom, top=top, cross=cross)
+
+    def table_rows_values(self, table: int, row_ids: np.ndarray) -> np.ndarray:
+        """fp32 rows (len(row_ids), dim) of table `table`."""
+        if not 0 <= table < len(self.table_rows):
+            raise InputError(f"table {table} out of range: the model has {len(self.table_rows)} tables")
+        return table_rows_values(self.seed, table, row_ids, self.embedding_dim, self.table_rows[table])
+
+    @property
+    def dense_param_bytes(self) -> int:
+        """Bytes of every MLP and cross-net array (fp32)."""
+        return sum(a.nbytes for layer in self.bottom + self.top + self.cross for a in layer)

@@ -1,0 +1,154 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from accelsim.config.base import parse_model
+from accelsim.config.workload import ModelSpec, load_workload
+from accelsim.errors import InputError
+from accelsim.kernels.reference import dlrm_forward, embedding_bag
+from accelsim.workload.capture import EmbeddingCapture, capture_dlrm
+from accelsim.workload.torch_model import build_torch_dlrm, generate_inputs, torch_bags
+from accelsim.workload.trace import open_trace
+from accelsim.workload.weights import DlrmParams
+
+B = 3
+
+
+class UserModel(nn.Module):
+    """Not a DLRM: every way of calling an embedding module, in the order they are declared."""
+
+    def __init__(self):
+        super().__init__()
+        self.bag_offsets = nn.EmbeddingBag(20, 4, mode="sum")
+        self.bag_fixed = nn.EmbeddingBag(15, 4, mode="mean")
+        self.bag_last = nn.EmbeddingBag(12, 4, mode="max", include_last_offset=True)
+        self.tokens = nn.Embedding(9, 4)
+        self.ids = nn.Embedding(30, 4)
+        self.head = nn.Linear(4, 1)
+
+    def forward(self, x):
+        a = self.bag_offsets(x["i1"], x["o1"])
+        b = self.bag_fixed(x["i2"])
+        c = self.bag_last(x["i3"], offsets=x["o3"])
+        d = self.tokens(x["i4"]).sum(dim=1)
+        e = self.ids(x["i5"])
+        return self.head(a + b + c + d + e)
+
+
+def user_inputs(seed):
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "i1": torch.randint(0, 20, (7,), generator=g), "o1": torch.tensor([0, 2, 2]),
+        "i2": torch.randint(0, 15, (B, 5), generator=g),
+        "i3": torch.randint(0, 12, (6,), generator=g, dtype=torch.int32),
+        "o3": torch.tensor([0, 1, 4, 6], dtype=torch.int32),
+        "i4": torch.randint(0, 9, (B, 2), generator=g),
+        "i5": torch.randint(0, 30, (B,), generator=g),
+    }
+
+
+def test_capture_of_a_user_module_records_exactly_the_indices_passed(tmp_path):
+    model = UserModel()
+    inputs = [user_inputs(s) for s in (1, 2)]
+    with EmbeddingCapture(model) as cap, torch.no_grad():
+        for x in inputs:
+            model(x)
+    out = cap.write(tmp_path / "user.trace")
+    trace = open_trace(out)
+    assert trace.meta.table_rows == (20, 15, 12, 9, 30)
+    assert len(trace) == 2
+    for x, batch in zip(inputs, trace):
+        t1, t2, t3, t4, t5 = batch.tables
+        np.testing.assert_array_equal(t1.indices, x["i1"].numpy())
+        np.testing.assert_array_equal(t1.offsets, [0, 2, 2, 7])
+        np.testing.assert_array_equal(t2.indices, x["i2"].numpy().ravel())
+        np.testing.assert_array_equal(t2.offsets, [0, 5, 10, 15])
+        np.testing.assert_array_equal(t3.indices, x["i3"].numpy())
+        np.testing.assert_array_equal(t3.offsets, [0, 1, 4, 6])
+        np.testing.assert_array_equal(t4.indices, x["i4"].numpy().ravel())
+        np.testing.assert_array_equal(t4.offsets, [0, 2, 4, 6])
+        np.testing.assert_array_equal(t5.indices, x["i5"].numpy())
+        np.testing.assert_array_equal(t5.offsets, [0, 1, 2, 3])
+        # The recorded bags pool to what each EmbeddingBag returned.
+        for bags, mod in ((t1, model.bag_offsets), (t2, model.bag_fixed), (t3, model.bag_last)):
+            w = mod.weight.detach().numpy()
+            want = nn.functional.embedding_bag(torch.tensor(bags.indices), mod.weight, torch.tensor(bags.offsets),
+                                               mode=mod.mode, include_last_offset=True).detach().numpy()
+            np.testing.assert_allclose(embedding_bag(w, bags.indices, bags.offsets, mode=mod.mode,
+                                                     include_last_offset=True), want, rtol=1e-6)
+
+
+def test_hooks_are_removed_on_exit_and_no_forward_means_no_trace(tmp_path):
+    model = UserModel()
+    with EmbeddingCapture(model) as cap:
+        pass
+    assert not model._forward_pre_hooks and not model.bag_fixed._forward_pre_hooks and not model._forward_hooks
+    with torch.no_grad():
+        model(user_inputs(0))
+    assert cap.batches == []
+    with pytest.raises(InputError, match="no embedding lookups were captured"):
+        cap.write(tmp_path / "t")
+    with pytest.raises(InputError, match="has no nn.EmbeddingBag or nn.Embedding"):
+        EmbeddingCapture(nn.Linear(2, 2))
+
+
+def test_per_sample_weights_and_padding_idx(tmp_path):
+    bag = nn.EmbeddingBag(10, 3, mode="sum", padding_idx=0)
+    idx = torch.tensor([[4, 0, 7], [0, 0, 2]])
+    psw = torch.tensor([[0.5, 9.0, 2.0], [9.0, 9.0, -1.0]])
+    with EmbeddingCapture(bag) as cap, torch.no_grad():
+        want = bag(idx, per_sample_weights=psw).numpy()
+    (t,) = cap.batches[0].tables
+    np.testing.assert_array_equal(t.indices, [4, 7, 2])  # padding entries are neither read nor counted
+    np.testing.assert_array_equal(t.offsets, [0, 2, 3])
+    np.testing.assert_array_equal(t.weights, [0.5, 2.0, -1.0])
+    got = embedding_bag(bag.weight.detach().numpy(), t.indices, t.offsets, per_sample_weights=t.weights,
+                        include_last_offset=True)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert open_trace(cap.write(tmp_path / "w")).meta.has_weights
+
+
+class Flaky(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Embedding(5, 2), nn.Embedding(5, 2)
+
+    def forward(self, x, both):
+        return self.a(x) + (self.b(x) if both else 0)
+
+
+def test_forwards_with_different_lookups_are_rejected():
+    model = Flaky()
+    with EmbeddingCapture(model), torch.no_grad():
+        model(torch.tensor([1, 2]), True)
+        with pytest.raises(InputError, match=r"forward 1 looked up \['a'\], the first forward looked up \['a', 'b'\]"):
+            model(torch.tensor([1, 2]), False)
+
+
+SPEC = parse_model(ModelSpec, dict(
+    name="tiny_dlrm", source="test", embedding_dim=8,
+    tables=[{"rows": 300, "lookups_per_sample": 4, "count": 2}, {"rows": 40, "lookups_per_sample": 6,
+                                                                 "bag_size_dist": "uniform"}],
+    bottom_mlp=[6, 16, 8], top_mlp=[16, 1]))
+
+
+def test_dlrm_capture_replayed_through_reference_forward_gives_torch_ctrs(tmp_path):
+    out = capture_dlrm(SPEC, batches=3, batch_size=16, seed=7, out=tmp_path / "dlrm.trace")
+    trace = open_trace(out)
+    assert trace.meta.seed == 7 and trace.meta.workload == "tiny_dlrm"
+    assert trace.meta.spec == SPEC.model_dump(mode="json") and len(trace) == 3
+    params = DlrmParams.from_spec(SPEC, 7)
+    model = build_torch_dlrm(SPEC, 7)
+    for i, batch in enumerate(trace):
+        dense, generated = generate_inputs(SPEC, 16, 7, i)
+        assert all(np.array_equal(a.indices, b.indices) for a, b in zip(batch.tables, generated.tables))
+        with torch.no_grad():
+            want = model(torch.from_numpy(dense), torch_bags(generated)).numpy()
+        np.testing.assert_allclose(dlrm_forward(params, dense, batch).ctr, want, rtol=1e-5, atol=1e-6)
+
+
+def test_capture_dlrm_refuses_a_model_over_the_memory_budget(tmp_path):
+    with pytest.raises(InputError, match="workload 'rm1'.*GiB"):
+        capture_dlrm(load_workload("rm1"), batches=1, batch_size=2, seed=0, out=tmp_path / "t")
+    assert not (tmp_path / "t").exists()
