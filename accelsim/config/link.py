@@ -1,0 +1,50 @@
+"""LinkConfig / LinksConfig: CPU-accelerator channels (bandwidth, latency, request sizes, credits) and steering."""
+
+from __future__ import annotations
+
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
+
+from accelsim.config.base import Model, Sourced
+from accelsim.kernels.link_sim import STEERING_CODES
+
+
+class LinkConfig(Sourced):
+    """One full-duplex channel; the accelerator issues every request (CCI-P style).
+
+    A read of n lines sends a header towards the host and gets n x line_bytes + a header back; a write sends
+    n x line_bytes + a header and gets a header back (the write acknowledgement).
+    """
+
+    name: str
+    bandwidth_gbps: PositiveFloat = Field(description="per direction, in GB/s (1e9 bytes per second)")
+    latency_ns: NonNegativeFloat = Field(description="one-way flight time, excluding serialisation")
+    request_lines: tuple[PositiveInt, ...] = Field((1, 2, 4), min_length=1,
+                                                   description="allowed request sizes in lines; must include 1")
+    line_bytes: PositiveInt = 64
+    header_bytes: NonNegativeInt = Field(description="wire overhead of every request and every response")
+    coherent: bool = Field(False, description="coherent with the host caches (preferred by coherent_first)")
+    max_outstanding: PositiveInt = Field(description="requests in flight per channel (credits)")
+
+    @field_validator("request_lines")
+    @classmethod
+    def _sizes(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if 1 not in v:
+            raise ValueError("must include 1, so that any run of lines can be split into requests")
+        bad = [n for n in v if n & (n - 1)]
+        if bad:
+            raise ValueError(f"sizes must be powers of two (requests are naturally aligned), got {bad}")
+        return tuple(sorted(set(v)))
+
+
+class LinksConfig(Model):
+    """The set of channels between host and accelerator and how requests are steered onto them."""
+
+    channels: tuple[LinkConfig, ...] = Field(min_length=1)
+    steering: str = Field("round_robin", description=f"one of {', '.join(STEERING_CODES)}")
+
+    @field_validator("steering")
+    @classmethod
+    def _known_steering(cls, v: str) -> str:
+        if v not in STEERING_CODES:
+            raise ValueError(f"unknown steering {v!r}; expected one of {', '.join(STEERING_CODES)}")
+        return v

@@ -1,0 +1,1 @@
+"""Hardware component models: caches, links, DRAM, engines."""

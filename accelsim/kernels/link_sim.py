@@ -1,0 +1,128 @@
+"""numba kernels for CPU-accelerator links: request steering, credit-limited full-duplex FIFO timing, and
+coalescing of line addresses into naturally aligned multi-line requests.
+
+Each channel has one FIFO per direction, so its wire never carries more than its bandwidth; a request holds
+one of the channel's credits from issue to completion. Steering policies are selected by an int code;
+`STEERING_CODES` maps the config name to it.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+import numpy as np
+from numba import njit
+
+ROUND_ROBIN = 0
+LEAST_LOADED = 1
+COHERENT_FIRST = 2
+BANDWIDTH_WEIGHTED = 3
+STEERING_CODES = MappingProxyType({
+    "round_robin": ROUND_ROBIN,  # request k of the stream goes to channel k mod C
+    "least_loaded": LEAST_LOADED,  # the channel that would complete this request earliest
+    "coherent_first": COHERENT_FIRST,  # a coherent channel with a free credit, else least_loaded
+    "bandwidth_weighted": BANDWIDTH_WEIGHTED,  # the channel with least assigned bytes / bandwidth after adding it
+})
+
+
+@njit(cache=True)
+def _message_bytes(c, payload_bytes, to_host, header_bytes):
+    """(outbound, return) wire bytes: a read's data comes back, a write's data goes out."""
+    if to_host:
+        return header_bytes[c] + payload_bytes, header_bytes[c]
+    return header_bytes[c], header_bytes[c] + payload_bytes
+
+
+@njit(cache=True)
+def _timing(c, t, payload_bytes, to_host, header_bytes, ns_per_byte, latency_ns, up_free, down_free, credit_ring,
+            credit_head):
+    """(end of the outbound message, end of the return message) of a request issued at t on channel c."""
+    fwd, ret = _message_bytes(c, payload_bytes, to_host, header_bytes)
+    start = max(t, credit_ring[c, credit_head[c]], up_free[c])
+    up_end = start + fwd * ns_per_byte[c]
+    down_start = max(up_end + latency_ns[c], down_free[c])
+    return up_end, down_start + ret * ns_per_byte[c]
+
+
+@njit(cache=True)
+def _steer(steering, t, payload_bytes, to_host, header_bytes, ns_per_byte, latency_ns, coherent, up_free, down_free,
+           credit_ring, credit_head, rr_next, assigned_bytes):
+    n_ch = ns_per_byte.shape[0]
+    if steering == ROUND_ROBIN:
+        c = rr_next[0] % n_ch
+        rr_next[0] += 1
+        return c
+    if steering == COHERENT_FIRST:
+        for c in range(n_ch):
+            if coherent[c] and credit_ring[c, credit_head[c]] <= t:
+                return c
+    best = 0
+    best_key = np.inf
+    for c in range(n_ch):
+        if steering == BANDWIDTH_WEIGHTED:
+            fwd, ret = _message_bytes(c, payload_bytes, to_host, header_bytes)
+            key = (assigned_bytes[c] + fwd + ret) * ns_per_byte[c]
+        else:
+            key = _timing(c, t, payload_bytes, to_host, header_bytes, ns_per_byte, latency_ns, up_free, down_free,
+                          credit_ring, credit_head)[1] + latency_ns[c]
+        if key < best_key:
+            best, best_key = c, key
+    return best
+
+
+@njit(cache=True)
+def transfer_requests(order, issue_ns, payload_bytes, to_host, steering, header_bytes, ns_per_byte, latency_ns,
+                      coherent, max_outstanding, up_free, down_free, credit_ring, credit_head, rr_next,
+                      assigned_bytes, completion_ns, channel):
+    """Steer and time requests in `order` (issue order); channel state persists in the arrays passed in.
+
+    credit_ring[c, s] is when credit slot s of channel c comes back; completions on a channel are in issue
+    order, so the slot at credit_head[c] is always the one returned first.
+    """
+    for j in range(order.shape[0]):
+        i = order[j]
+        t = issue_ns[i]
+        c = _steer(steering, t, payload_bytes[i], to_host[i], header_bytes, ns_per_byte, latency_ns, coherent,
+                   up_free, down_free, credit_ring, credit_head, rr_next, assigned_bytes)
+        up_end, down_end = _timing(c, t, payload_bytes[i], to_host[i], header_bytes, ns_per_byte, latency_ns, up_free,
+                               down_free, credit_ring, credit_head)
+        done = down_end + latency_ns[c]
+        fwd, ret = _message_bytes(c, payload_bytes[i], to_host[i], header_bytes)
+        up_free[c] = up_end
+        down_free[c] = down_end
+        credit_ring[c, credit_head[c]] = done
+        credit_head[c] = (credit_head[c] + 1) % max_outstanding[c]
+        assigned_bytes[c] += fwd + ret
+        completion_ns[i] = done
+        channel[i] = c
+
+
+@njit(cache=True)
+def _run_fits(lines, i, size):
+    if lines[i] % size != 0 or i + size > lines.shape[0]:
+        return False
+    for q in range(1, size):
+        if lines[i + q] != lines[i] + q:
+            return False
+    return True
+
+
+@njit(cache=True)
+def coalesce_lines(lines, sizes_desc):
+    """Greedy split of a line-number stream into the largest aligned runs of consecutive lines allowed."""
+    n = lines.shape[0]
+    first = np.empty(n, dtype=np.int64)
+    count = np.empty(n, dtype=np.int64)
+    m = 0
+    i = 0
+    while i < n:
+        size = 1
+        for s in sizes_desc:
+            if _run_fits(lines, i, s):
+                size = s
+                break
+        first[m] = lines[i]
+        count[m] = size
+        m += 1
+        i += size
+    return first[:m], count[:m]

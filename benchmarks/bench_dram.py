@@ -1,0 +1,71 @@
+"""Requests per second of the detailed DRAM model (DDR4-2400, 4 channels) on 250k / 500k / 1M-request traces.
+
+Traces: sequential 64 B lines; uniform random 64 B lines over the whole memory; 256 B embedding-row gathers
+(4 consecutive 64 B requests) over a 1M-row table, rows uniform or Zipf(1.09) with a random permutation of
+row ids. Every request arrives at t = 0 (the controller queue stays full: the scheduler's worst case).
+The first call's JIT compile is excluded (warm-up on a small trace). Wall and process CPU time are both
+shown; on a shared machine the CPU-time rate is the steadier figure.
+
+    .venv/bin/python benchmarks/bench_dram.py [--sizes 250000 500000 1000000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from accelsim.config.dram import load_dram
+from accelsim.hw.dram import Dram
+
+TABLE_ROWS = 1 << 20
+ROW_BYTES = 256
+
+
+def zipf_rows(rng: np.random.Generator, n: int, s: float, rows: int) -> np.ndarray:
+    """n row ids with P(rank k) ~ k^-s over `rows` rows, ranks scattered by a random permutation."""
+    cdf = np.cumsum(np.arange(1, rows + 1, dtype=np.float64) ** -s)
+    ranks = np.searchsorted(cdf, rng.random(n) * cdf[-1])
+    return rng.permutation(rows)[ranks]
+
+
+def make_trace(kind: str, n: int, capacity_bytes: int, seed: int = 0) -> np.ndarray:
+    """Byte addresses of n 64 B requests."""
+    rng = np.random.default_rng(seed)
+    if kind == "sequential":
+        return np.arange(n, dtype=np.int64) * 64
+    if kind == "random":
+        return rng.integers(0, capacity_bytes // 64, n) * 64
+    rows = rng.integers(0, TABLE_ROWS, n // 4) if kind == "gather-uniform" else zipf_rows(rng, n // 4, 1.09,
+                                                                                          TABLE_ROWS)
+    return (rows[:, None] * ROW_BYTES + np.arange(ROW_BYTES // 64) * 64).ravel()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[250_000, 500_000, 1_000_000])
+    ap.add_argument("--repeat", type=int, default=3, help="best of this many runs")
+    args = ap.parse_args()
+    cfg = load_dram("DDR4-2400", channels=4)
+    dram = Dram(cfg)
+    dram.simulate(np.zeros(64), np.arange(64) * 64, np.zeros(64, bool))  # JIT warm-up
+    print(f"{cfg.standard} x {cfg.channels} channels, queue {cfg.queue_depth}, {cfg.scheduler}, "
+          f"peak {cfg.peak_bandwidth_gbps:.1f} GB/s")
+    print(f"{'trace':<16}{'requests':>10}{'wall s':>9}{'Mreq/s wall':>13}{'Mreq/s cpu':>12}{'GB/s':>8}"
+          f"{'row hits':>10}")
+    for kind in ("sequential", "random", "gather-uniform", "gather-zipf"):
+        for n in args.sizes:
+            addr = make_trace(kind, n, cfg.capacity_bytes)
+            z, w = np.zeros(n), np.zeros(n, bool)
+            wall, cpu = np.inf, np.inf
+            for _ in range(args.repeat):
+                t0, c0 = time.perf_counter(), time.process_time()
+                res = dram.simulate(z, addr, w)
+                wall, cpu = min(wall, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
+            print(f"{kind:<16}{n:>10}{wall:>9.3f}{n / wall / 1e6:>13.2f}{n / cpu / 1e6:>12.2f}"
+                  f"{res.bandwidth_gbps:>8.1f}{res.counters.row_hit_rate:>10.3f}")
+
+
+if __name__ == "__main__":
+    main()

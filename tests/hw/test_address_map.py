@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+
+from accelsim.errors import InputError
+from accelsim.hw.address_map import FIELDS, AddressMap, parse_mapping
+
+COUNTS = {"ch": 4, "ra": 2, "bg": 4, "ba": 4, "ro": 65536, "co": 128}
+
+
+def test_parse_dashed_and_dramsim3_compact_forms_agree():
+    assert parse_mapping("ro-ba-bg-ra-co-ch") == ("ro", "ba", "bg", "ra", "co", "ch")
+    assert parse_mapping("rochrababgco") == ("ro", "ch", "ra", "ba", "bg", "co")
+
+
+@pytest.mark.parametrize("bad,why", [("ro-ba-bg-ra-co", "six fields"), ("ro-ro-bg-ra-co-ch", "more than once"),
+                                     ("ro-xx-bg-ra-co-ch", "unknown field"), ("", "six fields")])
+def test_invalid_mappings_are_rejected(bad, why):
+    with pytest.raises(InputError, match=why):
+        parse_mapping(bad)
+
+
+def test_non_power_of_two_count_is_rejected():
+    with pytest.raises(InputError, match="'ch' needs a power-of-two"):
+        AddressMap.build("ro-ba-bg-ra-co-ch", {**COUNTS, "ch": 3}, 64)
+
+
+def test_decode_inverts_encode_vectorised():
+    amap = AddressMap.build("ro-ba-ra-co-bg-ch", COUNTS, 64)
+    rng = np.random.default_rng(1)
+    coords = {f: rng.integers(0, COUNTS[f], 500) for f in FIELDS}
+    addrs = np.array([amap.encode(channel=int(coords["ch"][i]), rank=int(coords["ra"][i]),
+                                  bankgroup=int(coords["bg"][i]), bank=int(coords["ba"][i]),
+                                  row=int(coords["ro"][i]), column=int(coords["co"][i])) for i in range(500)])
+    d = amap.decode(addrs + rng.integers(0, 64, 500))  # the offset within a burst does not matter
+    for got, f in zip((d.channel, d.rank, d.bankgroup, d.bank, d.row, d.column), FIELDS):
+        np.testing.assert_array_equal(got, coords[f])
+
+
+def test_lowest_field_changes_with_each_burst_msb_first_order():
+    amap = AddressMap.build("ro-ba-ra-co-bg-ch", COUNTS, 64)
+    d = amap.decode(np.arange(32) * 64)
+    np.testing.assert_array_equal(d.channel, np.arange(32) % 4)
+    np.testing.assert_array_equal(d.bankgroup, (np.arange(32) // 4) % 4)
+    np.testing.assert_array_equal(d.column, np.arange(32) // 16)
+    assert amap.shifts["ro"] == 6 + 2 + 2 + 7 + 1 + 2
+
+
+def test_addresses_beyond_capacity_wrap_and_negative_is_an_error():
+    amap = AddressMap.build("ro-ba-ra-co-bg-ch", COUNTS, 64)
+    cap = 4 * 2 * 4 * 4 * 65536 * 128 * 64
+    np.testing.assert_array_equal(amap.decode(np.array([cap + 128])).bankgroup, amap.decode(np.array([128])).bankgroup)
+    with pytest.raises(InputError, match="negative"):
+        amap.decode(np.array([-64]))
