@@ -10,7 +10,7 @@ import pandas as pd
 
 from accelsim.atomic import atomic_path
 
-FRAMES = ("stages", "counters", "energy")
+FRAMES = ("stages", "counters", "energy", "outputs")
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class Result:
     stages: pd.DataFrame = field(repr=False)    # batch, stage, device, start_ns, end_ns, duration_ns
     counters: pd.DataFrame = field(repr=False)  # device, component, counter, value
     energy: pd.DataFrame = field(repr=False)    # device, component, action, count, energy_pj
+    outputs: pd.DataFrame = field(repr=False)   # batch, sample, ctr: the functional model's predictions
     config: dict = field(repr=False)            # resolved point: hw, workload, mapping, batch_size, ...
 
     def save(self, out_dir: str | Path) -> Path:

@@ -63,3 +63,24 @@ def closed_loop(ready_ns: np.ndarray, requester: np.ndarray, n_requesters: int, 
         else:
             lo = mid
     return ClosedLoopResult(best[0], best[1], hi, passes)
+
+
+def closed_loop_bound(ready_ns: np.ndarray, requester: np.ndarray, n_requesters: int, window: int, serve: Serve,
+                      unloaded_latency_ns: float) -> ClosedLoopResult:
+    """Analytic twin of closed_loop: one pass, each request at the latest of three lower bounds on its return.
+
+    (a) its own readiness plus the unloaded latency; (b) Little's law for its requester, which cannot have
+    more than `window` requests in flight, so its k-th request returns no earlier than ceil((k+1)/W) round
+    trips; (c) the path's own throughput limit, seen by offering every request as soon as it is ready.
+    """
+    ready = np.ascontiguousarray(ready_ns, dtype=np.float64)
+    req = np.ascontiguousarray(requester, dtype=np.int64)
+    if ready.size == 0:
+        return ClosedLoopResult(ready.copy(), ready.copy(), float(unloaded_latency_ns), 0)
+    order = np.argsort(req, kind="stable")
+    starts = np.searchsorted(req[order], np.arange(n_requesters))
+    k = np.empty(ready.size, dtype=np.int64)
+    k[order] = np.arange(ready.size) - np.repeat(starts, np.diff(np.r_[starts, ready.size]))
+    little = np.ceil((k + 1) / window) * unloaded_latency_ns
+    done = np.maximum.reduce([ready + unloaded_latency_ns, little, serve(ready)])
+    return ClosedLoopResult(ready, done, float(unloaded_latency_ns), 1)

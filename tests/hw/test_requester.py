@@ -47,3 +47,14 @@ def test_ready_times_are_respected():
     res = closed_loop(ready, np.zeros(10, np.int64), 1, 8, fifo_server(1.0, 1.0), 2.0)
     assert np.allclose(res.issue_ns, ready)
     assert np.allclose(res.done_ns, ready + 2.0)
+
+
+@pytest.mark.parametrize("window,service,lat", [(1, 2.0, 50.0), (4, 2.0, 50.0), (10, 10.0, 50.0), (64, 5.0, 90.0)])
+def test_bound_never_exceeds_the_closed_loop(window, service, lat):
+    from accelsim.hw.requester import closed_loop_bound
+    n = 2000
+    args = (np.zeros(n), np.zeros(n, np.int64), 1, window, fifo_server(service, lat), service + lat)
+    exact = closed_loop(*args).done_ns.max()
+    bound = closed_loop_bound(*args).done_ns.max()
+    assert bound <= exact * 1.01
+    assert bound >= 0.9 * exact  # both limits the closed loop hits are in the bound

@@ -1,0 +1,69 @@
+"""`accelsim main`: the Centaur question — RM1-RM3, CPU-only vs CPU+FPGA, batch 1-128, speed-up and energy."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from accelsim.atomic import atomic_path
+from accelsim.config.workload import WORKLOADS_DIR
+from accelsim.errors import InputError
+from accelsim.sim.api import resolve_point, run_point
+
+SYSTEMS = (("broadwell_cpu_only", "cpu_only"), ("harpv2_centaur", "centaur"))
+MODELS = ("rm1", "rm2", "rm3")
+TRACES_DIR = WORKLOADS_DIR / "traces"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `main` subcommand."""
+    p = sub.add_parser("main", help="speed-up and energy efficiency of Centaur over CPU-only on RM1-RM3")
+    p.add_argument("--batch-sizes", default="1,2,4,8,16,32,64,128")
+    p.add_argument("--fidelity", choices=["analytic", "detailed"], default="analytic")
+    p.add_argument("-o", "--out", default="results/main/centaur_table.csv")
+    p.set_defaults(func=_main)
+
+
+def centaur_table(batch_sizes: list[int], fidelity: str) -> pd.DataFrame:
+    """One row per (model, batch size): latency and energy on both systems, speed-up and efficiency."""
+    rows = []
+    for model in MODELS:
+        trace = TRACES_DIR / f"{model}.trace"
+        for b in batch_sizes:
+            row = {"model": model, "batch_size": b}
+            for hw, mapping in SYSTEMS:
+                point = dict(hw=hw, workload=model, mapping=mapping, batch_size=b, fidelity=fidelity,
+                             functional=False, trace={"path": str(trace)})
+                s = run_point(resolve_point(point)).summary
+                row[f"{mapping}_latency_us"] = s["latency_ns"] / 1e3
+                row[f"{mapping}_energy_uj"] = s["energy_per_inference_uj"]
+                row[f"{mapping}_emb_gbps"] = s["embedding_bandwidth_gbps"]
+            row["speedup"] = row["cpu_only_latency_us"] / row["centaur_latency_us"]
+            row["energy_efficiency"] = row["cpu_only_energy_uj"] / row["centaur_energy_uj"]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _main(args: argparse.Namespace) -> int:
+    try:
+        sizes = [int(x) for x in args.batch_sizes.split(",")]
+    except ValueError:
+        raise InputError(f"--batch-sizes: expected comma-separated integers, got {args.batch_sizes!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise InputError("--batch-sizes: every batch size must be >= 1")
+    t0 = time.perf_counter()
+    df = centaur_table(sizes, args.fidelity)
+    with atomic_path(args.out) as tmp:
+        df.to_csv(tmp, index=False)
+    print(f"Centaur (HARPv2 CPU+FPGA) vs CPU-only (Broadwell), {args.fidelity} fidelity, shipped traces")
+    print(f"{'model':<6}{'batch':>6}{'CPU us':>11}{'FPGA us':>11}{'speed-up':>10}{'CPU uJ/inf':>12}"
+          f"{'FPGA uJ/inf':>13}{'energy eff.':>12}{'CPU GB/s':>10}{'FPGA GB/s':>10}")
+    for _, r in df.iterrows():
+        print(f"{r['model']:<6}{r['batch_size']:>6}{r['cpu_only_latency_us']:>11.1f}{r['centaur_latency_us']:>11.1f}"
+              f"{r['speedup']:>9.2f}x{r['cpu_only_energy_uj']:>12.1f}{r['centaur_energy_uj']:>13.1f}"
+              f"{r['energy_efficiency']:>11.2f}x{r['cpu_only_emb_gbps']:>10.1f}{r['centaur_emb_gbps']:>10.1f}")
+    print(f"(table written to {Path(args.out)}; {time.perf_counter() - t0:.1f} s)")
+    return 0

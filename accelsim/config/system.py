@@ -1,0 +1,87 @@
+"""SystemConfig: one machine (CPU, DRAM, CPU-accelerator links, accelerator chiplet, energy table) from YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import model_validator
+
+from accelsim.config.accel import AcceleratorConfig
+from accelsim.config.base import Model, load_yaml, read_yaml
+from accelsim.config.cache import CacheConfig
+from accelsim.config.cpu import CpuConfig
+from accelsim.config.dram import DramConfig, resolve_dram_path
+from accelsim.config.energy import EnergyConfig
+from accelsim.config.link import LinksConfig
+from accelsim.errors import InputError
+
+HWCONFIGS_DIR = Path(__file__).resolve().parents[2] / "hwconfigs"
+
+
+class SystemConfig(Model):
+    """A CPU-only server (no links, no accelerator) or a CPU + accelerator package."""
+
+    name: str
+    description: str
+    cpu: CpuConfig
+    dram: DramConfig
+    links: LinksConfig | None = None
+    link_cache: CacheConfig | None = None  # accelerator-side cache in front of the links (HARPv2 CCI-P cache)
+    accelerator: AcceleratorConfig | None = None
+    energy: EnergyConfig
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_references(cls, data: Any) -> Any:
+        # `extends: broadwell_cpu_only` starts from another shipped config and deep-merges this one over it.
+        if isinstance(data, dict) and "extends" in data:
+            data = dict(data)
+            base = read_yaml(resolve_hw_path(str(data.pop("extends"))))
+            base.pop("extends", None)
+            data = _deep_merge(base, data)
+        # `dram: {preset: ddr4_2400, channels: 4}` reads the preset file and applies the overrides, so the
+        # resolved config (what a run saves) always holds every DRAM number.
+        if isinstance(data, dict) and isinstance(data.get("dram"), dict) and "preset" in data["dram"]:
+            dram = dict(data["dram"])
+            preset = read_yaml(resolve_dram_path(str(dram.pop("preset"))))
+            sources = {**preset.get("sources", {}), **dram.pop("sources", {})}
+            data = {**data, "dram": {**preset, **dram, "sources": sources}}
+        return data
+
+    @model_validator(mode="after")
+    def _accelerator_needs_links(self) -> "SystemConfig":
+        if (self.accelerator is None) != (self.links is None):
+            raise ValueError("links: an accelerator needs links to the host, and links need an accelerator")
+        if self.link_cache is not None and self.accelerator is None:
+            raise ValueError("link_cache: only meaningful with an accelerator")
+        n_levels = len(self.cpu.caches)
+        if len(self.energy.cache_access_pj_per_line) != n_levels:
+            raise ValueError(f"energy.cache_access_pj_per_line: needs one entry per CPU cache level ({n_levels})")
+        if self.cpu.private_cache_levels >= n_levels:
+            raise ValueError("cpu.private_cache_levels: the last cache level must be the shared LLC")
+        return self
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def resolve_hw_path(name_or_path: str) -> Path:
+    """A shipped hardware config name (`harpv2_centaur`) or a path to a YAML file."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return p
+    cand = HWCONFIGS_DIR / f"{name_or_path}.yaml"
+    if cand.exists():
+        return cand
+    known = ", ".join(sorted(x.stem for x in HWCONFIGS_DIR.glob("*.yaml")))
+    raise InputError(f"unknown hardware config {name_or_path!r}; shipped: {known}")
+
+
+def load_system(name_or_path: str) -> SystemConfig:
+    """Load a SystemConfig by shipped name or path."""
+    return load_yaml(SystemConfig, resolve_hw_path(name_or_path))

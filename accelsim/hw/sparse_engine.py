@@ -1,0 +1,181 @@
+"""Centaur's EB-Streamer: a sparse gather-reduce engine on the accelerator that reads host memory over the links.
+
+Per batch: (1) the engine streams the index arrays from host memory; (2) each of `gather_units` units walks
+its bags, generating one row address per cycle once the row's index has arrived, and issues the row's lines
+as naturally aligned requests of `request_lines` lines, keeping at most `outstanding_per_unit` lines in
+flight; (3) requests first look in the on-chip hot-row store and the platform cache in front of the links;
+misses cross the links, are served by host DRAM, and come back over the links; (4) each unit sums its rows
+with `reduce_lanes` FP32 adders per cycle.
+
+A read's path is composed from the component models: host DRAM sees the request when its header has crossed
+the link, and the link's return leg starts when DRAM has the data, so both the link FIFO and the DRAM banks
+impose their own limits on the same requests.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from accelsim.config.accel import SparseEngineConfig
+from accelsim.config.cache import CacheConfig
+from accelsim.hw.cache import Cache
+from accelsim.hw.host_memory import counter_dict
+from accelsim.hw.link import split_requests
+from accelsim.hw.requester import closed_loop, closed_loop_bound
+from accelsim.hw.scratchpad import Scratchpad
+from accelsim.sim.lookups import Lookups, lookup_lines
+
+INDEX_BYTES = 8  # int64 indices and offsets, as the trace format and nn.EmbeddingBag hold them
+
+
+@dataclass
+class EngineGather:
+    """Result of one embedding stage on the sparse engine."""
+
+    time_ns: float
+    lookups: int
+    lines: int
+    index_bytes: int
+    hot_hits_lines: int
+    link_cache_hits_lines: int
+    link_requests: int
+    link_payload_bytes: int
+    link_header_bytes: int
+    link_bits: float
+    dram_lines: int
+    reduce_adds: int
+    busy_ns: float
+    index_stream_ns: float
+    dram_counters: dict = field(default_factory=dict)
+
+
+class HostReadPath:
+    """Reads from the accelerator: link out, host DRAM, link back; fresh link state per pass."""
+
+    def __init__(self, make_links, dram, line_bytes: int):
+        self.make_links = make_links
+        self.dram = dram
+        self.line_bytes = line_bytes
+        self.last: dict = {}
+
+    def serve(self, issue_ns: np.ndarray, req_addr: np.ndarray, req_lines: np.ndarray) -> np.ndarray:
+        """Completion time of each multi-line read issued at `issue_ns`."""
+        links = self.make_links()
+        # The outbound leg carries only request headers (a few % of the return traffic), so it is taken as
+        # unqueued: the fastest channel's header serialisation plus flight time.
+        out_ns = min(ch.header_bytes / ch.bandwidth_gbps + ch.latency_ns for ch in links.cfg.channels)
+        line_owner = np.repeat(np.arange(req_addr.size), req_lines)
+        within = np.arange(line_owner.size) - np.repeat(np.cumsum(req_lines) - req_lines, req_lines)
+        line_addr = req_addr[line_owner] + within * self.line_bytes
+        res = self.dram.simulate(issue_ns[line_owner] + out_ns, line_addr, np.zeros(line_addr.size, dtype=np.bool_))
+        data_ready = np.full(req_addr.size, -np.inf)
+        np.maximum.at(data_ready, line_owner, res.completion_ns)
+        # Replay each request on the links so that its data leaves the host when DRAM has it; the link model
+        # then queues the return traffic on the steered channel.
+        back = links.transfer(data_ready - out_ns, req_lines * self.line_bytes, np.zeros(req_addr.size, np.int8))
+        self.last = {"dram": res, "links": links}
+        return np.maximum(back.completion_ns, data_ready)
+
+
+class SparseEngine:
+    """Gather-reduce engine timing; the on-chip hot store and platform cache keep contents across batches."""
+
+    def __init__(self, cfg: SparseEngineConfig, clock_ghz: float, link_cache: CacheConfig | None):
+        self.cfg = cfg
+        self.clock_ghz = clock_ghz
+        self.link_cache = Cache(link_cache) if link_cache is not None else None
+        self.hot_cache = None
+        if cfg.hot_cache_bytes and cfg.hot_cache_kind == "cache":
+            self.hot_cache = Cache(CacheConfig(name="hot_row_cache", size_bytes=cfg.hot_cache_bytes, ways=1,
+                                               line_bytes=cfg.line_bytes, hit_latency_ns=1 / clock_ghz))
+        self.scratchpad: Scratchpad | None = None
+
+    def pin_hot_rows(self, row_counts: list[np.ndarray], row_bytes: int) -> None:
+        """Fill the scratchpad from a profile of row popularity (offline profiling, as hot-row designs do)."""
+        if self.cfg.hot_cache_bytes and self.cfg.hot_cache_kind == "scratchpad":
+            self.scratchpad = Scratchpad.from_hot_rows(self.cfg.hot_cache_bytes, row_bytes, counts=row_counts)
+
+    @property
+    def window_requests(self) -> int:
+        """Requests a unit may have in flight: its line slots divided by the lines per request."""
+        return max(1, self.cfg.outstanding_per_unit // self.cfg.request_lines)
+
+    def _on_chip(self, lookups: Lookups, addr: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, int, int]:
+        """Mask of lines that must cross the links; hits in the hot store and the platform cache."""
+        off_chip = np.ones(addr.size, dtype=np.bool_)
+        if self.scratchpad is not None:
+            pinned = np.zeros(lookups.size, dtype=np.bool_)
+            for t in np.unique(lookups.table):
+                sel = np.flatnonzero(lookups.table == t)
+                pinned[sel] = self.scratchpad.lookup(int(t), lookups.row[sel])
+            off_chip &= ~pinned[owner]
+        elif self.hot_cache is not None:
+            off_chip &= ~self.hot_cache.access(addr)
+        hot_hits = int(addr.size - off_chip.sum())
+        cache_hits = 0
+        if self.link_cache is not None:
+            sel = np.flatnonzero(off_chip)
+            hit = self.link_cache.access(addr[sel])
+            off_chip[sel[hit]] = False
+            cache_hits = int(hit.sum())
+        return off_chip, hot_hits, cache_hits
+
+    def gather(self, lookups: Lookups, bases: np.ndarray, row_bytes: int, dim: int, path: HostReadPath, *,
+               analytic: bool = False) -> EngineGather:
+        """Time to gather and reduce every lookup of a batch (lookups split over the gather units)."""
+        c = self.cfg
+        cycle_ns = 1.0 / self.clock_ghz
+        addr, owner = lookup_lines(lookups, bases, row_bytes, c.line_bytes)
+        # (1) index stream: sequential lines after the data, read at full request size
+        index_bytes = lookups.size * INDEX_BYTES
+        n_index_lines = math.ceil(index_bytes / c.line_bytes)
+        index_base = int(bases[-1]) + (1 << 40)
+        idx_addr, idx_lines = split_requests(index_base + np.arange(n_index_lines, dtype=np.int64) * c.line_bytes,
+                                             tuple(n for n in (1, 2, 4) if n <= c.request_lines), c.line_bytes)
+        idx_done = path.serve(np.zeros(idx_addr.size), idx_addr, idx_lines) if idx_addr.size else np.zeros(0)
+        idx_line_done = np.repeat(idx_done, idx_lines)
+        index_ready = idx_line_done[(np.arange(lookups.size) * INDEX_BYTES) // c.line_bytes] \
+            if lookups.size else np.zeros(0)
+        index_stream_ns = float(idx_done.max()) if idx_done.size else 0.0
+        # (2)-(3) row lines, minus on-chip hits, coalesced per lookup into aligned multi-line requests
+        off_chip, hot_hits, cache_hits = self._on_chip(lookups, addr, owner)
+        sel = np.flatnonzero(off_chip)
+        sizes = tuple(n for n in (1, 2, 4) if n <= c.request_lines)
+        req_addr, req_lines, req_owner = _requests_per_lookup(addr[sel], owner[sel], sizes, c.line_bytes)
+        addr_gen_ns = lookups.position * cycle_ns
+        ready = np.maximum(index_ready, addr_gen_ns)
+        reduce_ns_per_row = math.ceil(dim / c.reduce_lanes) * cycle_ns
+        compute_end = float(lookups.per_requester().max(initial=0) * reduce_ns_per_row)
+        end = max(compute_end, float(ready.max(initial=0.0)))
+        links_counters = None
+        dram_counters: dict = {}
+        if req_addr.size:
+            unloaded = float(path.serve(np.zeros(1), req_addr[:1], req_lines[:1])[0])
+            solve = closed_loop_bound if analytic else closed_loop
+            loop = solve(ready[req_owner], lookups.requester[req_owner], lookups.n_requesters,
+                               self.window_requests, lambda t: path.serve(t, req_addr, req_lines), unloaded)
+            end = max(end, float(loop.done_ns.max()) + reduce_ns_per_row)
+            links_counters = path.last["links"].counters
+            dram_counters = counter_dict(path.last["dram"].counters)
+        payload = int(links_counters.payload_bytes.sum()) if links_counters is not None else 0
+        header = int(links_counters.header_bytes.sum()) if links_counters is not None else 0
+        return EngineGather(
+            time_ns=end, lookups=lookups.size, lines=int(addr.size), index_bytes=index_bytes,
+            hot_hits_lines=hot_hits, link_cache_hits_lines=cache_hits, link_requests=int(req_addr.size),
+            link_payload_bytes=payload + index_bytes, link_header_bytes=header, link_bits=8.0 * (payload + header + index_bytes),
+            dram_lines=int(dram_counters.get("reads", 0)), reduce_adds=lookups.size * dim,
+            busy_ns=end, index_stream_ns=index_stream_ns, dram_counters=dram_counters)
+
+
+def _requests_per_lookup(addr: np.ndarray, owner: np.ndarray, sizes: tuple[int, ...], line_bytes: int):
+    """(address, lines, owning lookup) of aligned multi-line requests that never span two lookups."""
+    # Offsetting each lookup's lines by a distinct multiple of a large aligned stride keeps the lines of
+    # different lookups from ever looking consecutive, without changing any alignment.
+    stride = np.int64(1) << 44
+    rank = np.cumsum(np.r_[0, np.diff(owner) != 0]).astype(np.int64)
+    first, count = split_requests(addr + rank * stride, sizes, line_bytes)
+    starts = np.r_[0, np.cumsum(count)[:-1]].astype(np.int64)
+    return first - rank[starts] * stride, count, owner[starts]

@@ -1,0 +1,161 @@
+"""The public entry points: a point (plain dict) -> resolved config -> Result. Pure and deterministic."""
+
+from __future__ import annotations
+
+import functools
+import json
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, NonNegativeInt, PositiveInt
+
+from accelsim import __version__
+from accelsim.config.base import Model, parse_model, read_yaml
+from accelsim.config.system import SystemConfig, resolve_hw_path
+from accelsim.config.workload import ModelSpec, resolve_workload_path
+from accelsim.energy import PJ_PER_J, energy_table
+from accelsim.errors import InputError
+from accelsim.results import Result
+from accelsim.sim.engine import functional_outputs, simulate_batches
+from accelsim.sim.mapping import Mapping, resolve_mapping
+from accelsim.workload.trace import Batch, TableBags, check_against_spec, open_trace
+
+
+class SynthTrace(Model):
+    """Generate the trace: FBGEMM-style Zipf (alpha <= 1 is uniform), uniform, or an LRU stack-distance file."""
+
+    dist: Literal["uniform", "zipf", "stackdist"] = "zipf"
+    alpha: float = Field(1.09, gt=0)
+    reuse: float = Field(0.0, ge=0, le=1)
+    stackdist_file: str | None = None
+
+
+class FileTrace(Model):
+    """Replay a trace file; batches are cut down to `batch_size` samples when they hold more."""
+
+    path: str
+
+
+class Point(Model):
+    """Everything one simulation depends on; after resolve_point every part is spelled out."""
+
+    hw: SystemConfig
+    workload: ModelSpec
+    mapping: Mapping
+    batch_size: PositiveInt
+    batches: PositiveInt = 1
+    fidelity: Literal["analytic", "detailed"] = "detailed"
+    seed: NonNegativeInt = 0
+    trace: SynthTrace | FileTrace = SynthTrace()
+    functional: bool = True
+
+
+def resolve_point(point: dict) -> dict:
+    """Replace names (hw, workload, mapping) by full configs and fill defaults; idempotent on full dicts."""
+    if not isinstance(point, dict):
+        raise InputError(f"a point must be a mapping, got {type(point).__name__}")
+    data = dict(point)
+    if isinstance(data.get("hw"), str):
+        path = resolve_hw_path(data["hw"])
+        data["hw"] = parse_model(SystemConfig, read_yaml(path), source=str(path)).model_dump(mode="json")
+    if isinstance(data.get("workload"), str):
+        path = resolve_workload_path(data["workload"])
+        data["workload"] = read_yaml(path)
+    if isinstance(data.get("mapping"), str):
+        data["mapping"] = resolve_mapping(data["mapping"]).model_dump(mode="json")
+    p = parse_model(Point, data, source="point")
+    return p.model_dump(mode="json")
+
+
+def _cut(batch: Batch, size: int) -> Batch:
+    if batch.batch_size <= size:
+        return batch
+    tables = []
+    for t in batch.tables:
+        end = int(t.offsets[size])
+        tables.append(TableBags(t.indices[:end], t.offsets[:size + 1],
+                                None if t.weights is None else t.weights[:end]))
+    return Batch(tuple(tables))
+
+
+@functools.lru_cache(maxsize=8)
+def _synth_batches(spec_json: str, trace_json: str, batch_size: int, batches: int, seed: int) -> tuple[Batch, ...]:
+    from accelsim.workload.synth import synthesize
+    spec = ModelSpec.model_validate_json(spec_json)
+    tr = SynthTrace.model_validate_json(trace_json)
+    with tempfile.TemporaryDirectory(prefix="accelsim-synth-") as tmp:
+        out = synthesize(spec, dist=tr.dist, batches=batches, batch_size=batch_size, seed=seed,
+                         out=Path(tmp) / "t.trace", alpha=tr.alpha, reuse=tr.reuse, stackdist_file=tr.stackdist_file)
+        # Copy out of the memory-mapped chunks before the temporary directory goes away.
+        return tuple(Batch(tuple(TableBags(np.array(t.indices), np.array(t.offsets),
+                                           None if t.weights is None else np.array(t.weights))
+                                 for t in b.tables)) for b in open_trace(out))
+
+
+def load_batches(p: Point) -> list[Batch]:
+    """The point's batches: read from its trace file (cut to batch_size) or generated."""
+    if isinstance(p.trace, FileTrace):
+        reader = open_trace(p.trace.path)
+        check_against_spec(reader.meta, p.workload, where=p.trace.path)
+        if len(reader) < p.batches:
+            raise InputError(f"trace has {len(reader)} batches, the point asks for {p.batches}",
+                             source=p.trace.path)
+        return [_cut(reader.batch(i), p.batch_size) for i in range(p.batches)]
+    return list(_synth_batches(p.workload.model_dump_json(), p.trace.model_dump_json(), p.batch_size, p.batches,
+                               p.seed))
+
+
+def run_point(resolved: dict) -> Result:
+    """Simulate one resolved point (see resolve_point)."""
+    p = parse_model(Point, resolved, source="point")
+    batches = load_batches(p)
+    stages, counters, machine = simulate_batches(p.hw, p.workload, p.mapping, batches, p.fidelity)
+    makespan = float(stages["end_ns"].max()) if len(stages) else 0.0
+    energy = energy_table(p.hw, counters, makespan)
+    samples = sum(b.batch_size for b in batches)
+    per_batch = stages.groupby("batch").agg(start=("start_ns", "min"), end=("end_ns", "max"))
+    latency = per_batch["end"] - per_batch["start"]
+    emb = stages[(stages["stage"] == "embedding") & (stages["phase"] == "gather")]
+    bytes_gathered = float(counters.loc[counters["counter"] == "bytes_gathered", "value"].sum())
+    busy = stages.groupby("device")["duration_ns"].sum()
+    summary = {
+        "hw": p.hw.name, "workload": p.workload.name, "mapping": p.mapping.name, "fidelity": p.fidelity,
+        "batch_size": p.batch_size, "batches": len(batches), "samples": samples, "seed": p.seed,
+        "latency_ns": float(latency.mean()), "latency_max_ns": float(latency.max()),
+        "makespan_ns": makespan, "throughput_samples_per_s": samples / makespan * 1e9 if makespan else 0.0,
+        "embedding_time_ns": float(emb["duration_ns"].sum()),
+        "embedding_bandwidth_gbps": bytes_gathered / float(emb["duration_ns"].sum()) if len(emb) else 0.0,
+        "energy_total_uj": float(energy["energy_pj"].sum()) / 1e6,
+        "energy_per_inference_uj": float(energy["energy_pj"].sum()) / 1e6 / samples,
+        "version": __version__,
+    }
+    for stage, t in stages.groupby("stage")["duration_ns"].sum().items():
+        summary[f"{stage}_time_ns"] = float(t)
+    for dev, t in busy.items():
+        summary[f"{dev}_utilisation"] = float(t) / makespan if makespan else 0.0
+    if machine.resources is not None:
+        for res, u in machine.resources.utilisation.items():
+            summary[f"fpga_{res}_utilisation"] = float(u)
+    outputs = functional_outputs(p.workload, batches, p.seed) if p.functional else \
+        pd.DataFrame(columns=["batch", "sample", "ctr"])
+    if p.functional:
+        summary["ctr_mean"] = float(outputs["ctr"].mean())
+    return Result(summary=summary, stages=stages, counters=counters, energy=energy, outputs=outputs,
+                  config=json.loads(json.dumps(p.model_dump(mode="json"))))
+
+
+def simulate(hw: str | dict = "harpv2_centaur", workload: str | dict = "rm1", mapping: str | dict = "centaur",
+             batch_size: int = 128, *, batches: int = 1, fidelity: str = "detailed", seed: int = 0,
+             trace: dict | str | None = None, functional: bool = True) -> Result:
+    """Python API: simulate one configuration; `trace` is a file path or synth parameters (default Zipf 1.09)."""
+    point = dict(hw=hw, workload=workload, mapping=mapping, batch_size=batch_size, batches=batches,
+                 fidelity=fidelity, seed=seed, functional=functional)
+    if trace is not None:
+        point["trace"] = {"path": str(trace)} if isinstance(trace, (str, Path)) else trace
+    return run_point(resolve_point(point))
+
+
+__all__ = ["simulate", "resolve_point", "run_point", "Point"]

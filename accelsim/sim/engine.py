@@ -1,0 +1,249 @@
+"""One simulated run: build the machine, time every stage of every batch on its device, schedule them in SimPy.
+
+Stage timings come from the component models (request-level caches, DRAM and links for `detailed`; their
+closed-form twins and one-pass bounds for `analytic`). Devices are exclusive resources in the SimPy pipeline,
+so stages that share a device serialise and stages on different devices overlap, across batches too.
+Every engine also computes the real outputs with the reference kernels (functional model).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from accelsim.config.system import SystemConfig
+from accelsim.config.workload import ModelSpec
+from accelsim.hw.cpu import Cpu
+from accelsim.hw.dense_engine import DenseEngine
+from accelsim.hw.fpga_resources import ResourceReport, check_fits, resource_usage
+from accelsim.hw.host_memory import make_dram
+from accelsim.hw.link import AnalyticLinkSet, LinkSet, split_requests
+from accelsim.hw.sparse_engine import HostReadPath, SparseEngine
+from accelsim.kernels import reference
+from accelsim.sim.lookups import split_lookups, table_bases
+from accelsim.sim.mapping import STAGES, Mapping
+from accelsim.sim.pipeline import Phase, run_pipeline
+from accelsim.workload.trace import Batch
+from accelsim.workload.weights import DlrmParams
+
+@dataclass
+class Machine:
+    """The instantiated hardware of one run; caches keep their contents from batch to batch."""
+
+    hw: SystemConfig
+    fidelity: str
+    cpu: Cpu = field(init=False)
+    dram: object = field(init=False)
+    sparse: SparseEngine | None = field(init=False, default=None)
+    dense: DenseEngine | None = field(init=False, default=None)
+    resources: ResourceReport | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        hw = self.hw
+        self.cpu = Cpu(hw.cpu)
+        self.dram = make_dram(hw.dram, self.fidelity)
+        acc = hw.accelerator
+        if acc is not None:
+            self.resources = resource_usage(acc)
+            check_fits(self.resources, acc.device)
+            if acc.sparse_engine is not None:
+                self.sparse = SparseEngine(acc.sparse_engine, acc.clock_ghz, hw.link_cache)
+            if acc.dense_engine is not None:
+                self.dense = DenseEngine(acc.dense_engine, acc.clock_ghz)
+
+    def new_links(self):
+        """Idle links of this run's fidelity."""
+        return LinkSet(self.hw.links) if self.fidelity == "detailed" else AnalyticLinkSet(self.hw.links)
+
+    def bulk_transfer_ns(self, nbytes: int, to_host: bool) -> tuple[float, float]:
+        """(time, wire bits) to copy `nbytes` between host memory and the accelerator in full-size requests."""
+        if nbytes <= 0:
+            return 0.0, 0.0
+        line = self.hw.links.channels[0].line_bytes
+        allowed = set.intersection(*(set(ch.request_lines) for ch in self.hw.links.channels))
+        # Whole lines, in the largest aligned requests every channel accepts.
+        _, lines = split_requests(np.arange(math.ceil(nbytes / line), dtype=np.int64) * line,
+                                  tuple(sorted(allowed)), line)
+        sizes = lines * line
+        links = self.new_links()
+        res = links.transfer(np.zeros(sizes.size), sizes, np.full(sizes.size, int(to_host), dtype=np.int8))
+        return float(res.completion_ns.max()), float(links.counters.wire_bits.sum())
+
+
+@dataclass
+class BatchWork:
+    """Phases and action counts of one batch."""
+
+    plan: dict[str, list[Phase]]
+    counts: list[tuple[str, str, str, float]]  # device, component, counter, value
+
+
+def _device_check(mapping: Mapping, machine: Machine) -> None:
+    from accelsim.errors import InputError
+    for stage in STAGES:
+        dev = mapping.device_of(stage)
+        if dev == "sparse_engine" and machine.sparse is None:
+            raise InputError(f"mapping {mapping.name!r}: {stage} needs a sparse engine, {machine.hw.name} has none")
+        if dev == "dense_engine" and machine.dense is None:
+            raise InputError(f"mapping {mapping.name!r}: {stage} needs a dense engine, {machine.hw.name} has none")
+
+
+def _mlp_on_cpu(machine: Machine, layers, batch: int, stage: str, counts: list) -> list[Phase]:
+    total = 0.0
+    for fan_in, fan_out in layers:
+        g = machine.cpu.gemm(batch, fan_in, fan_out)
+        total += g.time_ns
+        counts.append(("cpu", stage, "flops", float(g.flops)))
+        counts.append(("cpu", stage, "core_ns", g.time_ns * g.cores_used))
+    return [Phase(stage, "gemm", "cpu", total)]
+
+
+def _mlp_on_dense(machine: Machine, layers, batch: int, stage: str, counts: list) -> list[Phase]:
+    timings = machine.dense.mlp(list(layers), batch, weights_resident=True)
+    total = sum(t.time_ns for t in timings)
+    offchip = sum(t.offchip_bytes_read + t.offchip_bytes_written for t in timings)
+    counts.append(("dense_engine", stage, "macs", float(sum(t.macs for t in timings))))
+    counts.append(("dense_engine", stage, "sram_bytes", float(sum(
+        t.ifmap_sram_read_bytes + t.ifmap_sram_write_bytes + t.filter_sram_read_bytes + t.filter_sram_write_bytes
+        + t.ofmap_sram_read_bytes + t.ofmap_sram_write_bytes for t in timings))))
+    phases = [Phase(stage, "gemm", "dense_engine", total)]
+    # Operands that do not fit the engine's buffers stream over the links while it computes.
+    if offchip:
+        xfer, bits = machine.bulk_transfer_ns(offchip, to_host=False)
+        counts.append(("links", stage, "wire_bits", bits))
+        phases.append(Phase(stage, "xfer_operands", "links", max(0.0, xfer - total)))
+    return phases
+
+
+def _to_device(machine: Machine, stage: str, name: str, nbytes: int, to_host: bool, counts: list) -> Phase:
+    t, bits = machine.bulk_transfer_ns(nbytes, to_host)
+    counts.append(("links", stage, "wire_bits", bits))
+    counts.append(("links", stage, "payload_bytes", float(nbytes)))
+    return Phase(stage, name, "links", t)
+
+
+def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch, bases: np.ndarray) -> BatchWork:
+    """Time every stage of one batch on the device the mapping puts it on, and count its actions."""
+    B = batch.batch_size
+    counts: list[tuple[str, str, str, float]] = []
+    plan: dict[str, list[Phase]] = {s: [] for s in STAGES}
+    elem = spec.elem_bytes
+    row_bytes, dim = spec.row_bytes, spec.embedding_dim
+    analytic = machine.fidelity == "analytic"
+    counts.append(("workload", "embedding", "lookups", float(batch.num_lookups)))
+    counts.append(("workload", "embedding", "bytes_gathered", float(batch.num_lookups * row_bytes)))
+
+    # embedding
+    if mapping.embedding == "cpu":
+        g = machine.cpu.gather(batch, bases, row_bytes, dim, machine.dram, analytic=analytic)
+        plan["embedding"].append(Phase("embedding", "gather", "cpu", g.time_ns))
+        counts += [("cpu", "embedding", "core_ns", g.core_busy_ns), ("cpu", "embedding", "lines", float(g.lines))]
+        for lvl, cfg in enumerate(machine.cpu.cfg.caches):
+            counts.append(("cpu", "embedding", f"{cfg.name}_accesses", float((g.served_by >= lvl).sum())))
+        counts += [("dram", "embedding", k, v) for k, v in g.dram_counters.items()]
+        if mapping.interaction != "cpu":
+            plan["embedding"].append(_to_device(machine, "embedding", "xfer_pooled_to_device",
+                                                spec.num_tables * B * dim * elem, False, counts))
+    else:
+        eng = machine.sparse
+        lk = split_lookups(batch, eng.cfg.gather_units)
+        path = HostReadPath(machine.new_links, machine.dram, eng.cfg.line_bytes)
+        g = eng.gather(lk, bases, row_bytes, dim, path, analytic=analytic)
+        plan["embedding"].append(Phase("embedding", "gather", "sparse_engine", g.time_ns))
+        counts += [("sparse_engine", "embedding", "reduce_adds", float(g.reduce_adds)),
+                   ("sparse_engine", "embedding", "hot_hits_lines", float(g.hot_hits_lines)),
+                   ("sparse_engine", "embedding", "link_cache_hits_lines", float(g.link_cache_hits_lines)),
+                   ("sparse_engine", "embedding", "sram_bytes", float(g.lines * eng.cfg.line_bytes)),
+                   ("links", "embedding", "wire_bits", g.link_bits)]
+        counts += [("dram", "embedding", k, v) for k, v in g.dram_counters.items()]
+        if mapping.interaction == "cpu":
+            plan["embedding"].append(_to_device(machine, "embedding", "xfer_pooled_to_host",
+                                                spec.num_tables * B * dim * elem, True, counts))
+
+    # bottom MLP (its dense input lives in host memory)
+    if mapping.bottom_mlp == "cpu":
+        plan["bottom_mlp"] += _mlp_on_cpu(machine, spec.bottom_layers, B, "bottom_mlp", counts)
+    else:
+        plan["bottom_mlp"].append(_to_device(machine, "bottom_mlp", "xfer_dense_to_device",
+                                             B * spec.dense_features * elem, False, counts))
+        plan["bottom_mlp"] += _mlp_on_dense(machine, spec.bottom_layers, B, "bottom_mlp", counts)
+        if mapping.interaction == "cpu":
+            plan["bottom_mlp"].append(_to_device(machine, "bottom_mlp", "xfer_bottom_to_host",
+                                                 B * spec.bottom_out_width * elem, True, counts))
+
+    # interaction (+ DCNv2 cross layers, which run where the interaction runs)
+    F = spec.num_features
+    cross_layers = []
+    if spec.dcnv2 is not None:
+        for _ in range(spec.dcnv2.layers):
+            cross_layers += [(spec.top_input_width, spec.dcnv2.rank), (spec.dcnv2.rank, spec.top_input_width)]
+    if mapping.interaction == "cpu":
+        t = machine.cpu.cfg.op_overhead_ns
+        if spec.interaction == "dot":
+            g = machine.cpu.gemm(B * F, dim, F)
+            t += g.time_ns
+            counts.append(("cpu", "interaction", "flops", float(g.flops)))
+            counts.append(("cpu", "interaction", "core_ns", g.time_ns * g.cores_used))
+        plan["interaction"].append(Phase("interaction", "interact", "cpu", t))
+        if cross_layers:
+            plan["interaction"] += _mlp_on_cpu(machine, cross_layers, B, "interaction", counts)
+        if mapping.top_mlp != "cpu":
+            plan["interaction"].append(_to_device(machine, "interaction", "xfer_features_to_device",
+                                                  B * spec.top_input_width * elem, False, counts))
+    else:
+        if spec.interaction == "dot":
+            it = machine.dense.interaction(B, F, dim)
+            plan["interaction"].append(Phase("interaction", "interact", "dense_engine", it.time_ns))
+            counts.append(("dense_engine", "interaction", "macs", float(it.macs)))
+        if cross_layers:
+            plan["interaction"] += _mlp_on_dense(machine, cross_layers, B, "interaction", counts)
+        if mapping.top_mlp == "cpu":
+            plan["interaction"].append(_to_device(machine, "interaction", "xfer_features_to_host",
+                                                  B * spec.top_input_width * elem, True, counts))
+
+    # top MLP; the click probabilities end in host memory
+    if mapping.top_mlp == "cpu":
+        plan["top_mlp"] += _mlp_on_cpu(machine, spec.top_layers, B, "top_mlp", counts)
+    else:
+        plan["top_mlp"] += _mlp_on_dense(machine, spec.top_layers, B, "top_mlp", counts)
+        plan["top_mlp"].append(_to_device(machine, "top_mlp", "xfer_ctr_to_host", B * elem, True, counts))
+    return BatchWork(plan, counts)
+
+
+def functional_outputs(spec: ModelSpec, batches: Sequence[Batch], seed: int) -> pd.DataFrame:
+    """CTR of every sample, computed by the reference kernels on procedurally generated parameters."""
+    params = DlrmParams.from_spec(spec, seed)
+    rows = []
+    for b, batch in enumerate(batches):
+        dense = dense_inputs(spec, batch.batch_size, seed, b)
+        out = reference.dlrm_forward(params, dense, batch)
+        rows.append(pd.DataFrame({"batch": b, "sample": np.arange(batch.batch_size), "ctr": out.ctr}))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["batch", "sample", "ctr"])
+
+
+def dense_inputs(spec: ModelSpec, batch_size: int, seed: int, batch_index: int) -> np.ndarray:
+    """Dense features U[0,1) of one batch, as the DLRM reference generates them."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, batch_index, 0xDE05E]))
+    return rng.random((batch_size, spec.dense_features), dtype=np.float32)
+
+
+def simulate_batches(hw: SystemConfig, spec: ModelSpec, mapping: Mapping, batches: Sequence[Batch],
+                     fidelity: str) -> tuple[pd.DataFrame, pd.DataFrame, Machine]:
+    """(stage schedule, counters) of running `batches` back to back."""
+    machine = Machine(hw, fidelity)
+    _device_check(mapping, machine)
+    bases = table_bases(spec)
+    if machine.sparse is not None and mapping.embedding == "sparse_engine":
+        counts = [np.bincount(np.concatenate([b.tables[t].indices for b in batches]), minlength=0)
+                  for t in range(spec.num_tables)]
+        machine.sparse.pin_hot_rows(counts, spec.row_bytes)
+    work = [batch_work(machine, spec, mapping, b, bases) for b in batches]
+    stages = run_pipeline([w.plan for w in work], mapping.pipeline_depth)
+    counters = pd.DataFrame(
+        [(b, *c) for b, w in enumerate(work) for c in w.counts],
+        columns=["batch", "device", "component", "counter", "value"])
+    return stages, counters, machine

@@ -1,0 +1,71 @@
+"""Design-space sweeps: expand a spec into points, run the unfinished ones, store each atomically by hash."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from accelsim.sweep.executors import DaskExecutor, Executor, InProcessExecutor, ProcessExecutor, SweepAborted, Task
+from accelsim.sweep.expand import Point, expand
+from accelsim.sweep.hashing import point_hash
+from accelsim.sweep.pareto import pareto_front
+from accelsim.sweep.spec import SweepSpec, load_callable, load_spec, spec_yaml
+from accelsim.sweep.store import STATUS_OK, Store, load_results, write_table
+
+__all__ = ["DaskExecutor", "InProcessExecutor", "Point", "ProcessExecutor", "SweepAborted", "SweepReport",
+           "SweepSpec", "expand", "load_results", "load_spec", "pareto_front", "point_hash", "run_sweep",
+           "write_table"]
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What one `run_sweep` call did. `not_run` counts points left for later by `limit`."""
+
+    out_dir: Path
+    total: int
+    done: int
+    skipped: int
+    failed: int
+    not_run: int
+    elapsed_s: float
+
+    def line(self) -> str:
+        """The one-line summary the CLI prints."""
+        text = f"{self.total} points: {self.done} done, {self.skipped} skipped (already in store), {self.failed} failed"
+        return text + (f", {self.not_run} not run (--limit)" if self.not_run else "")
+
+
+def run_sweep(spec: "str | Path | dict | SweepSpec", out_dir: str | Path, executor: Executor | None = None, *,
+              limit: int | None = None, retry_failed: bool = False, progress: bool = False) -> SweepReport:
+    """Run every point of `spec` not yet in the store at `out_dir` (errors too, with `retry_failed`)."""
+    start = time.perf_counter()
+    spec, source = load_spec(spec)
+    load_callable(spec.runner, field=f"{source}: runner")  # fail before any work if the runner cannot load
+    points = expand(spec, source=source)
+    store = Store(out_dir)
+    with store.lock():
+        store.prepare(spec_yaml(spec))
+        stored = store.statuses()
+        todo = [p for p in points if p.hash not in stored or (retry_failed and stored[p.hash] != STATUS_OK)]
+        not_run = len(todo) - limit if limit is not None and len(todo) > limit else 0
+        todo = todo[:len(todo) - not_run]
+        done = failed = 0
+        with tqdm(total=len(todo), file=sys.stderr, unit="pt", disable=not progress, mininterval=0.5) as bar:
+            for p in (p for p in todo if p.error_type is not None):
+                store.write(p, None, spec.runner)
+                failed += 1
+                bar.update()
+            by_hash = {p.hash: p for p in todo if p.error_type is None}
+            if by_hash:
+                with executor or ProcessExecutor() as ex:
+                    for outcome in ex.map(spec.runner, [Task(h, p.config) for h, p in by_hash.items()]):
+                        store.write(by_hash[outcome.hash], outcome, spec.runner)
+                        done, failed = done + outcome.ok, failed + (not outcome.ok)
+                        bar.set_postfix(done=done, failed=failed, refresh=False)
+                        bar.update()
+    return SweepReport(Path(out_dir), len(points), done, len(points) - len(todo) - not_run, failed, not_run,
+                       time.perf_counter() - start)

@@ -1,0 +1,26 @@
+"""Content hash of a resolved point: the same configuration has the same hash in every process."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+HASH_HEX_CHARS = 16  # 64 bits: a collision among a million points has probability ~3e-8
+
+
+def _plain(value: Any) -> Any:
+    """JSON fallback for numpy scalars and arrays, which configs built in code may contain."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot hash a value of type {type(value).__name__}: {value!r}")
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no whitespace, so equal contents give equal text whatever the key order."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_plain)
+
+
+def point_hash(config: dict) -> str:
+    """Short hex sha256 of a resolved point's canonical JSON."""
+    return hashlib.sha256(canonical_json(config).encode("ascii")).hexdigest()[:HASH_HEX_CHARS]

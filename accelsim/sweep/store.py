@@ -1,0 +1,132 @@
+"""Results store of a sweep: one directory per finished point, named by its hash and written atomically.
+
+Layout: DIR/sweep.yaml (the spec), DIR/points/<hash>/ {config.json, meta.json, and for a point that ran:
+summary.json, stages/counters/energy.parquet}. A point directory exists only once complete (temp
+directory + rename); entries starting with "." are leftovers of an interrupted write and are removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+
+from accelsim.atomic import atomic_path, write_text_atomic
+from accelsim.errors import InputError
+from accelsim.sweep.executors import Outcome
+from accelsim.sweep.expand import Point
+from accelsim.sweep.hashing import canonical_json
+
+STATUS_OK, STATUS_ERROR = "ok", "error"
+TABLE_FIRST = ("hash", "status")
+TABLE_LAST = ("error_type", "error_message", "wall_time_s")
+
+
+def _json(obj) -> str:
+    """Readable JSON of plain data; numpy scalars a resolver may leave in become plain numbers."""
+    return json.dumps(json.loads(canonical_json(obj)), indent=1, sort_keys=True)
+
+
+class Store:
+    """A sweep's results directory."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.points_dir = self.root / "points"
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the store exclusively; a second sweep writing into the same directory is refused."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise InputError("another sweep is writing to this store", source=str(self.root)) from None
+            yield  # the lock goes with the file descriptor, so a killed sweep never leaves it held
+
+    def prepare(self, spec_yaml: str) -> None:
+        """Write the spec copy and remove the leftovers of interrupted writes. Call under `lock()`."""
+        self.points_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(self.root / "sweep.yaml", spec_yaml)
+        for entry in self.points_dir.iterdir():
+            if entry.name.startswith(".") and entry.is_dir():
+                shutil.rmtree(entry)
+            elif entry.name.startswith("."):
+                entry.unlink()
+
+    def _point_dirs(self) -> Iterator[Path]:
+        if self.points_dir.is_dir():
+            yield from (d for d in self.points_dir.iterdir() if not d.name.startswith("."))
+
+    def statuses(self) -> dict[str, str]:
+        """hash -> status of every complete point in the store."""
+        return {d.name: json.loads((d / "meta.json").read_text())["status"] for d in self._point_dirs()}
+
+    def write(self, point: Point, outcome: Outcome | None, runner: str) -> None:
+        """Record a point: its Result, or its error (from the resolver when `outcome` is None, else the runner)."""
+        if outcome is None:
+            assert point.error_type is not None, "a point without an outcome must carry its resolver error"
+            meta = {"status": STATUS_ERROR, "error_type": point.error_type, "error_message": point.error_message,
+                    "error_traceback": None, "wall_time_s": 0.0, "versions": None}
+        else:
+            meta = {"status": STATUS_OK if outcome.ok else STATUS_ERROR, "error_type": outcome.error_type,
+                    "error_message": outcome.error_message, "error_traceback": outcome.error_traceback,
+                    "wall_time_s": outcome.wall_time_s, "versions": outcome.versions}
+        meta.update(hash=point.hash, params=point.params, runner=runner)
+        with atomic_path(self.points_dir / point.hash, is_dir=True) as tmp:
+            if outcome is not None and outcome.ok:
+                for name, data in outcome.files.items():  # frames, summary.json and the config the runner saw
+                    (tmp / name).write_bytes(data)
+            else:
+                (tmp / "config.json").write_text(_json(point.config))
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=1))  # unsorted: params keep axis order
+
+    def load_results(self) -> pd.DataFrame:
+        """One row per point, sorted by hash: hash, status, swept paths, summary metrics, error, wall time."""
+        rows, param_cols, metric_cols = [], {}, {}
+        for d in sorted(self._point_dirs()):
+            meta = json.loads((d / "meta.json").read_text())
+            params = {k: _scalar(v) for k, v in meta["params"].items()}
+            summary = json.loads((d / "summary.json").read_text()) if meta["status"] == STATUS_OK else {}
+            reserved = set(params) | set(TABLE_FIRST) | set(TABLE_LAST)
+            metrics = {(f"summary.{k}" if k in reserved else k): _scalar(v) for k, v in summary.items()}
+            param_cols.update(dict.fromkeys(params))
+            metric_cols.update(dict.fromkeys(metrics))
+            rows.append({"hash": meta["hash"], "status": meta["status"], **params, **metrics,
+                         **{k: meta[k] for k in TABLE_LAST}})
+        columns = [*TABLE_FIRST, *param_cols, *metric_cols, *TABLE_LAST]
+        return _parquet_safe(pd.DataFrame(rows, columns=columns))
+
+
+def _scalar(value):
+    """Table cells are scalars; a section or list (a whole workload dict, say) becomes its canonical JSON."""
+    return value if value is None or isinstance(value, (bool, int, float, str)) else canonical_json(value)
+
+
+def _parquet_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """A column mixing text and numbers (`workload: rm1` next to a number) is stored as text."""
+    for col in df.columns[df.dtypes == object]:
+        kind = pd.api.types.infer_dtype(df[col], skipna=True)
+        if kind.startswith("mixed"):
+            df[col] = df[col].map(lambda v: v if v is None or pd.isna(v) else str(v))
+    return df
+
+
+def load_results(root: str | Path) -> pd.DataFrame:
+    """The merged results table of the store at `root`."""
+    root = Path(root)
+    if not (root / "points").is_dir():
+        raise InputError("not a sweep results store (no points/ directory)", source=str(root))
+    return Store(root).load_results()
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> None:
+    """Write a results table to Parquet atomically."""
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
