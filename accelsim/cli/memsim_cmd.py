@@ -19,10 +19,9 @@ from numba import njit
 
 from accelsim.config.dram import load_dram
 from accelsim.errors import InputError
-from accelsim.hw.dram import Dram
-from accelsim.hw.dram_analytic import AnalyticDram
+from accelsim.hw.host_memory import make_dram
 
-FIDELITIES = {"detailed": Dram, "analytic": AnalyticDram}
+FIDELITIES = ("detailed", "analytic")
 CHUNK_BYTES = 1 << 24
 _PROBLEMS = {
     1: "expected 3 fields '0x<hex address> READ|WRITE <cycle>'",
@@ -151,7 +150,7 @@ def run_memsim(args: argparse.Namespace) -> dict:
     addr, is_write, cyc = read_trace(args.trace)
     if addr.size == 0:
         raise InputError("no requests in trace", source=str(args.trace))
-    model = FIDELITIES[args.fidelity](cfg)
+    model = make_dram(cfg, args.fidelity)
     t0 = time.perf_counter()
     res = model.simulate(cyc * cfg.tck_ns, addr, is_write)
     wall_s = time.perf_counter() - t0
@@ -190,7 +189,7 @@ def register(sub) -> None:
     p.add_argument("--mapping", help="address mapping, MSB first, e.g. ro-ba-ra-co-bg-ch")
     p.add_argument("--page-policy", choices=["open", "closed"])
     p.add_argument("--queue-depth", type=int, help="request queue entries per channel")
-    p.add_argument("--fidelity", choices=sorted(FIDELITIES), default="detailed")
+    p.add_argument("--fidelity", choices=FIDELITIES, default="detailed")
     p.add_argument("--trace", required=True, help="DRAMsim3 trace: '0x<hex> READ|WRITE <cycle>' per line")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd)

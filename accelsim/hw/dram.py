@@ -89,7 +89,6 @@ class Requests:
     """Validated request arrays with their decoded coordinates."""
 
     arrival_ns: np.ndarray
-    addr: np.ndarray
     is_write: np.ndarray
     channel: np.ndarray
     bank: np.ndarray  # index within the channel: (rank * bankgroups + bankgroup) * banks_per_group + bank
@@ -110,7 +109,12 @@ def prepare_requests(cfg: DramConfig, arrival_ns, addr, is_write) -> Requests:
         raise InputError("arrival_ns must be finite and non-negative")
     d = cfg.address_map.decode(addr)
     bank = (d.rank * cfg.bankgroups + d.bankgroup) * cfg.banks_per_group + d.bank
-    return Requests(arrival_ns, addr, is_write, d.channel, bank, d.row)
+    return Requests(arrival_ns, is_write, d.channel, bank, d.row)
+
+
+def arrival_cycles(cfg: DramConfig, arrival_ns: np.ndarray) -> np.ndarray:
+    """Arrival rounded up to the next tCK edge; k * tck_ns maps back to k despite float rounding."""
+    return np.ceil(arrival_ns / cfg.tck_ns - 1e-6).astype(np.int64)
 
 
 def arrival_order(arr_cyc: np.ndarray, channel: np.ndarray) -> np.ndarray:
@@ -152,8 +156,7 @@ class Dram:
         """Serve the requests; arrival times are rounded up to the next tCK edge."""
         cfg = self.cfg
         req = prepare_requests(cfg, arrival_ns, addr, is_write)
-        # cycles, with a relative guard so that k * tck_ns maps back to k despite float rounding
-        arr_cyc = np.ceil(req.arrival_ns / cfg.tck_ns * (1 - 1e-12)).astype(np.int64)
+        arr_cyc = arrival_cycles(cfg, req.arrival_ns)
         order = arrival_order(arr_cyc, req.channel)
         starts = np.searchsorted(req.channel[order], np.arange(cfg.channels + 1)).astype(np.int64)
         comp_sorted, counts, busy = simulate_channels(

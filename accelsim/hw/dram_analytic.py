@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from accelsim.config.dram import DramConfig
-from accelsim.hw.dram import DramResult, arrival_order, make_counters, prepare_requests
+from accelsim.hw.dram import DramResult, arrival_cycles, arrival_order, make_counters, prepare_requests
 from accelsim.kernels.dram_timing import COUNTER_NAMES
 
 _HIT, _MISS, _CONFLICT = 0, 1, 2
@@ -54,7 +54,7 @@ class AnalyticDram:
         cfg = self.cfg
         req = prepare_requests(cfg, arrival_ns, addr, is_write)
         n = req.arrival_ns.size
-        arr_cyc = np.ceil(req.arrival_ns / cfg.tck_ns * (1 - 1e-12))
+        arr_cyc = arrival_cycles(cfg, req.arrival_ns)
         order = arrival_order(arr_cyc, req.channel)
         kind = classify_rows(cfg, req.channel, req.bank, req.row, order)
         lat = self._unloaded_latency_cycles(kind, req.is_write)

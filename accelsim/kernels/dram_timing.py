@@ -69,7 +69,7 @@ def _close(b, t, open_row, act_t, busy, counts, nxt, node_of, con, by_cmd, n_by_
 
 
 @njit(cache=True, inline="always")
-def _eval_bank(b, head, qnext, qi, qr, qw, open_row, closed, policy, nxt, node_of, cand, cand_cmd, cand_e):
+def _eval_bank(b, head, qnext, qr, qw, open_row, closed, policy, nxt, node_of, cand, apos, a_cmd, a_e):
     """The one request bank b offers the scheduler next, its command and earliest cycle.
 
     FR-FCFS offers the oldest request to the open row if any (so a row queued hits want is never closed),
@@ -90,8 +90,8 @@ def _eval_bank(b, head, qnext, qi, qr, qw, open_row, closed, policy, nxt, node_o
     else:
         cmd = PRE
     cand[b] = s
-    cand_cmd[b] = cmd
-    cand_e[b] = _earliest(cmd, b, nxt, node_of)
+    a_cmd[apos[b]] = cmd
+    a_e[apos[b]] = _earliest(cmd, b, nxt, node_of)
 
 
 @njit(cache=True)
@@ -120,10 +120,12 @@ def _run_channel(arr, bank, row, isw, completion, counts, busy, node_of, nnodes,
     nfree = q
     head = np.full(nb, -1, np.int64)
     tail = np.full(nb, -1, np.int64)
-    cand = np.full(nb, -1, np.int64)
-    cand_cmd = np.zeros(nb, np.int64)
-    cand_e = np.zeros(nb, np.int64)  # lower bound on the candidate's issue cycle (constraints only grow)
-    active = np.empty(nb, np.int64)  # banks with queued requests
+    cand = np.full(nb, -1, np.int64)  # the slot each bank offers the scheduler
+    # banks with queued requests, packed: bank, its candidate's command and a lower bound on the cycle that
+    # command can issue (constraints only grow, so a stale bound stays a lower bound)
+    active = np.empty(nb, np.int64)
+    a_cmd = np.zeros(nb, np.int64)
+    a_e = np.zeros(nb, np.int64)
     apos = np.full(nb, -1, np.int64)
     nact = 0
     next_ref = np.empty(ranks, np.int64)
@@ -152,7 +154,7 @@ def _run_channel(arr, bank, row, isw, completion, counts, busy, node_of, nnodes,
                 qnext[tail[b]] = s
             tail[b] = s
             nin += 1
-            _eval_bank(b, head, qnext, qi, qr, qw, open_row, closed, policy, nxt, node_of, cand, cand_cmd, cand_e)
+            _eval_bank(b, head, qnext, qr, qw, open_row, closed, policy, nxt, node_of, cand, apos, a_cmd, a_e)
         ref_next = _INF
         for rk in range(ranks):
             if next_ref[rk] <= now:
@@ -169,10 +171,18 @@ def _run_channel(arr, bank, row, isw, completion, counts, busy, node_of, nnodes,
                 next_ref[rk] += t_refi
                 for b in range(b0, b0 + banks_per_rank):
                     if head[b] >= 0:
-                        _eval_bank(b, head, qnext, qi, qr, qw, open_row, closed, policy, nxt, node_of, cand,
-                                   cand_cmd, cand_e)
+                        _eval_bank(b, head, qnext, qr, qw, open_row, closed, policy, nxt, node_of, cand, apos,
+                                   a_cmd, a_e)
             ref_next = min(ref_next, next_ref[rk])
         if nact == 0:
+            # an idle rank with its rows closed only counts the refreshes before the next arrival; the last one
+            # is issued, as it alone constrains what follows
+            for rk in range(ranks):
+                k = (arr[nin] - next_ref[rk]) // t_refi
+                if k >= 1 and np.all(open_row[rk * banks_per_rank:(rk + 1) * banks_per_rank] < 0):
+                    counts[_REFS] += k
+                    next_ref[rk] += k * t_refi
+                    ref_next = min(ref_next, next_ref[rk])
             now = min(arr[nin], ref_next)
             continue
         # among banks whose candidate can issue now: row hits first (FR-FCFS), then oldest
@@ -181,12 +191,12 @@ def _run_channel(arr, bank, row, isw, completion, counts, busy, node_of, nnodes,
         n_ready = 0
         tmin = _INF
         for ai in range(nact):
-            b = active[ai]
-            cmd = cand_cmd[b]
-            e = max(cand_e[b], nxt[0, cmd])  # node 0 is the channel: its constraints bind every bank alike
+            cmd = a_cmd[ai]
+            e = max(a_e[ai], nxt[0, cmd])  # node 0 is the channel: its constraints bind every bank alike
             if e <= now:
+                b = active[ai]
                 e = _earliest(cmd, b, nxt, node_of)
-                cand_e[b] = e
+                a_e[ai] = e
                 if e <= now:
                     n_ready += 1
                     hit = cmd >= RD and policy == FRFCFS
@@ -204,7 +214,7 @@ def _run_channel(arr, bank, row, isw, completion, counts, busy, node_of, nnodes,
             continue
         b = pick
         s = cand[b]
-        cmd = cand_cmd[b]
+        cmd = a_cmd[apos[b]]
         if cmd == ACT:
             _issue(ACT, b, now, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt)
             open_row[b] = qr[s]
@@ -249,19 +259,22 @@ def _run_channel(arr, bank, row, isw, completion, counts, busy, node_of, nnodes,
                 tp = _earliest(PRE, b, nxt, node_of)
                 _close(b, tp, open_row, act_t, busy, counts, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt)
         if head[b] >= 0:
-            _eval_bank(b, head, qnext, qi, qr, qw, open_row, closed, policy, nxt, node_of, cand, cand_cmd, cand_e)
+            _eval_bank(b, head, qnext, qr, qw, open_row, closed, policy, nxt, node_of, cand, apos, a_cmd, a_e)
         else:
-            last = active[nact - 1]
-            active[apos[b]] = last
-            apos[last] = apos[b]
-            apos[b] = -1
             nact -= 1
+            last = active[nact]
+            p = apos[b]
+            active[p] = last
+            a_cmd[p] = a_cmd[nact]
+            a_e[p] = a_e[nact]
+            apos[last] = p
+            apos[b] = -1
         # one command per cycle on the command bus; if nothing else was ready, skip to the next lower bound
         nxt_t = now + 1
         if n_ready == 1:
             t = tmin
-            if head[b] >= 0 and cand_e[b] < t:
-                t = cand_e[b]
+            if head[b] >= 0 and a_e[apos[b]] < t:
+                t = a_e[apos[b]]
             if ref_next < t:
                 t = ref_next
             if nfree > 0 and nin < n and arr[nin] < t:

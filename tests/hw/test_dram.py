@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from accelsim.config.dram import DRAM_DIR, DramConfig, load_dram
-from accelsim.config.base import read_yaml
+from accelsim.config.base import read_yaml, to_yaml
 from accelsim.errors import InputError
 from accelsim.hw.dram import Dram
 
@@ -60,6 +60,12 @@ def test_unknown_key_in_file_is_named(tmp_path):
         load_dram(str(tmp_path / "x.yaml"))
 
 
+def test_resolved_config_round_trips_through_yaml(tmp_path):
+    cfg = ddr4(channels=4, page_policy="closed")
+    (tmp_path / "resolved.yaml").write_text(to_yaml(cfg))
+    assert load_dram(str(tmp_path / "resolved.yaml")) == cfg
+
+
 def test_constraint_latency_names_are_checked():
     with pytest.raises(InputError, match="unknown timing 'tNOPE'"):
         ddr4(constraints=[{"level": "bank", "preceding": ["ACT"], "following": ["RD"], "latency": "tNOPE"}])
@@ -105,6 +111,18 @@ def test_tfaw_and_trrd_space_activates():
     assert r0.completion_ns[4] < r.completion_ns[4]
 
 
+def test_write_to_read_and_read_to_write_turnarounds():
+    cfg = ddr4()
+    amap, tck, bc = cfg.address_map, cfg.tck_ns, cfg.burst_cycles
+    a, b = amap.encode(bankgroup=0), amap.encode(bankgroup=1)  # same rank, different bank groups
+    r = run(cfg, [0.0, 0.0], [a, b], [True, False])
+    wr = cfg.tRCD  # the write's column command
+    assert r.completion_ns[1] == pytest.approx((wr + cfg.tCWL + bc + cfg.tWTR_S + cfg.tCL + bc) * tck, abs=1e-9)
+    r = run(cfg, [0.0, 0.0], [a, b], [False, True])
+    rd = cfg.tRCD
+    assert r.completion_ns[1] == pytest.approx((rd + cfg.tCL + bc + 2 - cfg.tCWL + cfg.tCWL + bc) * tck, abs=1e-9)
+
+
 # ---- refresh ------------------------------------------------------------------------------------------
 
 def test_refresh_count_matches_sim_time_over_trefi():
@@ -123,6 +141,17 @@ def test_request_arriving_at_refresh_waits_trfc():
     lat = (cfg.tRFC + cfg.tRCD + cfg.tCL + cfg.burst_cycles) * cfg.tck_ns
     assert r.completion_ns[0] - t == pytest.approx(lat, abs=1e-9)
     assert r.counters.refreshes == 1
+
+
+def test_long_idle_gap_counts_its_refreshes_without_stepping_through_them():
+    cfg = ddr4()
+    t = 1e9  # one second of idle DRAM
+    r = run(cfg, [0.0, t], [0, 64])
+    expected = cfg.ranks * t / (cfg.tREFI * cfg.tck_ns)
+    assert abs(r.counters.refreshes - expected) <= cfg.ranks
+    lat = r.completion_ns[1] - t
+    unloaded = (cfg.tRCD + cfg.tCL + cfg.burst_cycles) * cfg.tck_ns
+    assert unloaded <= lat <= unloaded + cfg.tck_ns  # up to one cycle of rounding onto the clock edge
 
 
 # ---- bandwidth ----------------------------------------------------------------------------------------
