@@ -7,12 +7,13 @@ Semantics follow PyTorch (`torch.nn.functional.embedding_bag`, `nn.Linear`) and 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Protocol, Sequence
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -48,6 +49,10 @@ class CrossLayer(NamedTuple):
 # cannot guess random row ids. 8-16 measured best on the benchmark machine (benchmarks/bench_kernels.py).
 _PREFETCH_LOOKUPS_AHEAD = 16
 _LINE_BYTES = 64  # cache line of x86-64 and Arm Neoverse cores
+# Bags of up to this many floats per row (16 AVX-512 or 32 AVX2 registers' worth) sum into a stack accumulator
+# of compile-time width, which the compiler keeps in registers; wider rows take the generic loop.
+_MAX_REGISTER_FLOATS = 128
+_REGISTER_WIDTH_MULTIPLE = 8  # compiled once per width: common dims (16, 32, 64, 128) only
 
 
 @intrinsic
@@ -66,17 +71,16 @@ def _prefetch_row(typingctx, weight, indices, k):
             iptr = cgutils.get_item_pointer2(context, builder, data=idx.data, shape=[n],
                                              strides=cgutils.unpack_tuple(builder, idx.strides),
                                              layout=ity.layout, inds=[k])
-            row = builder.load(iptr)
             zero = context.get_constant(types.intp, 0)
             first = cgutils.get_item_pointer2(context, builder, data=w.data,
                                               shape=cgutils.unpack_tuple(builder, w.shape),
                                               strides=cgutils.unpack_tuple(builder, w.strides),
-                                              layout=wty.layout, inds=[row, zero])
+                                              layout=wty.layout, inds=[builder.load(iptr), zero])
             i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
             base = builder.bitcast(first, i8p)
+            item_bytes = context.get_abi_sizeof(context.get_data_type(wty.dtype))
             row_bytes = builder.mul(cgutils.unpack_tuple(builder, w.shape)[1],
-                                    context.get_constant(types.intp, context.get_abi_sizeof(
-                                        context.get_data_type(wty.dtype))))
+                                    context.get_constant(types.intp, item_bytes))
             fn = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0")
             with cgutils.for_range_slice(builder, zero, row_bytes, context.get_constant(types.intp, _LINE_BYTES),
@@ -87,74 +91,90 @@ def _prefetch_row(typingctx, weight, indices, k):
     return types.void(weight, indices, k), codegen
 
 
-@njit(cache=True)
-def _sum_bag(weight, indices, start, end, psw, out_row):
-    """out_row = sum of the bag's (weighted) rows, added strictly in bag order, as torch does."""
-    dim = out_row.shape[0]
-    weighted = psw.shape[0] > 0
-    for j in range(dim):
-        out_row[j] = 0.0
-    k = start
-    # Four rows per pass: out_row is loaded and stored once per four rows; the additions keep bag order.
-    while k + 4 <= end:
-        for q in range(4):
-            _prefetch_row(weight, indices, k + q + _PREFETCH_LOOKUPS_AHEAD)
-        r0 = weight[indices[k]]
-        r1 = weight[indices[k + 1]]
-        r2 = weight[indices[k + 2]]
-        r3 = weight[indices[k + 3]]
-        if weighted:
-            s0, s1, s2, s3 = psw[k], psw[k + 1], psw[k + 2], psw[k + 3]
-            for j in range(dim):
-                out_row[j] = (((out_row[j] + s0 * r0[j]) + s1 * r1[j]) + s2 * r2[j]) + s3 * r3[j]
-        else:
-            for j in range(dim):
-                out_row[j] = (((out_row[j] + r0[j]) + r1[j]) + r2[j]) + r3[j]
-        k += 4
-    while k < end:
-        _prefetch_row(weight, indices, k + _PREFETCH_LOOKUPS_AHEAD)
-        row = weight[indices[k]]
-        s = psw[k] if weighted else np.float32(1.0)
-        for j in range(dim):
-            out_row[j] += s * row[j] if weighted else row[j]
-        k += 1
+@intrinsic
+def _stack_floats(typingctx, width):
+    """A float32 array on the stack, as long as the tuple `width` (its length is known at compile time)."""
+    if not isinstance(width, types.UniTuple):
+        return None
+    size = width.count
+    arrty = types.Array(types.float32, 1, "C")
+
+    def codegen(context, builder, sig, args):
+        def intp(v):
+            return context.get_constant(types.intp, v)
+        ptr = cgutils.alloca_once(builder, context.get_data_type(types.float32), size=intp(size))
+        ary = context.make_array(arrty)(context, builder)
+        context.populate_array(ary, data=ptr, shape=[intp(size)], strides=[intp(4)], itemsize=intp(4),
+                               meminfo=None)
+        return ary._getvalue()
+    return arrty(width), codegen
 
 
-@njit(cache=True)
-def _max_bag(weight, indices, start, end, out_row):
-    dim = out_row.shape[0]
-    for j in range(dim):
-        out_row[j] = 0.0
-    for k in range(start, end):
-        _prefetch_row(weight, indices, k + _PREFETCH_LOOKUPS_AHEAD)
-        row = weight[indices[k]]
-        for j in range(dim):
-            if k == start or row[j] > out_row[j]:
-                out_row[j] = row[j]
+@njit(cache=True, nogil=True)
+def _sum_bags_in_registers(weight, indices, offsets, psw, mean, out, width):
+    """Sum / mean bags whose row width len(width) is a compile-time constant; rows added in bag order.
 
-
-@njit(cache=True)
-def _pool_bag(weight, indices, start, end, psw, mode, out_row):
-    if mode == _MAX:
-        _max_bag(weight, indices, start, end, out_row)
-        return
-    _sum_bag(weight, indices, start, end, psw, out_row)
-    if mode == _MEAN and end > start:
-        n = np.float32(end - start)
-        for j in range(out_row.shape[0]):
-            out_row[j] = out_row[j] / n
-
-
-@njit(cache=True)
-def _pool_serial(weight, indices, offsets, psw, mode, out):
+    Returns the position of the first out-of-range index, or -1.
+    """
+    dim = len(width)
+    rows = weight.shape[0]
     for b in range(out.shape[0]):
-        _pool_bag(weight, indices, offsets[b], offsets[b + 1], psw, mode, out[b])
+        acc = _stack_floats(width)
+        for j in range(dim):
+            acc[j] = 0.0
+        start, end = offsets[b], offsets[b + 1]
+        for k in range(start, end):
+            _prefetch_row(weight, indices, k + _PREFETCH_LOOKUPS_AHEAD)
+            if not 0 <= indices[k] < rows:
+                return k
+            row = weight[indices[k]]
+            if psw is None:  # resolved at compile time: numba prunes the branch for a None-typed argument
+                for j in range(dim):
+                    acc[j] += row[j]
+            else:
+                s = psw[k]
+                for j in range(dim):
+                    acc[j] += s * row[j]
+        if mean and end > start:
+            n = np.float32(end - start)
+            for j in range(dim):
+                acc[j] = acc[j] / n
+        for j in range(dim):
+            out[b, j] = acc[j]
+    return -1
 
 
-@njit(cache=True, parallel=True)
-def _pool_parallel(weight, indices, offsets, psw, mode, out):
-    for b in prange(out.shape[0]):
-        _pool_bag(weight, indices, offsets[b], offsets[b + 1], psw, mode, out[b])
+@njit(cache=True, nogil=True)
+def _pool_bags(weight, indices, offsets, psw, mode, out):
+    """Any row width, any mode: accumulates in the output row. Returns the first bad index position, or -1."""
+    dim = out.shape[1]
+    rows = weight.shape[0]
+    for b in range(out.shape[0]):
+        o = out[b]
+        for j in range(dim):
+            o[j] = 0.0
+        start, end = offsets[b], offsets[b + 1]
+        for k in range(start, end):
+            _prefetch_row(weight, indices, k + _PREFETCH_LOOKUPS_AHEAD)
+            if not 0 <= indices[k] < rows:
+                return k
+            row = weight[indices[k]]
+            if mode == _MAX:
+                for j in range(dim):
+                    if k == start or row[j] > o[j]:
+                        o[j] = row[j]
+            elif psw is None:
+                for j in range(dim):
+                    o[j] += row[j]
+            else:
+                s = psw[k]
+                for j in range(dim):
+                    o[j] += s * row[j]
+        if mode == _MEAN and end > start:
+            n = np.float32(end - start)
+            for j in range(dim):
+                o[j] = o[j] / n
+    return -1
 
 
 def _bags_csr(indices: np.ndarray, offsets: np.ndarray | None, include_last_offset: bool,
@@ -183,8 +203,11 @@ def _bags_csr(indices: np.ndarray, offsets: np.ndarray | None, include_last_offs
 
 def embedding_bag(weight: np.ndarray, indices: np.ndarray, offsets: np.ndarray | None = None,
                   mode: str = "sum", per_sample_weights: np.ndarray | None = None,
-                  include_last_offset: bool = False, *, parallel: bool = False) -> np.ndarray:
-    """Pooled rows of `weight` per bag, (B, dim) fp32, with torch.nn.functional.embedding_bag semantics."""
+                  include_last_offset: bool = False, *, threads: int = 1) -> np.ndarray:
+    """Pooled rows of `weight` per bag, (B, dim) fp32, with torch.nn.functional.embedding_bag semantics.
+
+    `threads` > 1 splits the bags into that many runs of about equal lookups, pooled concurrently.
+    """
     if mode not in _MODES:
         raise InputError(f"embedding_bag: mode must be one of sum, mean, max, got {mode!r}")
     weight = np.ascontiguousarray(weight, dtype=np.float32)
@@ -198,20 +221,34 @@ def embedding_bag(weight: np.ndarray, indices: np.ndarray, offsets: np.ndarray |
         raise InputError("embedding_bag: offsets must be non-decreasing")
     if full.size and full[-1] > idx.size:
         raise InputError(f"embedding_bag: last offset {full[-1]} exceeds the {idx.size} indices")
-    if idx.size and (idx.min() < 0 or idx.max() >= weight.shape[0]):
-        bad = idx.min() if idx.min() < 0 else idx.max()
-        raise InputError(f"embedding_bag: index {bad} out of range [0, {weight.shape[0]})")
-    if psw is None:
-        psw = np.empty(0, dtype=np.float32)  # the kernels read "no weights" from an empty array
-    else:
+    if psw is not None:
         if mode != "sum":
             raise InputError(f"embedding_bag: per_sample_weights are only supported with mode='sum', got {mode!r}")
         psw = np.ascontiguousarray(psw, dtype=np.float32).reshape(-1)
         if psw.size != idx.size:
             raise InputError(f"embedding_bag: {psw.size} per_sample_weights for {idx.size} indices")
     out = np.empty((max(full.size - 1, 0), weight.shape[1]), dtype=np.float32)
-    kernel = _pool_parallel if parallel else _pool_serial
-    kernel(weight, idx, full, psw, _MODES[mode], out)
+    dim = weight.shape[1]
+    if mode != "max" and 0 < dim <= _MAX_REGISTER_FLOATS and dim % _REGISTER_WIDTH_MULTIPLE == 0:
+        def pool(lo: int, hi: int) -> int:
+            return _sum_bags_in_registers(weight, idx, full[lo:hi + 1], psw, mode == "mean", out[lo:hi], (0,) * dim)
+    else:
+        def pool(lo: int, hi: int) -> int:
+            return _pool_bags(weight, idx, full[lo:hi + 1], psw, _MODES[mode], out[lo:hi])
+    edges = np.array([0, out.shape[0]])
+    if threads > 1:
+        # Runs of bags cut where the lookups are split evenly; the kernels release the GIL.
+        cuts = np.searchsorted(full, np.linspace(0, full[-1], threads + 1)[1:-1])
+        edges = np.unique(np.concatenate([edges, np.minimum(cuts, out.shape[0])]))
+    if len(edges) > 2:
+        with ThreadPoolExecutor(len(edges) - 2) as pool_exec:  # the first run stays on this thread
+            others = pool_exec.map(pool, edges[1:-1], edges[2:])
+            results = [pool(edges[0], edges[1]), *others]
+        bad = min((r for r in results if r >= 0), default=-1)
+    else:
+        bad = pool(0, out.shape[0])
+    if bad >= 0:  # checked in the kernels: a separate pass over the indices costs ~4% of a gather
+        raise InputError(f"embedding_bag: index {idx[bad]} at position {bad} out of range [0, {weight.shape[0]})")
     return out
 
 

@@ -58,12 +58,33 @@ def test_weighted_sum_matches_torch(data):
     np.testing.assert_allclose(got, torch_bag(weight, indices, starts, mode="sum", per_sample_weights=psw), **TOL)
 
 
-@given(data=bag_inputs())
-def test_parallel_path_equals_serial(data):
-    weight, indices, starts, psw = data
-    serial = embedding_bag(weight, indices, starts, per_sample_weights=psw)
-    np.testing.assert_array_equal(embedding_bag(weight, indices, starts, per_sample_weights=psw, parallel=True),
-                                  serial)
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+@given(data=bag_inputs(), threads=st.integers(2, 4))
+def test_threaded_pooling_equals_serial(mode, data, threads):
+    weight, indices, starts, _ = data
+    serial = embedding_bag(weight, indices, starts, mode=mode)
+    np.testing.assert_array_equal(embedding_bag(weight, indices, starts, mode=mode, threads=threads), serial)
+
+
+def test_threaded_pooling_reports_a_bad_index_in_any_run():
+    indices = np.zeros(64, np.int64)
+    indices[50] = 7
+    with pytest.raises(InputError, match="index 7 at position 50"):
+        embedding_bag(np.ones((5, 8), np.float32), indices, np.arange(0, 64, 4), threads=2)
+
+
+@pytest.mark.parametrize("dim", [8, 64, 128, 136, 12])  # register-accumulator widths and the generic loop
+@pytest.mark.parametrize("mode,weighted", [("sum", False), ("sum", True), ("mean", False)])
+def test_row_widths_of_real_models_match_torch(dim, mode, weighted):
+    rng = np.random.default_rng(dim)
+    weight = rng.standard_normal((300, dim)).astype(np.float32)
+    indices = rng.integers(0, 300, 700)
+    offsets = np.sort(rng.integers(0, 701, 40))
+    offsets[0] = 0
+    psw = rng.standard_normal(700).astype(np.float32) if weighted else None
+    got = embedding_bag(weight, indices, offsets, mode=mode, per_sample_weights=psw)
+    want = torch_bag(weight, indices, offsets, mode=mode, per_sample_weights=psw)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_include_last_offset_ignores_indices_past_the_last_offset():
@@ -86,7 +107,7 @@ def test_fixed_bags_from_2d_input_and_empty_bags(mode):
 
 
 @pytest.mark.parametrize("kwargs,needle", [
-    (dict(indices=[0, 9], offsets=[0]), "index 9 out of range"),
+    (dict(indices=[0, 9], offsets=[0]), "index 9 at position 1 out of range"),
     (dict(indices=[0, 1], offsets=[1]), r"offsets\[0\] must be 0"),
     (dict(indices=[0, 1, 2], offsets=[0, 2, 1]), "non-decreasing"),
     (dict(indices=[0, 1], offsets=[0, 3], include_last_offset=True), "exceeds the 2 indices"),
@@ -170,3 +191,9 @@ def test_dcnv2_cross_matches_torch_low_rank_cross_net(batch, width, rank, layers
     for u, v, b in cross:  # torchrec LowRankCrossNet.forward
         want = t0 * (F.linear(F.linear(want, torch.from_numpy(v)), torch.from_numpy(u)) + torch.from_numpy(b)) + want
     np.testing.assert_allclose(dcnv2_cross(x0, cross), want.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dim", [8, 3])
+def test_out_of_range_index_is_reported_with_its_position(dim):
+    with pytest.raises(InputError, match=r"index -1 at position 2 out of range \[0, 5\)"):
+        embedding_bag(np.ones((5, dim), np.float32), np.array([0, 4, -1]), np.array([0, 1]))
