@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from accelsim.errors import InputError
-from accelsim.sweep import (DaskExecutor, InProcessExecutor, ProcessExecutor, SweepAborted, load_results,
-                            pareto_front, run_sweep, write_table)
-from accelsim.sweep.executors import Executor
+
+if TYPE_CHECKING:
+    from accelsim.sweep.executors import Executor
+
+# accelsim.sweep (pandas, pyarrow, tqdm) is imported inside the commands: every `accelsim` call imports this module.
 
 
 def _names(text: str | None) -> list[str]:
     return [n.strip() for n in text.split(",") if n.strip()] if text else []
 
 
-def _executor(args: argparse.Namespace) -> Executor:
+def _executor(args: argparse.Namespace) -> "Executor":
+    from accelsim.sweep import DaskExecutor, InProcessExecutor, ProcessExecutor
+
     if args.in_process:
         return InProcessExecutor()
     if args.dask_local is not None:
@@ -26,6 +31,8 @@ def _executor(args: argparse.Namespace) -> Executor:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from accelsim.sweep import SweepAborted, run_sweep
+
     if args.limit is not None and args.limit < 0:
         raise InputError(f"--limit: need a count >= 0, got {args.limit}")
     if args.chunk_size is not None and args.chunk_size < 1:
@@ -41,6 +48,9 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _results(args: argparse.Namespace) -> int:
+    from accelsim.sweep import load_results, pareto_front, write_table
+    from accelsim.sweep.pareto import parse_objectives
+
     df = load_results(args.dir)
     if args.out:
         write_table(df, args.out)
@@ -52,8 +62,10 @@ def _results(args: argparse.Namespace) -> int:
         raise InputError(f"--minimize and --maximize both name {', '.join(sorted(both))}")
     if objectives:
         front = pareto_front(df, objectives, maximize)
-        shown = front.drop(columns=["status", "error_type", "error_message", "wall_time_s"], errors="ignore")
-        print(f"Pareto front over {', '.join(objectives)}: {len(front)} of {int((df['status'] == 'ok').sum())} ok points")
+        objective_cols = [c for c, _ in parse_objectives(objectives, maximize)]
+        shown = front[list(dict.fromkeys(["hash", *df.attrs["param_columns"], *objective_cols]))]
+        ok = int((df["status"] == "ok").sum())
+        print(f"Pareto front over {', '.join(objectives)}: {len(front)} of {ok} ok points")
         print(shown.to_string(index=False))
     elif not args.out:
         print(df.to_string(index=False))
@@ -80,7 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="One row per point: swept paths, summary metrics, status.")
     r.add_argument("dir", help="results store written by `accelsim sweep`")
     r.add_argument("-o", "--out", metavar="FILE.parquet", help="write the merged table as Parquet")
-    r.add_argument("--pareto", metavar="X,Y", help="objectives of the Pareto front (minimised; prefix max: to maximise)")
+    r.add_argument("--pareto", metavar="X,Y",
+                   help="objectives of the Pareto front (minimised; prefix max: to maximise)")
     r.add_argument("--minimize", metavar="X,Y", help="objectives to minimise")
     r.add_argument("--maximize", metavar="X,Y", help="objectives to maximise")
     r.set_defaults(func=_results)

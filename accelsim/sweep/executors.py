@@ -9,7 +9,6 @@ bytes, and a remote Dask worker need not share a file system with the store.
 from __future__ import annotations
 
 import importlib.metadata
-import io
 import json
 import logging
 import math
@@ -22,6 +21,9 @@ import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Iterator, Protocol, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 import accelsim
 from accelsim.errors import InputError
@@ -61,13 +63,14 @@ class Outcome:
 def result_files(result: Result) -> dict[str, bytes]:
     """The files `Result.save` writes, encoded in memory (a test holds the two equal).
 
-    In memory because a temp directory per point costs milliseconds on slow file systems.
+    In memory because a temp directory per point costs milliseconds on slow file systems; through pyarrow
+    directly because `DataFrame.to_parquet` adds ~0.4 ms of dispatch per small frame.
     """
     files = {}
     for name in FRAMES:
-        buf = io.BytesIO()
-        getattr(result, name).to_parquet(buf, index=False)
-        files[f"{name}.parquet"] = buf.getvalue()
+        buf = pa.BufferOutputStream()
+        pq.write_table(pa.Table.from_pandas(getattr(result, name), preserve_index=False), buf)
+        files[f"{name}.parquet"] = buf.getvalue().to_pybytes()
     files["summary.json"] = json.dumps(result.summary, indent=2, sort_keys=True).encode()
     files["config.json"] = json.dumps(result.config, indent=2, sort_keys=True).encode()
     return files

@@ -71,7 +71,7 @@ def _with_path(obj: Any, key: str, rest: str, value: Any, path: str, walked: str
     return out
 
 
-def _plain(value: Any) -> Any:
+def _python_scalar(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
@@ -87,7 +87,7 @@ def _random_overrides(r: RandomAxes) -> list[dict]:
                 v = float(rng.uniform(p.low, p.high))
             else:
                 v = float(math.exp(rng.uniform(math.log(p.low), math.log(p.high))))
-            sample[path] = int(round(v)) if p.integer and p.dist != "choice" else _plain(v)
+            sample[path] = int(round(v)) if p.integer and p.dist != "choice" else _python_scalar(v)
         out.append(sample)
     return out
 

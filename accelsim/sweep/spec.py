@@ -96,7 +96,8 @@ class Axis(Model):
         if self.zip is not None:
             lengths = {p: len(v) for p, v in self.zip.items()}
             if len(set(lengths.values())) > 1:
-                raise ValueError("zip: lists differ in length: " + ", ".join(f"{p} has {n}" for p, n in lengths.items()))
+                sizes = ", ".join(f"{p} has {n}" for p, n in lengths.items())
+                raise ValueError(f"zip: lists differ in length: {sizes}")
         return self
 
     @property

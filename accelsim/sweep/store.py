@@ -88,7 +88,10 @@ class Store:
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1))  # unsorted: params keep axis order
 
     def load_results(self) -> pd.DataFrame:
-        """One row per point, sorted by hash: hash, status, swept paths, summary metrics, error, wall time."""
+        """One row per point, sorted by hash: hash, status, swept paths, summary metrics, error, wall time.
+
+        `df.attrs["param_columns"]` lists the swept-path columns.
+        """
         rows, param_cols, metric_cols = [], {}, {}
         for d in sorted(self._point_dirs()):
             meta = json.loads((d / "meta.json").read_text())
@@ -101,7 +104,9 @@ class Store:
             rows.append({"hash": meta["hash"], "status": meta["status"], **params, **metrics,
                          **{k: meta[k] for k in TABLE_LAST}})
         columns = [*TABLE_FIRST, *param_cols, *metric_cols, *TABLE_LAST]
-        return _parquet_safe(pd.DataFrame(rows, columns=columns))
+        df = _parquet_safe(pd.DataFrame(rows, columns=columns))
+        df.attrs["param_columns"] = list(param_cols)
+        return df
 
 
 def _scalar(value):

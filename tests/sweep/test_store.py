@@ -1,0 +1,110 @@
+"""Results store: atomic point directories, statuses, merged table, leftovers, lock."""
+
+import json
+
+import pandas as pd
+import pytest
+
+import sweep_fixtures as fx
+from accelsim.errors import InputError
+from accelsim.results import Result
+from accelsim.sweep import expand, load_results, load_spec, write_table
+from accelsim.sweep.executors import Task, environment, run_task
+from accelsim.sweep.store import Store
+
+UNITS = "hw.accelerator.sparse_engine.gather_units"
+
+
+def stored(tmp_path, axes):
+    """A store holding the given points, each run in-process; returns the store and the points."""
+    pts = expand(load_spec(fx.spec(axes=axes))[0])
+    store = Store(tmp_path / "out")
+    with store.lock():
+        store.prepare("name: t\n")
+        for p in pts:
+            outcome = None if p.error_type else run_task(fx.RUNNER, Task(p.hash, p.config), environment())
+            store.write(p, outcome, fx.RUNNER)
+    return store, pts
+
+
+def test_points_are_stored_with_result_config_and_meta(tmp_path):
+    store, pts = stored(tmp_path, [{"grid": {UNITS: [8, 32]}, }, {"points": [{"mapping": "centaur"},
+                                                                             {"mapping": "explode"}]}])
+    assert store.statuses() == {pts[0].hash: "ok", pts[1].hash: "error", pts[2].hash: "error", pts[3].hash: "error"}
+    ok = store.points_dir / pts[0].hash
+    assert Result.load(ok).summary == fx.run(pts[0].config).summary
+    assert json.loads((ok / "config.json").read_text()) == pts[0].config
+    meta = json.loads((ok / "meta.json").read_text())
+    assert meta["params"] == {UNITS: 8, "mapping": "centaur"} and meta["runner"] == fx.RUNNER
+    assert set(meta["versions"]) == {"accelsim", "numpy", "numba", "python"}
+    boom = json.loads((store.points_dir / pts[1].hash / "meta.json").read_text())
+    assert boom["error_type"] == "RuntimeError"
+    assert boom["error_message"] == "the toy runner cannot run mapping 'explode'"
+    assert "Traceback" in boom["error_traceback"]
+    rejected = json.loads((store.points_dir / pts[2].hash / "meta.json").read_text())
+    assert rejected["error_type"] == "DoesNotFit" and rejected["error_traceback"] is None
+    assert not (store.points_dir / pts[2].hash / "summary.json").exists()
+
+
+def test_merged_table_has_one_row_per_point_with_params_metrics_and_status(tmp_path):
+    store, pts = stored(tmp_path, [{"grid": {UNITS: [8, 32], "batch_size": [16, 64]}}])
+    df = load_results(store.root)
+    assert list(df.columns) == ["hash", "status", UNITS, "batch_size", "energy_per_inference_uj",
+                                "latency_ns", "qps", "error_type", "error_message", "wall_time_s"]
+    assert list(df["hash"]) == sorted(p.hash for p in pts)
+    by_hash = df.set_index("hash")
+    for p in pts:
+        row = by_hash.loc[p.hash]
+        assert (row[UNITS], row["batch_size"]) == (p.params[UNITS], p.params["batch_size"])
+        if p.error_type:
+            assert row["status"] == "error" and pd.isna(row["latency_ns"]) and row["error_type"] == "DoesNotFit"
+        else:
+            assert row["status"] == "ok" and row["latency_ns"] == fx.run(p.config).summary["latency_ns"]
+    write_table(df, tmp_path / "t.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "t.parquet"), df)
+
+
+def test_mixed_and_structured_param_values_still_make_a_parquet_table(tmp_path):
+    store, _ = stored(tmp_path, [{"points": [{"workload": "tiny"}, {"workload": fx.workload("wide")},
+                                             {"workload": {**fx.workload("wide"), "tables": 2}}]},
+                                 {"grid": {"batch_size": [1, 2]}}])
+    df = load_results(store.root)
+    assert "tiny" in set(df["workload"])
+    assert '"tables":2' in "".join(df["workload"])
+    write_table(df, tmp_path / "t.parquet")
+    assert len(pd.read_parquet(tmp_path / "t.parquet")) == 6
+
+
+def test_a_summary_key_that_is_also_a_swept_path_gets_a_prefix(tmp_path):
+    store, _ = stored(tmp_path, [{"grid": {"batch_size": [4]}}])
+    point_dir = next(store.points_dir.iterdir())
+    summary = json.loads((point_dir / "summary.json").read_text())
+    (point_dir / "summary.json").write_text(json.dumps({**summary, "batch_size": 5}))
+    df = load_results(store.root)
+    assert (df.loc[0, "batch_size"], df.loc[0, "summary.batch_size"]) == (4, 5)
+
+
+def test_leftovers_of_interrupted_writes_are_ignored_then_removed(tmp_path):
+    store, pts = stored(tmp_path, [{"grid": {"batch_size": [4]}}])
+    (store.points_dir / ".abc.xyz.tmp").mkdir()
+    (store.points_dir / ".abc.xyz.tmp" / "summary.json").write_text("{")
+    (store.points_dir / ".def.tmp").write_text("")
+    assert list(store.statuses()) == [pts[0].hash] and len(load_results(store.root)) == 1
+    with store.lock():
+        store.prepare("name: t\n")
+    assert [d.name for d in store.points_dir.iterdir()] == [pts[0].hash]
+
+
+def test_a_second_writer_is_refused(tmp_path):
+    store = Store(tmp_path)
+    with store.lock():
+        with pytest.raises(InputError, match="another sweep is writing to this store"):
+            with Store(tmp_path).lock():
+                pass
+    with Store(tmp_path).lock():  # released
+        pass
+
+
+def test_loading_something_that_is_not_a_store_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="not a sweep results store"):
+        load_results(tmp_path)
