@@ -28,7 +28,7 @@ def energy_table(hw: SystemConfig, counters: pd.DataFrame, makespan_ns: float) -
     add("cpu", "package", "static_ns", makespan_ns, e.cpu_static_power_w * 1e3)
     for lvl, (cache, pj) in enumerate(zip(hw.cpu.caches, e.cache_access_pj_per_line)):
         add("cpu", cache.name, "line_accesses", _count(counters, "cpu", f"{cache.name}_accesses"), pj)
-    add("dram", "banks", "activates", _count(counters, "dram", "activates"), e.dram_activate_pj)
+    add("dram", "banks", "device_activates", _count(counters, "dram", "device_activates"), e.dram_device_activate_pj)
     rw_bits = 8 * (_count(counters, "dram", "bytes_read") + _count(counters, "dram", "bytes_written"))
     add("dram", "io", "bits", rw_bits, e.dram_rw_pj_per_bit)
     add("dram", "background", "static_ns", makespan_ns, e.dram_static_power_w * 1e3)

@@ -13,7 +13,7 @@ class EnergyConfig(Sourced):
     cpu_core_active_power_w: NonNegativeFloat
     cpu_static_power_w: NonNegativeFloat
     cache_access_pj_per_line: tuple[NonNegativeFloat, ...]  # one per CPU cache level, L1 first
-    dram_activate_pj: NonNegativeFloat
+    dram_device_activate_pj: NonNegativeFloat  # one DRAM device opening a row (a rank activate = devices x this)
     dram_rw_pj_per_bit: NonNegativeFloat
     dram_static_power_w: NonNegativeFloat
     link_pj_per_bit: NonNegativeFloat

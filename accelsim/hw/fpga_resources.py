@@ -75,7 +75,7 @@ def dense_engine_usage(cfg: DenseEngineConfig, device: FpgaDeviceConfig) -> Reso
               + m20k_blocks(8 * cfg.filter_buffer_bytes, filter_words * elem_bits, device)
               + m20k_blocks(8 * cfg.ofmap_buffer_bytes, cfg.cols * elem_bits, device))
     return ResourceUse(
-        dsp_blocks=math.ceil(cfg.pes * cfg.dsp_per_pe[cfg.precision]),
+        dsp_blocks=math.ceil(cfg.pes * cfg.dsp_per_pe),
         m20k_blocks=blocks,
         alms=cfg.pes * cfg.alms_per_pe,
     )

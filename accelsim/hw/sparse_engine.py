@@ -55,10 +55,11 @@ class EngineGather:
 class HostReadPath:
     """Reads from the accelerator: link out, host DRAM, link back; fresh link state per pass."""
 
-    def __init__(self, make_links, dram, line_bytes: int):
+    def __init__(self, make_links, dram, line_bytes: int, index_base_addr: int):
         self.make_links = make_links
         self.dram = dram
         self.line_bytes = line_bytes
+        self.index_base_addr = index_base_addr  # where the batch's index arrays sit in host memory
         self.last: dict = {}
 
     def serve(self, issue_ns: np.ndarray, req_addr: np.ndarray, req_lines: np.ndarray) -> np.ndarray:
@@ -103,9 +104,11 @@ class SparseEngine:
         """Requests a unit may have in flight: its line slots divided by the lines per request."""
         return max(1, self.cfg.outstanding_per_unit // self.cfg.request_lines)
 
-    def _on_chip(self, lookups: Lookups, addr: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, int, int]:
-        """Mask of lines that must cross the links; hits in the hot store and the platform cache."""
+    def _on_chip(self, lookups: Lookups, addr: np.ndarray, owner: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """(mask of lines that must cross the links, latency of each on-chip hit, hot-store hits, cache hits)."""
         off_chip = np.ones(addr.size, dtype=np.bool_)
+        hit_ns = np.zeros(addr.size)
         if self.scratchpad is not None:
             pinned = np.zeros(lookups.size, dtype=np.bool_)
             for t in np.unique(lookups.table):
@@ -114,14 +117,16 @@ class SparseEngine:
             off_chip &= ~pinned[owner]
         elif self.hot_cache is not None:
             off_chip &= ~self.hot_cache.access(addr)
+        hit_ns[~off_chip] = 1.0 / self.clock_ghz  # the hot store is read in one engine cycle
         hot_hits = int(addr.size - off_chip.sum())
         cache_hits = 0
         if self.link_cache is not None:
             sel = np.flatnonzero(off_chip)
             hit = self.link_cache.access(addr[sel])
             off_chip[sel[hit]] = False
+            hit_ns[sel[hit]] = self.link_cache.cfg.hit_latency_ns
             cache_hits = int(hit.sum())
-        return off_chip, hot_hits, cache_hits
+        return off_chip, hit_ns, hot_hits, cache_hits
 
     def gather(self, lookups: Lookups, bases: np.ndarray, row_bytes: int, dim: int, path: HostReadPath, *,
                analytic: bool = False) -> EngineGather:
@@ -132,16 +137,16 @@ class SparseEngine:
         # (1) index stream: sequential lines after the data, read at full request size
         index_bytes = lookups.size * INDEX_BYTES
         n_index_lines = math.ceil(index_bytes / c.line_bytes)
-        index_base = int(bases[-1]) + (1 << 40)
-        idx_addr, idx_lines = split_requests(index_base + np.arange(n_index_lines, dtype=np.int64) * c.line_bytes,
+        idx_addr, idx_lines = split_requests(path.index_base_addr + np.arange(n_index_lines, dtype=np.int64) * c.line_bytes,
                                              tuple(n for n in (1, 2, 4) if n <= c.request_lines), c.line_bytes)
         idx_done = path.serve(np.zeros(idx_addr.size), idx_addr, idx_lines) if idx_addr.size else np.zeros(0)
+        traffic = [path.last] if idx_addr.size else []
         idx_line_done = np.repeat(idx_done, idx_lines)
         index_ready = idx_line_done[(np.arange(lookups.size) * INDEX_BYTES) // c.line_bytes] \
             if lookups.size else np.zeros(0)
         index_stream_ns = float(idx_done.max()) if idx_done.size else 0.0
         # (2)-(3) row lines, minus on-chip hits, coalesced per lookup into aligned multi-line requests
-        off_chip, hot_hits, cache_hits = self._on_chip(lookups, addr, owner)
+        off_chip, hit_ns, hot_hits, cache_hits = self._on_chip(lookups, addr, owner)
         sel = np.flatnonzero(off_chip)
         sizes = tuple(n for n in (1, 2, 4) if n <= c.request_lines)
         req_addr, req_lines, req_owner = _requests_per_lookup(addr[sel], owner[sel], sizes, c.line_bytes)
@@ -149,23 +154,25 @@ class SparseEngine:
         ready = np.maximum(index_ready, addr_gen_ns)
         reduce_ns_per_row = math.ceil(dim / c.reduce_lanes) * cycle_ns
         compute_end = float(lookups.per_requester().max(initial=0) * reduce_ns_per_row)
-        end = max(compute_end, float(ready.max(initial=0.0)))
-        links_counters = None
-        dram_counters: dict = {}
+        on_chip = np.flatnonzero(~off_chip)
+        end = max(compute_end, float((ready[owner[on_chip]] + hit_ns[on_chip]).max(initial=0.0)) + reduce_ns_per_row)
         if req_addr.size:
             unloaded = float(path.serve(np.zeros(1), req_addr[:1], req_lines[:1])[0])
             solve = closed_loop_bound if analytic else closed_loop
             loop = solve(ready[req_owner], lookups.requester[req_owner], lookups.n_requesters,
                                self.window_requests, lambda t: path.serve(t, req_addr, req_lines), unloaded)
             end = max(end, float(loop.done_ns.max()) + reduce_ns_per_row)
-            links_counters = path.last["links"].counters
-            dram_counters = counter_dict(path.last["dram"].counters)
-        payload = int(links_counters.payload_bytes.sum()) if links_counters is not None else 0
-        header = int(links_counters.header_bytes.sum()) if links_counters is not None else 0
+            traffic.append(path.last)
+        dram_counters: dict[str, float] = {}
+        for t in traffic:
+            for k, v in counter_dict(t["dram"].counters).items():
+                dram_counters[k] = dram_counters.get(k, 0.0) + v
+        payload = sum(float(t["links"].counters.payload_bytes.sum()) for t in traffic)
+        header = sum(float(t["links"].counters.header_bytes.sum()) for t in traffic)
         return EngineGather(
             time_ns=end, lookups=lookups.size, lines=int(addr.size), index_bytes=index_bytes,
             hot_hits_lines=hot_hits, link_cache_hits_lines=cache_hits, link_requests=int(req_addr.size),
-            link_payload_bytes=payload + index_bytes, link_header_bytes=header, link_bits=8.0 * (payload + header + index_bytes),
+            link_payload_bytes=int(payload), link_header_bytes=int(header), link_bits=8.0 * (payload + header),
             dram_lines=int(dram_counters.get("reads", 0)), reduce_adds=lookups.size * dim,
             busy_ns=end, index_stream_ns=index_stream_ns, dram_counters=dram_counters)
 
@@ -174,6 +181,8 @@ def _requests_per_lookup(addr: np.ndarray, owner: np.ndarray, sizes: tuple[int, 
     """(address, lines, owning lookup) of aligned multi-line requests that never span two lookups."""
     # Offsetting each lookup's lines by a distinct multiple of a large aligned stride keeps the lines of
     # different lookups from ever looking consecutive, without changing any alignment.
+    if addr.size == 0:
+        return addr, np.zeros(0, np.int64), owner
     stride = np.int64(1) << 44
     rank = np.cumsum(np.r_[0, np.diff(owner) != 0]).astype(np.int64)
     first, count = split_requests(addr + rank * stride, sizes, line_bytes)

@@ -20,15 +20,16 @@ from accelsim.config.workload import ModelSpec
 from accelsim.hw.cpu import Cpu
 from accelsim.hw.dense_engine import DenseEngine
 from accelsim.hw.fpga_resources import ResourceReport, check_fits, resource_usage
-from accelsim.hw.host_memory import make_dram
+from accelsim.hw.host_memory import counter_dict, make_dram
 from accelsim.hw.link import AnalyticLinkSet, LinkSet, split_requests
 from accelsim.hw.sparse_engine import HostReadPath, SparseEngine
 from accelsim.kernels import reference
-from accelsim.sim.lookups import split_lookups, table_bases
+from accelsim.errors import InputError
+from accelsim.sim.lookups import scratch_base, split_lookups, table_bases
 from accelsim.sim.mapping import STAGES, Mapping
 from accelsim.sim.pipeline import Phase, run_pipeline
 from accelsim.workload.trace import Batch
-from accelsim.workload.weights import DlrmParams
+from accelsim.workload.weights import DlrmParams, dense_inputs
 
 @dataclass
 class Machine:
@@ -38,6 +39,7 @@ class Machine:
     fidelity: str
     cpu: Cpu = field(init=False)
     dram: object = field(init=False)
+    scratch_base_addr: int = 0
     sparse: SparseEngine | None = field(init=False, default=None)
     dense: DenseEngine | None = field(init=False, default=None)
     resources: ResourceReport | None = field(init=False, default=None)
@@ -59,19 +61,32 @@ class Machine:
         """Idle links of this run's fidelity."""
         return LinkSet(self.hw.links) if self.fidelity == "detailed" else AnalyticLinkSet(self.hw.links)
 
-    def bulk_transfer_ns(self, nbytes: int, to_host: bool) -> tuple[float, float]:
-        """(time, wire bits) to copy `nbytes` between host memory and the accelerator in full-size requests."""
+    def bulk_transfer(self, nbytes: int, to_host: bool, base_addr: int) -> tuple[float, float, dict]:
+        """(time, wire bits, DRAM counters) to copy `nbytes` between host DRAM at `base_addr` and the accelerator.
+
+        A copy to the device reads host DRAM and sends each request when its lines are in; a copy to the host
+        sends the data and writes it to DRAM as it arrives. Requests are the largest every channel accepts.
+        """
         if nbytes <= 0:
-            return 0.0, 0.0
+            return 0.0, 0.0, {}
         line = self.hw.links.channels[0].line_bytes
         allowed = set.intersection(*(set(ch.request_lines) for ch in self.hw.links.channels))
-        # Whole lines, in the largest aligned requests every channel accepts.
-        _, lines = split_requests(np.arange(math.ceil(nbytes / line), dtype=np.int64) * line,
-                                  tuple(sorted(allowed)), line)
-        sizes = lines * line
+        first, lines = split_requests(base_addr + np.arange(math.ceil(nbytes / line), dtype=np.int64) * line,
+                                      tuple(sorted(allowed)), line)
+        owner = np.repeat(np.arange(first.size), lines)
+        line_addr = first[owner] + (np.arange(owner.size) - np.repeat(np.cumsum(lines) - lines, lines)) * line
         links = self.new_links()
-        res = links.transfer(np.zeros(sizes.size), sizes, np.full(sizes.size, int(to_host), dtype=np.int8))
-        return float(res.completion_ns.max()), float(links.counters.wire_bits.sum())
+        direction = np.full(first.size, int(to_host), dtype=np.int8)
+        if to_host:
+            sent = links.transfer(np.zeros(first.size), lines * line, direction).completion_ns
+            dram = self.dram.simulate(sent[owner], line_addr, np.ones(owner.size, dtype=np.bool_))
+            end = float(dram.completion_ns.max())
+        else:
+            dram = self.dram.simulate(np.zeros(owner.size), line_addr, np.zeros(owner.size, dtype=np.bool_))
+            ready = np.zeros(first.size)
+            np.maximum.at(ready, owner, dram.completion_ns)
+            end = float(links.transfer(ready, lines * line, direction).completion_ns.max())
+        return end, float(links.counters.wire_bits.sum()), counter_dict(dram.counters)
 
 
 @dataclass
@@ -83,7 +98,6 @@ class BatchWork:
 
 
 def _device_check(mapping: Mapping, machine: Machine) -> None:
-    from accelsim.errors import InputError
     for stage in STAGES:
         dev = mapping.device_of(stage)
         if dev == "sparse_engine" and machine.sparse is None:
@@ -113,16 +127,20 @@ def _mlp_on_dense(machine: Machine, layers, batch: int, stage: str, counts: list
     phases = [Phase(stage, "gemm", "dense_engine", total)]
     # Operands that do not fit the engine's buffers stream over the links while it computes.
     if offchip:
-        xfer, bits = machine.bulk_transfer_ns(offchip, to_host=False)
+        xfer, bits, dram = machine.bulk_transfer(offchip, False, machine.scratch_base_addr)
         counts.append(("links", stage, "wire_bits", bits))
+        counts.extend(("dram", stage, k, v) for k, v in dram.items())
         phases.append(Phase(stage, "xfer_operands", "links", max(0.0, xfer - total)))
     return phases
 
 
-def _to_device(machine: Machine, stage: str, name: str, nbytes: int, to_host: bool, counts: list) -> Phase:
-    t, bits = machine.bulk_transfer_ns(nbytes, to_host)
+def _copy(machine: Machine, stage: str, name: str, nbytes: int, to_host: bool, counts: list) -> Phase:
+    """A bulk copy between host memory and the accelerator, as a phase holding the links."""
+    # Activations live in a buffer past the tables; the exact place only matters for DRAM row locality.
+    t, bits, dram = machine.bulk_transfer(nbytes, to_host, machine.scratch_base_addr)
     counts.append(("links", stage, "wire_bits", bits))
     counts.append(("links", stage, "payload_bytes", float(nbytes)))
+    counts.extend(("dram", stage, k, v) for k, v in dram.items())
     return Phase(stage, name, "links", t)
 
 
@@ -146,12 +164,12 @@ def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch
             counts.append(("cpu", "embedding", f"{cfg.name}_accesses", float((g.served_by >= lvl).sum())))
         counts += [("dram", "embedding", k, v) for k, v in g.dram_counters.items()]
         if mapping.interaction != "cpu":
-            plan["embedding"].append(_to_device(machine, "embedding", "xfer_pooled_to_device",
+            plan["embedding"].append(_copy(machine, "embedding", "xfer_pooled_to_device",
                                                 spec.num_tables * B * dim * elem, False, counts))
     else:
         eng = machine.sparse
         lk = split_lookups(batch, eng.cfg.gather_units)
-        path = HostReadPath(machine.new_links, machine.dram, eng.cfg.line_bytes)
+        path = HostReadPath(machine.new_links, machine.dram, eng.cfg.line_bytes, machine.scratch_base_addr)
         g = eng.gather(lk, bases, row_bytes, dim, path, analytic=analytic)
         plan["embedding"].append(Phase("embedding", "gather", "sparse_engine", g.time_ns))
         counts += [("sparse_engine", "embedding", "reduce_adds", float(g.reduce_adds)),
@@ -161,18 +179,18 @@ def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch
                    ("links", "embedding", "wire_bits", g.link_bits)]
         counts += [("dram", "embedding", k, v) for k, v in g.dram_counters.items()]
         if mapping.interaction == "cpu":
-            plan["embedding"].append(_to_device(machine, "embedding", "xfer_pooled_to_host",
+            plan["embedding"].append(_copy(machine, "embedding", "xfer_pooled_to_host",
                                                 spec.num_tables * B * dim * elem, True, counts))
 
     # bottom MLP (its dense input lives in host memory)
     if mapping.bottom_mlp == "cpu":
         plan["bottom_mlp"] += _mlp_on_cpu(machine, spec.bottom_layers, B, "bottom_mlp", counts)
     else:
-        plan["bottom_mlp"].append(_to_device(machine, "bottom_mlp", "xfer_dense_to_device",
+        plan["bottom_mlp"].append(_copy(machine, "bottom_mlp", "xfer_dense_to_device",
                                              B * spec.dense_features * elem, False, counts))
         plan["bottom_mlp"] += _mlp_on_dense(machine, spec.bottom_layers, B, "bottom_mlp", counts)
         if mapping.interaction == "cpu":
-            plan["bottom_mlp"].append(_to_device(machine, "bottom_mlp", "xfer_bottom_to_host",
+            plan["bottom_mlp"].append(_copy(machine, "bottom_mlp", "xfer_bottom_to_host",
                                                  B * spec.bottom_out_width * elem, True, counts))
 
     # interaction (+ DCNv2 cross layers, which run where the interaction runs)
@@ -192,7 +210,7 @@ def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch
         if cross_layers:
             plan["interaction"] += _mlp_on_cpu(machine, cross_layers, B, "interaction", counts)
         if mapping.top_mlp != "cpu":
-            plan["interaction"].append(_to_device(machine, "interaction", "xfer_features_to_device",
+            plan["interaction"].append(_copy(machine, "interaction", "xfer_features_to_device",
                                                   B * spec.top_input_width * elem, False, counts))
     else:
         if spec.interaction == "dot":
@@ -202,7 +220,7 @@ def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch
         if cross_layers:
             plan["interaction"] += _mlp_on_dense(machine, cross_layers, B, "interaction", counts)
         if mapping.top_mlp == "cpu":
-            plan["interaction"].append(_to_device(machine, "interaction", "xfer_features_to_host",
+            plan["interaction"].append(_copy(machine, "interaction", "xfer_features_to_host",
                                                   B * spec.top_input_width * elem, True, counts))
 
     # top MLP; the click probabilities end in host memory
@@ -210,7 +228,7 @@ def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch
         plan["top_mlp"] += _mlp_on_cpu(machine, spec.top_layers, B, "top_mlp", counts)
     else:
         plan["top_mlp"] += _mlp_on_dense(machine, spec.top_layers, B, "top_mlp", counts)
-        plan["top_mlp"].append(_to_device(machine, "top_mlp", "xfer_ctr_to_host", B * elem, True, counts))
+        plan["top_mlp"].append(_copy(machine, "top_mlp", "xfer_ctr_to_host", B * elem, True, counts))
     return BatchWork(plan, counts)
 
 
@@ -225,17 +243,14 @@ def functional_outputs(spec: ModelSpec, batches: Sequence[Batch], seed: int) -> 
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["batch", "sample", "ctr"])
 
 
-def dense_inputs(spec: ModelSpec, batch_size: int, seed: int, batch_index: int) -> np.ndarray:
-    """Dense features U[0,1) of one batch, as the DLRM reference generates them."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, batch_index, 0xDE05E]))
-    return rng.random((batch_size, spec.dense_features), dtype=np.float32)
-
-
 def simulate_batches(hw: SystemConfig, spec: ModelSpec, mapping: Mapping, batches: Sequence[Batch],
                      fidelity: str) -> tuple[pd.DataFrame, pd.DataFrame, Machine]:
     """(stage schedule, counters) of running `batches` back to back."""
-    machine = Machine(hw, fidelity)
+    machine = Machine(hw, fidelity, scratch_base(spec))
     _device_check(mapping, machine)
+    if machine.scratch_base_addr > hw.dram.capacity_bytes:
+        raise InputError(f"workload {spec.name!r}: tables need {machine.scratch_base_addr / 2**30:.1f} GiB, "
+                         f"host DRAM of {hw.name} holds {hw.dram.capacity_bytes / 2**30:.1f} GiB")
     bases = table_bases(spec)
     if machine.sparse is not None and mapping.embedding == "sparse_engine":
         counts = [np.bincount(np.concatenate([b.tables[t].indices for b in batches]), minlength=0)

@@ -12,11 +12,19 @@ from accelsim.workload.trace import Batch
 TABLE_ALIGN_BYTES = 1 << 21  # tables start on 2 MiB (huge-page) boundaries, as large allocations do
 
 
+def _padded_sizes(spec: ModelSpec) -> np.ndarray:
+    sizes = np.array([t.size_bytes for t in spec.table_list], dtype=np.int64)
+    return (sizes + TABLE_ALIGN_BYTES - 1) // TABLE_ALIGN_BYTES * TABLE_ALIGN_BYTES
+
+
 def table_bases(spec: ModelSpec) -> np.ndarray:
     """Base byte address of each table, laid out one after another in physical memory."""
-    sizes = np.array([t.size_bytes for t in spec.table_list], dtype=np.int64)
-    padded = (sizes + TABLE_ALIGN_BYTES - 1) // TABLE_ALIGN_BYTES * TABLE_ALIGN_BYTES
-    return np.concatenate([[0], np.cumsum(padded)[:-1]]).astype(np.int64)
+    return np.concatenate([[0], np.cumsum(_padded_sizes(spec))[:-1]]).astype(np.int64)
+
+
+def scratch_base(spec: ModelSpec) -> int:
+    """First byte after the tables: where indices, dense inputs and activations live."""
+    return int(_padded_sizes(spec).sum())
 
 
 @dataclass(frozen=True)

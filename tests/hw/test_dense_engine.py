@@ -18,7 +18,7 @@ BIG = 1 << 30
 def make_cfg(**over) -> DenseEngineConfig:
     base = dict(
         rows=8, cols=8, dataflow="os", precision="fp32",
-        dsp_per_pe={"fp32": 1.0, "fp16": 1.0, "int8": 0.5},
+        dsp_per_pe=1.0,
         ifmap_buffer_bytes=BIG, filter_buffer_bytes=BIG, ofmap_buffer_bytes=BIG,
         offchip_port_bytes_per_cycle=BIG, alms_per_pe=100,
         sources={"rows": "test", "offchip_port_bytes_per_cycle": "test: effectively unlimited"},
@@ -185,7 +185,7 @@ def test_functional_model_refuses_non_fp32():
 
 
 @pytest.mark.parametrize("over, needle", [
-    (dict(precision="int8", dsp_per_pe={"fp32": 1.0}), "no entry for precision"),
+    (dict(dsp_per_pe=0), "dsp_per_pe"),
     (dict(rows=0), "rows"),
     (dict(dataflow="rs"), "dataflow"),
     (dict(ifmap_bytes=4), "unknown key"),

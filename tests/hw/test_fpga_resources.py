@@ -23,7 +23,7 @@ def accel_dict() -> dict:
         },
         "dense_engine": {
             "rows": 32, "cols": 16, "dataflow": "os", "precision": "fp32",
-            "dsp_per_pe": {"fp32": 1.0, "fp16": 1.0, "int8": 0.5},
+            "dsp_per_pe": 1.0,
             "ifmap_buffer_bytes": 64 * KIB, "filter_buffer_bytes": 16 * KIB, "ofmap_buffer_bytes": 16 * KIB,
             "offchip_port_bytes_per_cycle": 64, "alms_per_pe": 100,
         },
@@ -69,10 +69,10 @@ def test_hand_computed_usage():
     check_fits(r, build(accel_dict()).device)
 
 
-@pytest.mark.parametrize("precision, dsp", [("fp32", 1024), ("fp16", 1024), ("int8", 512)])
-def test_square_array_dsp_cost_by_precision(precision, dsp):
+@pytest.mark.parametrize("precision, dsp_per_pe, dsp", [("fp32", 1.0, 1024), ("fp16", 1.0, 1024), ("int8", 0.5, 512)])
+def test_square_array_dsp_cost_by_precision(precision, dsp_per_pe, dsp):
     d = accel_dict()
-    d["dense_engine"] |= {"rows": 32, "cols": 32, "precision": precision}
+    d["dense_engine"] |= {"rows": 32, "cols": 32, "precision": precision, "dsp_per_pe": dsp_per_pe}
     assert resource_usage(build(d)).parts["dense"].dsp_blocks == dsp
 
 
@@ -129,7 +129,7 @@ def test_engines_are_optional():
     ("device.dsp_blocks", 2000), ("device.m20k_blocks", 3000), ("device.alms", 500_000),
     ("device.m20k_bits", 16384), ("device.m20k_max_width_bits", 32),
     ("dense_engine.rows", 16), ("dense_engine.cols", 32), ("dense_engine.dataflow", "is"),
-    ("dense_engine.precision", "int8"), ("dense_engine.dsp_per_pe", {"fp32": 2.0}),
+    ("dense_engine.precision", "int8"), ("dense_engine.dsp_per_pe", 2.0),
     ("dense_engine.ifmap_buffer_bytes", 256 * KIB), ("dense_engine.filter_buffer_bytes", 256 * KIB),
     ("dense_engine.ofmap_buffer_bytes", 256 * KIB), ("dense_engine.alms_per_pe", 200),
     ("sparse_engine.gather_units", 8), ("sparse_engine.outstanding_per_unit", 64),

@@ -1,0 +1,107 @@
+"""Every field of a hardware config changes some result of a simulated run (a model that ignores a field is a defect).
+
+A field counts as having an effect when some perturbation of it changes a summary number in either fidelity or
+under either mapping, or when a perturbation is rejected with an InputError (a checked constraint such as one
+cache level's line size, which must match the others, or tables that no longer fit in DRAM).
+
+Not covered here, and why: DRAM command constraints are rows of data read by the DRAM engine, and the write
+timings (tWR, tWTR_S, tWTR_L) act only when a write is followed by a read or a precharge of the same bank,
+which inference traffic never issues; tests/hw/test_dram.py shows each of them changing DRAM results. A
+replacement policy (and SRRIP's rrpv_bits) only matters when reused lines conflict in a set, which these
+small traces do not provoke; tests/hw/test_cache.py shows each changing hit counts against a reference.
+"""
+
+import copy
+
+import pytest
+
+from accelsim.errors import InputError
+from accelsim.sim.api import resolve_point, run_point
+
+WORKLOAD = {"name": "big", "source": "test", "embedding_dim": 32, "interaction": "dot",
+            "tables": [{"rows": 2_000_000, "lookups_per_sample": 24, "count": 3}],
+            "bottom_mlp": [13, 64, 32], "top_mlp": [64, 1]}
+LABELS = {"name", "description", "sources", "standard", "constraints", "tWR", "tWTR_S", "tWTR_L", "policy",
+          "rrpv_bits"}  # see the docstring
+TRACE = {"dist": "zipf", "alpha": 1.2, "reuse": 0.5}  # reuse across the two batches, so caches matter
+ALTERNATIVES = {"policy": "srrip", "dataflow": "ws", "page_policy": "closed", "scheduler": "fcfs",
+                "steering": "round_robin", "hot_cache_kind": "scratchpad", "precision": "fp16",
+                "address_mapping": "ro-ra-bg-ba-co-ch"}
+
+
+def base_hw() -> dict:
+    hw = resolve_point(dict(hw="harpv2_centaur", workload=WORKLOAD, mapping="centaur", batch_size=8))["hw"]
+    # Make every optional mechanism active and every resource matter at this small scale: a small on-chip
+    # hot-row cache, caches comparable to the working set, and a coherent-first steering whose preferred
+    # (coherent) channel is the slow one, with few credits, so that it spills onto the others.
+    hw["accelerator"]["sparse_engine"]["hot_cache_bytes"] = 4096
+    hw["accelerator"]["sparse_engine"]["hot_cache_kind"] = "cache"
+    hw["links"]["steering"] = "coherent_first"
+    hw["links"]["channels"][0]["max_outstanding"] = 16
+    hw["links"]["channels"][0]["bandwidth_gbps"] = 4.0
+    hw["cpu"]["caches"][1]["size_bytes"] = 16384
+    hw["cpu"]["caches"][2]["size_bytes"] = 65536
+    hw["cpu"]["caches"][2]["ways"] = 16
+    return hw
+
+
+def leaves(node, path=()):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k not in LABELS:
+                yield from leaves(v, path + (k,))
+    elif isinstance(node, list) and node and not all(isinstance(x, (int, float)) for x in node):
+        for i, v in enumerate(node):
+            yield from leaves(v, path + (i,))
+    else:
+        yield path, node
+
+
+def perturbed(value, key):
+    if isinstance(value, bool):
+        return [not value]
+    if isinstance(value, (int, float)):
+        return [value * 2, value // 2 if isinstance(value, int) else value / 2, value + 1, value * 16, value * 1000,
+                max(1, value // 1000) if isinstance(value, int) else value / 1000]
+    if isinstance(value, str):
+        return [ALTERNATIVES[key]] if key in ALTERNATIVES else []
+    if isinstance(value, list):
+        return [[x * 2 for x in value], value[:1] if len(value) > 1 else value * 2]
+    return []
+
+
+def signature(hw: dict, fidelity: str):
+    out = []
+    for mapping in ("cpu_only", "centaur"):
+        point = resolve_point(dict(hw=hw, workload=WORKLOAD, mapping=mapping, batch_size=8, batches=2,
+                                   fidelity=fidelity, functional=False, trace=TRACE))
+        s = run_point(point).summary
+        out.append(tuple(sorted((k, v) for k, v in s.items() if isinstance(v, float))))
+    return tuple(out)
+
+
+BASE = base_hw()
+FIELDS = [p for p, _ in leaves(BASE)]
+
+
+@pytest.mark.parametrize("path", FIELDS, ids=[".".join(map(str, p)) for p in FIELDS])
+def test_field_changes_a_result(path):
+    value = BASE
+    for k in path:
+        value = value[k]
+    candidates = perturbed(value, path[-1])
+    assert candidates, f"no perturbation known for {path} = {value!r}"
+    base = {f: signature(BASE, f) for f in ("analytic", "detailed")}
+    for new in candidates:
+        hw = copy.deepcopy(BASE)
+        node = hw
+        for k in path[:-1]:
+            node = node[k]
+        node[path[-1]] = new
+        try:
+            for fidelity in ("analytic", "detailed"):
+                if signature(hw, fidelity) != base[fidelity]:
+                    return
+        except InputError:
+            return  # the value is rejected by a check that reads the field: a visible effect
+    pytest.fail(f"{'.'.join(map(str, path))}: no result changed for any of {candidates}")
