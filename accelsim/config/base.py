@@ -71,6 +71,18 @@ def read_yaml(path: str | Path) -> Any:
     return data
 
 
+def resolve_named(name_or_path: str, folder: Path, what: str) -> Path:
+    """A YAML path, or the name of a file shipped in `folder` (`DDR4-2400` finds ddr4_2400.yaml)."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return p
+    cand = folder / f"{name_or_path.lower().replace('-', '_')}.yaml"
+    if cand.exists():
+        return cand
+    known = ", ".join(sorted(x.stem for x in folder.glob("*.yaml")))
+    raise InputError(f"unknown {what} {name_or_path!r}; shipped: {known}")
+
+
 def load_yaml(cls: type[M], path: str | Path) -> M:
     """Load and validate a YAML file into `cls`."""
     return parse_model(cls, read_yaml(path), source=str(path))

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, field_validator, model_validator
 
-from accelsim.config.base import Model, Sourced, parse_model, read_yaml
+from accelsim.config.base import Model, Sourced, parse_model, read_yaml, resolve_named
 from accelsim.errors import InputError
 from accelsim.hw.address_map import AddressMap
 from accelsim.kernels.dram_timing import COMMANDS, LEVELS, SCHEDULER_CODES
@@ -211,14 +211,7 @@ class DramConfig(Sourced):
 
 def resolve_dram_path(preset_or_path: str) -> Path:
     """A shipped preset (`DDR4-2400`, `ddr4_2400`) or a path to a YAML file."""
-    p = Path(preset_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        return p
-    cand = DRAM_DIR / f"{preset_or_path.lower().replace('-', '_')}.yaml"
-    if cand.exists():
-        return cand
-    known = ", ".join(sorted(x.stem for x in DRAM_DIR.glob("*.yaml")))
-    raise InputError(f"unknown DRAM preset {preset_or_path!r}; shipped: {known}")
+    return resolve_named(preset_or_path, DRAM_DIR, "DRAM preset")
 
 
 def load_dram(preset_or_path: str, **overrides) -> DramConfig:

@@ -8,13 +8,12 @@ from typing import Any
 from pydantic import model_validator
 
 from accelsim.config.accel import AcceleratorConfig
-from accelsim.config.base import Model, load_yaml, read_yaml
+from accelsim.config.base import Model, load_yaml, read_yaml, resolve_named
 from accelsim.config.cache import CacheConfig
 from accelsim.config.cpu import CpuConfig
 from accelsim.config.dram import DramConfig, resolve_dram_path
 from accelsim.config.energy import EnergyConfig
 from accelsim.config.link import LinksConfig
-from accelsim.errors import InputError
 
 HWCONFIGS_DIR = Path(__file__).resolve().parents[2] / "hwconfigs"
 
@@ -72,14 +71,7 @@ def _deep_merge(base: dict, over: dict) -> dict:
 
 def resolve_hw_path(name_or_path: str) -> Path:
     """A shipped hardware config name (`harpv2_centaur`) or a path to a YAML file."""
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        return p
-    cand = HWCONFIGS_DIR / f"{name_or_path}.yaml"
-    if cand.exists():
-        return cand
-    known = ", ".join(sorted(x.stem for x in HWCONFIGS_DIR.glob("*.yaml")))
-    raise InputError(f"unknown hardware config {name_or_path!r}; shipped: {known}")
+    return resolve_named(name_or_path, HWCONFIGS_DIR, "hardware config")
 
 
 def load_system(name_or_path: str) -> SystemConfig:

@@ -8,8 +8,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from accelsim.config.base import Model, load_yaml
-from accelsim.errors import InputError
+from accelsim.config.base import Model, load_yaml, resolve_named
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -159,14 +158,7 @@ class ModelSpec(Model):
 
 def resolve_workload_path(name_or_path: str) -> Path:
     """A shipped workload name (`rm1`) or a path to a YAML file."""
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        return p
-    cand = WORKLOADS_DIR / f"{name_or_path}.yaml"
-    if cand.exists():
-        return cand
-    known = ", ".join(sorted(x.stem for x in WORKLOADS_DIR.glob("*.yaml")))
-    raise InputError(f"unknown workload {name_or_path!r}; shipped: {known}")
+    return resolve_named(name_or_path, WORKLOADS_DIR, "workload")
 
 
 def load_workload(name_or_path: str) -> ModelSpec:

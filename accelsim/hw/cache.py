@@ -39,18 +39,24 @@ class CacheCounters:
 
 def row_addresses(table_base_bytes: int, row_ids: np.ndarray, row_bytes: int, line_bytes: int) -> np.ndarray:
     """Byte address of every line each row touches (row by row, lines in order), for rows at base + id x bytes."""
-    rows = _as_int64(row_ids, "row_ids")
+    rows = as_index_array(row_ids, "row_ids")
     if row_bytes <= 0 or line_bytes <= 0 or table_base_bytes < 0:
         raise InputError(f"row_addresses: need row_bytes > 0, line_bytes > 0, base >= 0; got "
                          f"{row_bytes}, {line_bytes}, {table_base_bytes}")
-    start = table_base_bytes + rows * row_bytes
-    first = start // line_bytes
-    counts = (start + row_bytes - 1) // line_bytes - first + 1
-    offsets = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    return (np.repeat(first, counts) + offsets) * line_bytes
+    return row_lines(table_base_bytes + rows * row_bytes, row_bytes, line_bytes)[0]
 
 
-def _as_int64(values: np.ndarray, what: str) -> np.ndarray:
+def row_lines(start_bytes: np.ndarray, row_bytes: int, line_bytes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(byte address of every line, index of the row it belongs to) for rows starting at `start_bytes`."""
+    first = start_bytes // line_bytes
+    counts = (start_bytes + row_bytes - 1) // line_bytes - first + 1
+    owner = np.repeat(np.arange(first.size, dtype=np.int64), counts)
+    within = np.arange(owner.size, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    return (first[owner] + within) * line_bytes, owner
+
+
+def as_index_array(values: np.ndarray, what: str) -> np.ndarray:
+    """A 1-D int64 array of non-negative values (addresses, row ids); InputError naming `what` otherwise."""
     arr = np.asarray(values)
     if arr.ndim != 1 or not (arr.size == 0 or np.issubdtype(arr.dtype, np.integer)):
         raise InputError(f"{what}: expected a 1-D integer array, got {arr.dtype} with shape {arr.shape}")
@@ -104,7 +110,7 @@ class _LevelArrays:
         self.memory_writebacks.fill(0)
 
     def run(self, addr_bytes: np.ndarray, is_write: np.ndarray | None) -> np.ndarray:
-        addr = _as_int64(addr_bytes, "addr_bytes")
+        addr = as_index_array(addr_bytes, "addr_bytes")
         flags = _write_flags(is_write, addr.shape[0])
         served = np.empty(addr.shape[0], dtype=np.int8)
         k.access_lines(addr // self.line_bytes, flags, self.tags, self.meta, self.dirty, self.base, self.sets,
@@ -186,7 +192,7 @@ class ReuseProfile:
 
 def reuse_profile(addr_bytes: np.ndarray, line_bytes: int) -> ReuseProfile:
     """Stack-distance histogram of a byte-address trace at line granularity."""
-    dist = _line_distances(_as_int64(addr_bytes, "addr_bytes") // line_bytes)
+    dist = _line_distances(as_index_array(addr_bytes, "addr_bytes") // line_bytes)
     warm = dist[dist >= 0]
     return ReuseProfile(np.bincount(warm).astype(np.int64), int(dist.size - warm.size))
 
@@ -231,7 +237,7 @@ class AnalyticCache:
 
     def access(self, addr_bytes: np.ndarray) -> np.ndarray:
         """Hit probability (float64) of each access in order; their sum is the expected hit count."""
-        lines = _as_int64(addr_bytes, "addr_bytes") // self.cfg.line_bytes
+        lines = as_index_array(addr_bytes, "addr_bytes") // self.cfg.line_bytes
         seq = np.concatenate([self._recent, lines])
         dist = _line_distances(seq)[self._recent.size:]
         p_hit = k.lru_hit_probability(dist, self.cfg.sets, self.cfg.ways)

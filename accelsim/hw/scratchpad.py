@@ -7,16 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from accelsim.errors import InputError
-
-
-def _row_array(values: np.ndarray, what: str) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.ndim != 1 or not (arr.size == 0 or np.issubdtype(arr.dtype, np.integer)):
-        raise InputError(f"{what}: expected a 1-D integer array, got {arr.dtype} with shape {arr.shape}")
-    arr = arr.astype(np.int64, copy=False)
-    if arr.size and arr.min() < 0:
-        raise InputError(f"{what}: negative value {int(arr.min())} at position {int(np.argmin(arr))}")
-    return arr
+from accelsim.hw.cache import as_index_array
 
 
 def _per_table(row_bytes: int | Sequence[int], n_tables: int) -> np.ndarray:
@@ -35,7 +26,7 @@ class Scratchpad:
             raise InputError(f"scratchpad capacity_bytes: expected >= 0, got {capacity_bytes}")
         self.capacity_bytes = int(capacity_bytes)
         self.row_bytes = _per_table(row_bytes, len(pinned_rows))
-        self._pinned = tuple(np.unique(_row_array(r, f"pinned_rows[{t}]")) for t, r in enumerate(pinned_rows))
+        self._pinned = tuple(np.unique(as_index_array(r, f"pinned_rows[{t}]")) for t, r in enumerate(pinned_rows))
         self.used_bytes = int(sum(r.size * b for r, b in zip(self._pinned, self.row_bytes)))
         if self.used_bytes > self.capacity_bytes:
             raise InputError(f"scratchpad: pinned rows need {self.used_bytes} B, capacity is {self.capacity_bytes} B")
@@ -54,8 +45,8 @@ class Scratchpad:
         if (index_streams is None) == (counts is None):
             raise InputError("scratchpad profile: give exactly one of index_streams or counts")
         if counts is None:
-            counts = [np.bincount(_row_array(s, f"index_streams[{t}]")) for t, s in enumerate(index_streams)]
-        counts = [_row_array(c, f"counts[{t}]") for t, c in enumerate(counts)]
+            counts = [np.bincount(as_index_array(s, f"index_streams[{t}]")) for t, s in enumerate(index_streams)]
+        counts = [as_index_array(c, f"counts[{t}]") for t, c in enumerate(counts)]
         sizes = _per_table(row_bytes, len(counts))
         table = np.concatenate([np.full(c.size, t, dtype=np.int64) for t, c in enumerate(counts)])
         row = np.concatenate([np.arange(c.size, dtype=np.int64) for c in counts])
@@ -77,7 +68,7 @@ class Scratchpad:
     def lookup(self, table: int, row_ids: np.ndarray) -> np.ndarray:
         """True where the row is pinned; counts the look-ups."""
         t = self._table(table)
-        rows = _row_array(row_ids, "row_ids")
+        rows = as_index_array(row_ids, "row_ids")
         pinned = self._pinned[t]
         pos = np.minimum(np.searchsorted(pinned, rows), max(pinned.size - 1, 0))
         hit = pinned[pos] == rows if pinned.size else np.zeros(rows.size, dtype=np.bool_)

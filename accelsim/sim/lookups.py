@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from accelsim.config.workload import ModelSpec
+from accelsim.hw.cache import row_lines
 from accelsim.workload.trace import Batch
 
 TABLE_ALIGN_BYTES = 1 << 21  # tables start on 2 MiB (huge-page) boundaries, as large allocations do
@@ -64,9 +65,4 @@ def split_lookups(batch: Batch, n_requesters: int) -> Lookups:
 
 def lookup_lines(lookups: Lookups, bases: np.ndarray, row_bytes: int, line_bytes: int) -> tuple[np.ndarray, np.ndarray]:
     """(line byte address, lookup index) of every line of every looked-up row, rows in order."""
-    start = bases[lookups.table] + lookups.row * row_bytes
-    first = start // line_bytes
-    counts = (start + row_bytes - 1) // line_bytes - first + 1
-    owner = np.repeat(np.arange(lookups.size, dtype=np.int64), counts)
-    within = np.arange(owner.size, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    return (first[owner] + within) * line_bytes, owner
+    return row_lines(bases[lookups.table] + lookups.row * row_bytes, row_bytes, line_bytes)

@@ -42,6 +42,7 @@ def base_hw() -> dict:
     hw["cpu"]["caches"][1]["size_bytes"] = 16384
     hw["cpu"]["caches"][2]["size_bytes"] = 65536
     hw["cpu"]["caches"][2]["ways"] = 16
+    hw["dram"]["address_mapping"] = "ro-ba-ra-bg-ch-co"  # a row's lines share a DRAM row: FR-FCFS has hits to favour
     return hw
 
 
