@@ -1,0 +1,91 @@
+"""Paper figures, regenerated from the raw configs: each figure is a function of a DataFrame returning a Figure.
+
+(a) breakdown_figure      CPU-only latency breakdown per model and batch size
+(b) bandwidth_figure      effective embedding bandwidth, CPU vs FPGA sparse engine
+(c) speedup_figure        Centaur speed-up and energy efficiency over CPU-only
+(d) heatmap_figure        two axes of a design sweep
+(e) roofline_figure       every stage on every device against the machines' ceilings
+(f) dram_curves_figure    DRAM bandwidth-latency under offered load
+`make_figures` runs what they need and writes each as PDF and PNG.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from matplotlib.figure import Figure
+
+from accelsim.atomic import atomic_path
+from accelsim.errors import InputError
+from accelsim.figures.bandwidth import bandwidth_figure
+from accelsim.figures.breakdown import breakdown_figure
+from accelsim.figures.dram_curves import dram_curve_data, dram_curves_figure
+from accelsim.figures.heatmap import HeatmapData, heatmap_figure, run_builtin_sweep, sweep_heatmap_data
+from accelsim.figures.roofline import device_roofs, roofline_figure, roofline_points
+from accelsim.figures.runs import (BATCH_SIZES, MODELS, bandwidth_table, breakdown_table, run_grid,
+                                   speedup_table, summary_table)
+from accelsim.figures.speedup import speedup_figure
+from accelsim.figures.style import save_figure
+
+__all__ = ["FIGURE_NAMES", "HeatmapData", "bandwidth_figure", "bandwidth_table", "breakdown_figure",
+           "breakdown_table", "device_roofs", "dram_curve_data", "dram_curves_figure", "heatmap_figure",
+           "make_figures", "roofline_figure", "roofline_points", "run_builtin_sweep", "run_grid", "speedup_figure",
+           "speedup_table", "summary_table", "sweep_heatmap_data"]
+
+FIGURE_NAMES: tuple[str, ...] = ("a_latency_breakdown", "b_embedding_bandwidth", "c_speedup_energy",
+                                 "d_sweep_heatmap", "e_roofline", "f_dram_bandwidth_latency")
+
+
+def make_figures(out_dir: str | Path, sweep_dir: str | Path | None = None, fidelity: str = "analytic", *,
+                 models: Sequence[str] = MODELS, batch_sizes: Sequence[int] = BATCH_SIZES,
+                 log: Callable[[str], None] | None = None) -> dict[str, Figure]:
+    """Run the simulations every figure needs, write each as PDF + PNG (and its data as CSV) into `out_dir`."""
+    if fidelity not in ("analytic", "detailed"):
+        raise InputError(f"fidelity: expected analytic or detailed, got {fidelity!r}")
+    say = log or (lambda _msg: None)
+    # Read a given sweep first, so that a bad directory fails before any simulation runs.
+    sweep = sweep_heatmap_data(_load_sweep(sweep_dir)) if sweep_dir is not None else None
+    t0 = time.perf_counter()
+    results = run_grid(models, batch_sizes, fidelity)
+    say(f"CPU-only and Centaur runs: {len(results)} points, {time.perf_counter() - t0:.1f} s")
+    roofs = device_roofs([r.config["hw"] for r in results])
+    points = roofline_points(results)
+    t1 = time.perf_counter()
+    if sweep is None:
+        sweep = run_builtin_sweep(fidelity)
+        say(f"built-in sweep: {len(sweep.cells)} points, {time.perf_counter() - t1:.1f} s")
+    t2 = time.perf_counter()
+    dram = dram_curve_data()
+    say(f"DRAM curves: {len(dram)} points, {time.perf_counter() - t2:.1f} s")
+    data = {
+        "a_latency_breakdown": breakdown_table(results),
+        "b_embedding_bandwidth": bandwidth_table(results),
+        "c_speedup_energy": speedup_table(results),
+        "d_sweep_heatmap": sweep.cells,
+        "e_roofline": points,
+        "f_dram_bandwidth_latency": dram,
+    }
+    figures = {
+        "a_latency_breakdown": breakdown_figure(data["a_latency_breakdown"]),
+        "b_embedding_bandwidth": bandwidth_figure(data["b_embedding_bandwidth"], roofs),
+        "c_speedup_energy": speedup_figure(data["c_speedup_energy"]),
+        "d_sweep_heatmap": heatmap_figure(sweep),
+        "e_roofline": roofline_figure(points, roofs),
+        "f_dram_bandwidth_latency": dram_curves_figure(dram),
+    }
+    out_dir = Path(out_dir)
+    for name, fig in figures.items():
+        save_figure(fig, out_dir, name)
+        with atomic_path(out_dir / f"{name}.csv") as tmp:
+            data[name].to_csv(tmp, index=False)
+    return figures
+
+
+def _load_sweep(sweep_dir: str | Path):
+    from accelsim.sweep import load_results
+    path = Path(sweep_dir)
+    if not path.is_dir():
+        raise InputError("--sweep: not a directory", source=str(path))
+    return load_results(path)
