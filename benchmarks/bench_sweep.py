@@ -21,7 +21,12 @@ def make_spec(points: int, real: bool) -> dict:
     """A one-axis sweep of `points` batch sizes."""
     axes = [{"grid": {"batch_size": list(range(1, points + 1))}}]
     if real:
-        return {"name": "bench_real", "axes": axes,
+        # A design sweep: link bandwidth x gather units x batch size (10 x 10 x points/100) on RM1.
+        n = max(1, points // 100)
+        grid = {"hw.links.channels.0.bandwidth_gbps": [3.2 * k for k in range(1, 11)],
+                "hw.accelerator.sparse_engine.gather_units": list(range(2, 22, 2)),
+                "batch_size": [2 ** (k % 8) for k in range(n)] if n <= 8 else list(range(1, n + 1))}
+        return {"name": "bench_real", "axes": [{"grid": grid}],
                 "base": {"hw": "harpv2_centaur", "workload": "rm1", "mapping": "centaur", "batch_size": 1,
                          "fidelity": "analytic", "functional": False}}
     import sweep_fixtures as fx

@@ -1,5 +1,6 @@
-"""System-level speed: one RM2 batch of 128 in detailed fidelity, and cost growth with the number of lookups."""
+"""System-level speed: RM2 batches in both fidelities; `--scaling` adds the cost growth from 1e5 to 1e7 lookups."""
 
+import sys
 import time
 
 from accelsim.sim.api import resolve_point, run_point
@@ -23,3 +24,10 @@ if __name__ == "__main__":
                                      functional=False, trace={"path": "workloads/traces/rm2.trace"}))
                 lookups = bs * 32 * 120
                 print(f"{f'rm2 {mapping} {fid} batch {bs}':<44}{lookups:>10}{wall:>9.2f}{lookups / wall:>12.0f}")
+    if "--scaling" in sys.argv:
+        # Cost growth from 1e5 to 1e7 lookups (RM2: 3,840 lookups per sample), generated Zipf-1.09 traces.
+        print(f"{'scaling: rm2 centaur detailed':<44}{'lookups':>10}{'wall s':>9}{'lookups/s':>12}")
+        for bs in (26, 260, 2604):
+            wall, s = timed(dict(hw="harpv2_centaur", workload="rm2", mapping="centaur", batch_size=bs,
+                                 functional=False))
+            print(f"{f'batch {bs}':<44}{bs * 3840:>10}{wall:>9.2f}{bs * 3840 / wall:>12.0f}", flush=True)

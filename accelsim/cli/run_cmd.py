@@ -47,9 +47,10 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(s, indent=2, sort_keys=True))
         return 0
     print(f"{s['workload']} on {s['hw']} ({s['mapping']}, {s['fidelity']}), batch {s['batch_size']} x {s['batches']}")
-    print(f"{'stage':<12} {'phase':<24} {'device':<14} {'time (us)':>10}")
+    print(f"{'batch':>5} {'stage':<12} {'phase':<24} {'device':<14} {'start (us)':>10} {'time (us)':>10}")
     for _, r in result.stages.iterrows():
-        print(f"{r['stage']:<12} {r['phase']:<24} {r['device']:<14} {r['duration_ns'] / 1e3:>10.2f}")
+        print(f"{r['batch']:>5} {r['stage']:<12} {r['phase']:<24} {r['device']:<14} {r['start_ns'] / 1e3:>10.2f} "
+              f"{r['duration_ns'] / 1e3:>10.2f}")
     print(f"latency {s['latency_ns'] / 1e3:.1f} us, throughput {s['throughput_samples_per_s']:.0f} samples/s, "
           f"embedding bandwidth {s['embedding_bandwidth_gbps']:.1f} GB/s, "
           f"energy {s['energy_per_inference_uj']:.1f} uJ/inference")

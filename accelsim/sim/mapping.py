@@ -10,7 +10,7 @@ from accelsim.config.base import Model
 from accelsim.errors import InputError
 
 Stage = Literal["bottom_mlp", "embedding", "interaction", "top_mlp"]
-Device = Literal["cpu", "sparse_engine", "dense_engine"]
+Dense = Literal["cpu", "dense_engine"]  # where a dense stage (MLP, interaction) can run
 STAGES: tuple[str, ...] = ("bottom_mlp", "embedding", "interaction", "top_mlp")
 # The DLRM stage graph: bottom MLP and the embedding lookups are independent; interaction needs both.
 DEPENDS_ON: dict[str, tuple[str, ...]] = {
@@ -22,10 +22,10 @@ class Mapping(Model):
     """Stage placement and pipelining. `pipeline_depth` = batches in flight (1: no overlap)."""
 
     name: str
-    bottom_mlp: Device
+    bottom_mlp: Dense
     embedding: Literal["cpu", "sparse_engine"]
-    interaction: Device
-    top_mlp: Device
+    interaction: Dense
+    top_mlp: Dense
     pipeline_depth: PositiveInt = 2
 
     def device_of(self, stage: str) -> str:

@@ -89,3 +89,9 @@ def test_shipped_hwconfigs_cite_every_number():
             numeric = [k for k, v in section.model_dump().items() if isinstance(v, (int, float)) and k != "sources"]
             missing = [k for k in numeric if k not in section.sources]
             assert not missing, (name, type(section).__name__, missing)
+
+
+def test_dense_stages_cannot_go_to_the_sparse_engine():
+    bad = {"name": "x", "bottom_mlp": "sparse_engine", "embedding": "cpu", "interaction": "cpu", "top_mlp": "cpu"}
+    with pytest.raises(InputError, match="bottom_mlp"):
+        run(mapping=bad)
