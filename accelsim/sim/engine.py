@@ -232,15 +232,18 @@ def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch
     return BatchWork(plan, counts)
 
 
-def functional_outputs(spec: ModelSpec, batches: Sequence[Batch], seed: int) -> pd.DataFrame:
-    """CTR of every sample, computed by the reference kernels on procedurally generated parameters."""
+def functional_pass(spec: ModelSpec, batches: Sequence[Batch], seed: int) -> list[reference.DlrmOutputs]:
+    """Every intermediate (pooled embeddings, interaction, CTR) of every batch, from the reference kernels."""
     params = DlrmParams.from_spec(spec, seed)
-    rows = []
-    for b, batch in enumerate(batches):
-        dense = dense_inputs(spec, batch.batch_size, seed, b)
-        out = reference.dlrm_forward(params, dense, batch)
-        rows.append(pd.DataFrame({"batch": b, "sample": np.arange(batch.batch_size), "ctr": out.ctr}))
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["batch", "sample", "ctr"])
+    return [reference.dlrm_forward(params, dense_inputs(spec, batch.batch_size, seed, b), batch)
+            for b, batch in enumerate(batches)]
+
+
+def functional_outputs(spec: ModelSpec, batches: Sequence[Batch], seed: int) -> pd.DataFrame:
+    """CTR of every sample (batch, sample, ctr): the model's real predictions on the simulated inputs."""
+    frames = [pd.DataFrame({"batch": b, "sample": np.arange(out.ctr.size), "ctr": out.ctr})
+              for b, out in enumerate(functional_pass(spec, batches, seed))]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["batch", "sample", "ctr"])
 
 
 def simulate_batches(hw: SystemConfig, spec: ModelSpec, mapping: Mapping, batches: Sequence[Batch],
