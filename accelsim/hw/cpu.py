@@ -21,7 +21,7 @@ from accelsim.config.cpu import CpuConfig
 from accelsim.hw.cache import CacheHierarchy
 from accelsim.hw.host_memory import counter_dict, idle_read_latency_ns
 from accelsim.hw.requester import closed_loop, closed_loop_bound
-from accelsim.sim.lookups import Lookups, lookup_lines, split_lookups
+from accelsim.hw.lookups import Lookups, lookup_lines, split_lookups
 from accelsim.workload.trace import Batch
 
 GEMM_MICROTILE_ROWS = 6  # BLIS/MKL AVX2 SGEMM micro-kernel is 6 x 16 (6 rows x 2 vectors of 8 FP32)
@@ -41,10 +41,8 @@ class GatherTiming:
     """Result of one embedding stage on the CPU."""
 
     time_ns: float
-    lookups: int
     lines: int
     served_by: np.ndarray            # per line: cache level index, or len(levels) for DRAM
-    dram_lines: int
     core_busy_ns: float              # sum over cores of time spent issuing and reducing
     dram_counters: dict = field(default_factory=dict)
     mean_miss_latency_ns: float = 0.0
@@ -100,7 +98,7 @@ class Cpu:
                analytic: bool = False) -> GatherTiming:
         """One EmbeddingBag operator per table, run one after another (as DLRM's apply_emb does on a CPU)."""
         c = self.cfg
-        t_now, core_ns, lines, dram_lines = 0.0, 0.0, 0, 0
+        t_now, core_ns, lines = 0.0, 0.0, 0
         served_all, lat_sum, lat_n = [], 0.0, 0
         dram_counts: dict[str, float] = {}
         for t, bags in enumerate(batch.tables):
@@ -110,15 +108,14 @@ class Cpu:
             t_now = op.time_ns
             core_ns += op.core_busy_ns
             lines += op.lines
-            dram_lines += op.dram_lines
             served_all.append(op.served_by)
             lat_sum += op.mean_miss_latency_ns * op.lines
             lat_n += op.lines
             for k, v in op.dram_counters.items():
                 dram_counts[k] = dram_counts.get(k, 0.0) + v
-        return GatherTiming(time_ns=t_now, lookups=batch.num_lookups, lines=lines,
+        return GatherTiming(time_ns=t_now, lines=lines,
                             served_by=np.concatenate(served_all) if served_all else np.zeros(0, np.int8),
-                            dram_lines=dram_lines, core_busy_ns=core_ns, dram_counters=dram_counts,
+                            core_busy_ns=core_ns, dram_counters=dram_counts,
                             mean_miss_latency_ns=lat_sum / lat_n if lat_n else 0.0)
 
     def _operator(self, lookups: Lookups, bases: np.ndarray, row_bytes: int, dim: int, dram, analytic: bool,
@@ -134,7 +131,7 @@ class Cpu:
         n_levels = len(c.caches)
         miss = np.flatnonzero(served > 0)  # L1 misses take a fill buffer
         if miss.size == 0:
-            return GatherTiming(compute_end, lookups.size, addr.size, served, 0, busy)
+            return GatherTiming(compute_end, addr.size, served, busy)
         lvl = served[miss].astype(np.int64)
         to_dram = lvl == n_levels
         on_chip_ns = np.where(to_dram, probe[-1], probe[np.minimum(lvl, n_levels - 1)])
@@ -155,8 +152,8 @@ class Cpu:
                      c.line_fill_buffers_per_core, serve, unloaded)
         res = captured.get("res")
         return GatherTiming(
-            time_ns=max(compute_end, float(loop.done_ns.max())), lookups=lookups.size, lines=addr.size,
-            served_by=served, dram_lines=int(dram_addr.size), core_busy_ns=busy,
+            time_ns=max(compute_end, float(loop.done_ns.max())), lines=addr.size, served_by=served,
+            core_busy_ns=busy,
             dram_counters=counter_dict(res.counters) if res is not None else {},
             mean_miss_latency_ns=float(np.mean(loop.done_ns - loop.issue_ns)),
         )

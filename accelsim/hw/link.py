@@ -130,6 +130,14 @@ class _Channels:
         return LinkCounters(self.names, z, z, z, z, np.zeros(len(self.names)))
 
 
+def request_line_addresses(first_addr: np.ndarray, lines: np.ndarray, line_bytes: int
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """(address of every line, index of its request) of multi-line requests, the inverse of split_requests."""
+    owner = np.repeat(np.arange(first_addr.size, dtype=np.int64), lines)
+    within = np.arange(owner.size, dtype=np.int64) - np.repeat(np.cumsum(lines) - lines, lines)
+    return first_addr[owner] + within * line_bytes, owner
+
+
 class LinkSet:
     """Detailed model of all channels; queue and credit state persists across transfer() calls until reset()."""
 

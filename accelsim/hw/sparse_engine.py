@@ -23,10 +23,10 @@ from accelsim.config.accel import SparseEngineConfig
 from accelsim.config.cache import CacheConfig
 from accelsim.hw.cache import Cache
 from accelsim.hw.host_memory import counter_dict
-from accelsim.hw.link import split_requests
+from accelsim.hw.link import request_line_addresses, split_requests
 from accelsim.hw.requester import closed_loop, closed_loop_bound
 from accelsim.hw.scratchpad import Scratchpad
-from accelsim.sim.lookups import Lookups, lookup_lines
+from accelsim.hw.lookups import Lookups, lookup_lines
 
 INDEX_BYTES = 8  # int64 indices and offsets, as the trace format and nn.EmbeddingBag hold them
 
@@ -36,7 +36,6 @@ class EngineGather:
     """Result of one embedding stage on the sparse engine."""
 
     time_ns: float
-    lookups: int
     lines: int
     index_bytes: int
     hot_hits_lines: int
@@ -44,12 +43,19 @@ class EngineGather:
     link_requests: int
     link_payload_bytes: int
     link_header_bytes: int
-    link_bits: float
-    dram_lines: int
     reduce_adds: int
-    busy_ns: float
     index_stream_ns: float
     dram_counters: dict = field(default_factory=dict)
+
+    @property
+    def link_bits(self) -> float:
+        return 8.0 * (self.link_payload_bytes + self.link_header_bytes)
+
+    def counters(self) -> list[tuple[str, float]]:
+        """The engine's own action counts, by name."""
+        return [(k, float(getattr(self, k))) for k in (
+            "lines", "index_bytes", "hot_hits_lines", "link_cache_hits_lines", "link_requests", "reduce_adds",
+            "index_stream_ns")]
 
 
 class HostReadPath:
@@ -68,9 +74,7 @@ class HostReadPath:
         # The outbound leg carries only request headers (a few % of the return traffic), so it is taken as
         # unqueued: the fastest channel's header serialisation plus flight time.
         out_ns = min(ch.header_bytes / ch.bandwidth_gbps + ch.latency_ns for ch in links.cfg.channels)
-        line_owner = np.repeat(np.arange(req_addr.size), req_lines)
-        within = np.arange(line_owner.size) - np.repeat(np.cumsum(req_lines) - req_lines, req_lines)
-        line_addr = req_addr[line_owner] + within * self.line_bytes
+        line_addr, line_owner = request_line_addresses(req_addr, req_lines, self.line_bytes)
         res = self.dram.simulate(issue_ns[line_owner] + out_ns, line_addr, np.zeros(line_addr.size, dtype=np.bool_))
         data_ready = np.full(req_addr.size, -np.inf)
         np.maximum.at(data_ready, line_owner, res.completion_ns)
@@ -170,11 +174,10 @@ class SparseEngine:
         payload = sum(float(t["links"].counters.payload_bytes.sum()) for t in traffic)
         header = sum(float(t["links"].counters.header_bytes.sum()) for t in traffic)
         return EngineGather(
-            time_ns=end, lookups=lookups.size, lines=int(addr.size), index_bytes=index_bytes,
-            hot_hits_lines=hot_hits, link_cache_hits_lines=cache_hits, link_requests=int(req_addr.size),
-            link_payload_bytes=int(payload), link_header_bytes=int(header), link_bits=8.0 * (payload + header),
-            dram_lines=int(dram_counters.get("reads", 0)), reduce_adds=lookups.size * dim,
-            busy_ns=end, index_stream_ns=index_stream_ns, dram_counters=dram_counters)
+            time_ns=end, lines=int(addr.size), index_bytes=index_bytes, hot_hits_lines=hot_hits,
+            link_cache_hits_lines=cache_hits, link_requests=int(req_addr.size), link_payload_bytes=int(payload),
+            link_header_bytes=int(header), reduce_adds=lookups.size * dim, index_stream_ns=index_stream_ns,
+            dram_counters=dram_counters)
 
 
 def _requests_per_lookup(addr: np.ndarray, owner: np.ndarray, sizes: tuple[int, ...], line_bytes: int):

@@ -21,15 +21,17 @@ from accelsim.hw.cpu import Cpu
 from accelsim.hw.dense_engine import DenseEngine
 from accelsim.hw.fpga_resources import ResourceReport, check_fits, resource_usage
 from accelsim.hw.host_memory import counter_dict, make_dram
-from accelsim.hw.link import AnalyticLinkSet, LinkSet, split_requests
+from accelsim.hw.dram import DramModel
+from accelsim.hw.link import AnalyticLinkSet, LinkSet, request_line_addresses, split_requests
 from accelsim.hw.sparse_engine import HostReadPath, SparseEngine
-from accelsim.kernels import reference
 from accelsim.errors import InputError
-from accelsim.sim.lookups import scratch_base, split_lookups, table_bases
+from accelsim.kernels import reference
+from accelsim.hw.lookups import scratch_base, split_lookups, table_bases
 from accelsim.sim.mapping import STAGES, Mapping
 from accelsim.sim.pipeline import Phase, run_pipeline
 from accelsim.workload.trace import Batch
 from accelsim.workload.weights import DlrmParams, dense_inputs
+
 
 @dataclass
 class Machine:
@@ -38,7 +40,7 @@ class Machine:
     hw: SystemConfig
     fidelity: str
     cpu: Cpu = field(init=False)
-    dram: object = field(init=False)
+    dram: DramModel = field(init=False)
     scratch_base_addr: int = 0
     sparse: SparseEngine | None = field(init=False, default=None)
     dense: DenseEngine | None = field(init=False, default=None)
@@ -73,8 +75,7 @@ class Machine:
         allowed = set.intersection(*(set(ch.request_lines) for ch in self.hw.links.channels))
         first, lines = split_requests(base_addr + np.arange(math.ceil(nbytes / line), dtype=np.int64) * line,
                                       tuple(sorted(allowed)), line)
-        owner = np.repeat(np.arange(first.size), lines)
-        line_addr = first[owner] + (np.arange(owner.size) - np.repeat(np.cumsum(lines) - lines, lines)) * line
+        line_addr, owner = request_line_addresses(first, lines, line)
         links = self.new_links()
         direction = np.full(first.size, int(to_host), dtype=np.int8)
         if to_host:
@@ -159,7 +160,8 @@ def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch
     if mapping.embedding == "cpu":
         g = machine.cpu.gather(batch, bases, row_bytes, dim, machine.dram, analytic=analytic)
         plan["embedding"].append(Phase("embedding", "gather", "cpu", g.time_ns))
-        counts += [("cpu", "embedding", "core_ns", g.core_busy_ns), ("cpu", "embedding", "lines", float(g.lines))]
+        counts += [("cpu", "embedding", "core_ns", g.core_busy_ns), ("cpu", "embedding", "lines", float(g.lines)),
+                   ("cpu", "embedding", "miss_latency_avg_ns", g.mean_miss_latency_ns)]
         for lvl, cfg in enumerate(machine.cpu.cfg.caches):
             counts.append(("cpu", "embedding", f"{cfg.name}_accesses", float((g.served_by >= lvl).sum())))
         counts += [("dram", "embedding", k, v) for k, v in g.dram_counters.items()]
@@ -172,10 +174,9 @@ def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch
         path = HostReadPath(machine.new_links, machine.dram, eng.cfg.line_bytes, machine.scratch_base_addr)
         g = eng.gather(lk, bases, row_bytes, dim, path, analytic=analytic)
         plan["embedding"].append(Phase("embedding", "gather", "sparse_engine", g.time_ns))
-        counts += [("sparse_engine", "embedding", "reduce_adds", float(g.reduce_adds)),
-                   ("sparse_engine", "embedding", "hot_hits_lines", float(g.hot_hits_lines)),
-                   ("sparse_engine", "embedding", "link_cache_hits_lines", float(g.link_cache_hits_lines)),
-                   ("sparse_engine", "embedding", "sram_bytes", float(g.lines * eng.cfg.line_bytes)),
+        counts += [("sparse_engine", "embedding", k, v) for k, v in g.counters()]
+        counts += [("sparse_engine", "embedding", "sram_bytes", float(g.lines * eng.cfg.line_bytes)),
+                   ("links", "embedding", "payload_bytes", float(g.link_payload_bytes)),
                    ("links", "embedding", "wire_bits", g.link_bits)]
         counts += [("dram", "embedding", k, v) for k, v in g.dram_counters.items()]
         if mapping.interaction == "cpu":
