@@ -2,7 +2,7 @@
 
 Table 1M x 64 fp32 (256 MB), batch 2048, 80 lookups per bag, uniform and Zipf(1.09) row ids (FBGEMM-style:
 Zipf draws with the row ids permuted, so hot rows are scattered). Gathered GB/s counts lookups x 256 B.
-At 2 threads numba pools two runs of bags concurrently (Python threads, GIL released) and torch uses
+At 2 threads numba pools two runs of bags on its worker threads (prange) and torch uses
 torch.set_num_threads(2). On a machine shared with other work, 2-thread figures depend on the other core's load.
 Run: .venv/bin/python benchmarks/bench_kernels.py
 """

@@ -7,13 +7,12 @@ Semantics follow PyTorch (`torch.nn.functional.embedding_bag`, `nn.Linear`) and 
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Protocol, Sequence
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -177,6 +176,20 @@ def _pool_bags(weight, indices, offsets, psw, mode, out):
     return -1
 
 
+@njit(parallel=True, cache=True, nogil=True)
+def _pool_runs_parallel(weight, indices, offsets, psw, mode, out, width, edges):
+    """Runs of bags [edges[c], edges[c+1]) pooled on numba's worker threads; first bad position per run."""
+    bad = np.full(edges.size - 1, -1, dtype=np.int64)
+    for c in prange(edges.size - 1):
+        lo, hi = edges[c], edges[c + 1]
+        if len(width) > 0 and mode != _MAX:
+            bad[c] = _sum_bags_in_registers(weight, indices, offsets[lo:hi + 1], psw, mode == _MEAN, out[lo:hi],
+                                            width)
+        else:
+            bad[c] = _pool_bags(weight, indices, offsets[lo:hi + 1], psw, mode, out[lo:hi])
+    return bad
+
+
 def _bags_csr(indices: np.ndarray, offsets: np.ndarray | None, include_last_offset: bool,
               per_sample_weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Normalise torch's three input forms to (indices, offsets of length B+1, weights)."""
@@ -206,7 +219,7 @@ def embedding_bag(weight: np.ndarray, indices: np.ndarray, offsets: np.ndarray |
                   include_last_offset: bool = False, *, threads: int = 1) -> np.ndarray:
     """Pooled rows of `weight` per bag, (B, dim) fp32, with torch.nn.functional.embedding_bag semantics.
 
-    `threads` > 1 splits the bags into that many runs of about equal lookups, pooled concurrently.
+    `threads` > 1 splits the bags into that many runs of about equal lookups, pooled on numba's threads.
     """
     if mode not in _MODES:
         raise InputError(f"embedding_bag: mode must be one of sum, mean, max, got {mode!r}")
@@ -229,24 +242,19 @@ def embedding_bag(weight: np.ndarray, indices: np.ndarray, offsets: np.ndarray |
             raise InputError(f"embedding_bag: {psw.size} per_sample_weights for {idx.size} indices")
     out = np.empty((max(full.size - 1, 0), weight.shape[1]), dtype=np.float32)
     dim = weight.shape[1]
-    if mode != "max" and 0 < dim <= _MAX_REGISTER_FLOATS and dim % _REGISTER_WIDTH_MULTIPLE == 0:
-        def pool(lo: int, hi: int) -> int:
-            return _sum_bags_in_registers(weight, idx, full[lo:hi + 1], psw, mode == "mean", out[lo:hi], (0,) * dim)
-    else:
-        def pool(lo: int, hi: int) -> int:
-            return _pool_bags(weight, idx, full[lo:hi + 1], psw, _MODES[mode], out[lo:hi])
-    edges = np.array([0, out.shape[0]])
-    if threads > 1:
-        # Runs of bags cut where the lookups are split evenly; the kernels release the GIL.
+    # A compile-time row width lets the sum live in registers; other widths and max take the generic loop.
+    in_registers = mode != "max" and 0 < dim <= _MAX_REGISTER_FLOATS and dim % _REGISTER_WIDTH_MULTIPLE == 0
+    if threads > 1 and out.shape[0] > 1:
+        # Runs of bags cut where the lookups are split evenly, one per thread.
         cuts = np.searchsorted(full, np.linspace(0, full[-1], threads + 1)[1:-1])
-        edges = np.unique(np.concatenate([edges, np.minimum(cuts, out.shape[0])]))
-    if len(edges) > 2:
-        with ThreadPoolExecutor(len(edges) - 2) as pool_exec:  # the first run stays on this thread
-            others = pool_exec.map(pool, edges[1:-1], edges[2:])
-            results = [pool(edges[0], edges[1]), *others]
-        bad = min((r for r in results if r >= 0), default=-1)
+        edges = np.unique(np.concatenate([[0, out.shape[0]], np.minimum(cuts, out.shape[0])])).astype(np.int64)
+        width = (0,) * dim if in_registers else ()
+        runs_bad = _pool_runs_parallel(weight, idx, full, psw, _MODES[mode], out, width, edges)
+        bad = min((int(r) for r in runs_bad if r >= 0), default=-1)
+    elif in_registers:
+        bad = _sum_bags_in_registers(weight, idx, full, psw, mode == "mean", out, (0,) * dim)
     else:
-        bad = pool(0, out.shape[0])
+        bad = _pool_bags(weight, idx, full, psw, _MODES[mode], out)
     if bad >= 0:  # checked in the kernels: a separate pass over the indices costs ~4% of a gather
         raise InputError(f"embedding_bag: index {idx[bad]} at position {bad} out of range [0, {weight.shape[0]})")
     return out
