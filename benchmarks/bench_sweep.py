@@ -17,18 +17,19 @@ from pathlib import Path
 TESTS_DIR = Path(__file__).resolve().parents[1] / "tests"
 
 
-def make_spec(points: int, real: bool) -> dict:
+def make_spec(points: int, real: bool, fidelity: str = "analytic") -> dict:
     """A one-axis sweep of `points` batch sizes."""
     axes = [{"grid": {"batch_size": list(range(1, points + 1))}}]
     if real:
-        # A design sweep: link bandwidth x gather units x batch size (10 x 10 x points/100) on RM1.
-        n = max(1, points // 100)
+        # A design sweep on RM1 with the Centaur mapping: link bandwidth (10) x gather units x batch size.
+        units = max(1, min(10, points // 10))
+        sizes = max(1, points // (10 * units))
         grid = {"hw.links.channels.0.bandwidth_gbps": [3.2 * k for k in range(1, 11)],
-                "hw.accelerator.sparse_engine.gather_units": list(range(2, 22, 2)),
-                "batch_size": [2 ** (k % 8) for k in range(n)] if n <= 8 else list(range(1, n + 1))}
+                "hw.accelerator.sparse_engine.gather_units": list(range(2, 2 + 2 * units, 2)),
+                "batch_size": [2 ** (k % 8) * (1 + k // 8) for k in range(sizes)]}
         return {"name": "bench_real", "axes": [{"grid": grid}],
                 "base": {"hw": "harpv2_centaur", "workload": "rm1", "mapping": "centaur", "batch_size": 1,
-                         "fidelity": "analytic", "functional": False}}
+                         "fidelity": fidelity, "functional": False}}
     import sweep_fixtures as fx
     return fx.spec(name="bench_toy", axes=axes)
 
@@ -45,6 +46,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dask", action="store_true", help="also time a Dask LocalCluster of --workers processes")
     ap.add_argument("--real", action="store_true", help="the analytic simulator instead of the test runner")
+    ap.add_argument("--fidelity", choices=["analytic", "detailed"], default="analytic", help="with --real")
     ap.add_argument("--dir", default=None, help="where the temporary stores go (default: the system temp dir)")
     args = ap.parse_args()
     sys.path.insert(0, str(TESTS_DIR))  # sweep_fixtures, here and (via PYTHONPATH below) in workers
@@ -55,7 +57,7 @@ def main() -> int:
                                 run_sweep)
     from accelsim.sweep.spec import load_callable
 
-    spec, _ = load_spec(make_spec(args.points, args.real))
+    spec, _ = load_spec(make_spec(args.points, args.real, args.fidelity))
     n = args.points
     rows = []
     pts, t = timed(lambda: expand(spec))
