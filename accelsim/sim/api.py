@@ -34,7 +34,7 @@ class SynthTrace(Model):
 
 
 class FileTrace(Model):
-    """Replay a trace file; batches are cut down to `batch_size` samples when they hold more."""
+    """Replay a trace file: batches of `batch_size` consecutive samples, cut from the trace's batches in order."""
 
     path: str
 
@@ -70,15 +70,26 @@ def resolve_point(point: dict) -> dict:
     return p.model_dump(mode="json")
 
 
-def _cut(batch: Batch, size: int) -> Batch:
-    if batch.batch_size <= size:
-        return batch
+def _samples(batch: Batch, lo: int, hi: int) -> Batch:
+    """Samples [lo, hi) of a batch, as a batch of its own."""
     tables = []
     for t in batch.tables:
-        end = int(t.offsets[size])
-        tables.append(TableBags(t.indices[:end], t.offsets[:size + 1],
-                                None if t.weights is None else t.weights[:end]))
+        a, b = int(t.offsets[lo]), int(t.offsets[hi])
+        tables.append(TableBags(t.indices[a:b], t.offsets[lo:hi + 1] - a, None if t.weights is None else t.weights[a:b]))
     return Batch(tuple(tables))
+
+
+def _rebatch(reader, size: int, count: int, where: str) -> list[Batch]:
+    """`count` batches of `size` consecutive samples, cut from the trace's batches in order."""
+    out: list[Batch] = []
+    for b in reader:
+        if b.batch_size < size:
+            raise InputError(f"trace batches hold {b.batch_size} samples, fewer than the batch size {size}",
+                             source=where)
+        out += [_samples(b, lo, lo + size) for lo in range(0, b.batch_size - size + 1, size)][:count - len(out)]
+        if len(out) == count:
+            return out
+    raise InputError(f"trace holds {len(out)} batches of {size} samples, the point asks for {count}", source=where)
 
 
 @functools.lru_cache(maxsize=8)
@@ -96,14 +107,11 @@ def _synth_batches(spec_json: str, trace_json: str, batch_size: int, batches: in
 
 
 def load_batches(p: Point) -> list[Batch]:
-    """The point's batches: read from its trace file (cut to batch_size) or generated."""
+    """The point's batches: cut from its trace file or generated."""
     if isinstance(p.trace, FileTrace):
         reader = open_trace(p.trace.path)
         check_against_spec(reader.meta, p.workload, where=p.trace.path)
-        if len(reader) < p.batches:
-            raise InputError(f"trace has {len(reader)} batches, the point asks for {p.batches}",
-                             source=p.trace.path)
-        return [_cut(reader.batch(i), p.batch_size) for i in range(p.batches)]
+        return _rebatch(reader, p.batch_size, p.batches, p.trace.path)
     return list(_synth_batches(p.workload.model_dump_json(), p.trace.model_dump_json(), p.batch_size, p.batches,
                                p.seed))
 

@@ -146,3 +146,23 @@ def test_more_link_bandwidth_never_slows_gathers_on_random_traces(seed):
     # bottleneck the time is flat, and the fixed point may land anywhere inside that tolerance.
     assert all(b <= a * 1.02 for a, b in zip(times, times[1:])), times
     assert times[-1] < times[0]
+
+
+def test_trace_batches_are_cut_into_consecutive_samples(tmp_path):
+    from accelsim.sim.api import Point, load_batches
+    from accelsim.workload.trace import open_trace
+    from accelsim.config.workload import WORKLOADS_DIR
+    trace = str(WORKLOADS_DIR / "traces" / "rm1.trace")
+    whole = open_trace(trace).batch(0)
+    p = Point.model_validate(resolve_point(dict(hw="harpv2_centaur", workload="rm1", mapping="centaur",
+                                                batch_size=8, batches=3, trace={"path": trace})))
+    cut = load_batches(p)
+    assert [b.batch_size for b in cut] == [8, 8, 8]
+    for t in range(len(whole.tables)):
+        joined = np.concatenate([b.tables[t].indices for b in cut])
+        np.testing.assert_array_equal(joined, whole.tables[t].indices[:whole.tables[t].offsets[24]])
+        assert all(b.tables[t].offsets[0] == 0 for b in cut)
+    with pytest.raises(InputError, match="holds 1 batches of 128 samples, the point asks for 2"):
+        load_batches(Point.model_validate({**p.model_dump(), "batch_size": 128, "batches": 2}))
+    with pytest.raises(InputError, match="fewer than the batch size 256"):
+        load_batches(Point.model_validate({**p.model_dump(), "batch_size": 256, "batches": 1}))
