@@ -44,21 +44,23 @@ class Scratchpad:
         """
         if (index_streams is None) == (counts is None):
             raise InputError("scratchpad profile: give exactly one of index_streams or counts")
+        # (row, count) of every row looked up at least once: O(lookups), never O(table rows) for a stream.
         if counts is None:
-            counts = [np.bincount(as_index_array(s, f"index_streams[{t}]")) for t, s in enumerate(index_streams)]
-        counts = [as_index_array(c, f"counts[{t}]") for t, c in enumerate(counts)]
-        sizes = _per_table(row_bytes, len(counts))
-        table = np.concatenate([np.full(c.size, t, dtype=np.int64) for t, c in enumerate(counts)])
-        row = np.concatenate([np.arange(c.size, dtype=np.int64) for c in counts])
-        count = np.concatenate(counts)
-        used = count > 0
-        table, row, count = table[used], row[used], count[used]
+            used = [np.unique(as_index_array(s, f"index_streams[{t}]"), return_counts=True)
+                    for t, s in enumerate(index_streams)]
+        else:
+            dense = [as_index_array(c, f"counts[{t}]") for t, c in enumerate(counts)]
+            used = [(np.flatnonzero(c), c[c > 0]) for c in dense]
+        sizes = _per_table(row_bytes, len(used))
+        table = np.concatenate([np.full(r.size, t, dtype=np.int64) for t, (r, _) in enumerate(used)])
+        row = np.concatenate([r for r, _ in used]).astype(np.int64)
+        count = np.concatenate([c for _, c in used]).astype(np.int64)
         # lexsort's last key is the primary one: density descending, then table, then row ascending.
         density = count.astype(np.float64) / sizes[table]
         order = np.lexsort((row, table, -density))
         fits = np.cumsum(sizes[table[order]]) <= capacity_bytes
         chosen = order[: int(np.argmin(fits)) if not fits.all() else order.size]
-        pinned = [np.sort(row[chosen][table[chosen] == t]) for t in range(len(counts))]
+        pinned = [np.sort(row[chosen][table[chosen] == t]) for t in range(len(used))]
         return cls(capacity_bytes, sizes, pinned)
 
     def pinned(self, table: int) -> np.ndarray:

@@ -98,10 +98,14 @@ class SparseEngine:
                                                line_bytes=cfg.line_bytes, hit_latency_ns=1 / clock_ghz))
         self.scratchpad: Scratchpad | None = None
 
-    def pin_hot_rows(self, row_counts: list[np.ndarray], row_bytes: int) -> None:
+    @property
+    def wants_profile(self) -> bool:
+        """Whether the engine pins hot rows in a scratchpad, chosen from a profile of the lookups."""
+        return bool(self.cfg.hot_cache_bytes) and self.cfg.hot_cache_kind == "scratchpad"
+
+    def pin_hot_rows(self, index_streams: list[np.ndarray], row_bytes: int) -> None:
         """Fill the scratchpad from a profile of row popularity (offline profiling, as hot-row designs do)."""
-        if self.cfg.hot_cache_bytes and self.cfg.hot_cache_kind == "scratchpad":
-            self.scratchpad = Scratchpad.from_hot_rows(self.cfg.hot_cache_bytes, row_bytes, counts=row_counts)
+        self.scratchpad = Scratchpad.from_hot_rows(self.cfg.hot_cache_bytes, row_bytes, index_streams=index_streams)
 
     @property
     def window_requests(self) -> int:

@@ -256,10 +256,10 @@ def simulate_batches(hw: SystemConfig, spec: ModelSpec, mapping: Mapping, batche
         raise InputError(f"workload {spec.name!r}: tables need {machine.scratch_base_addr / 2**30:.1f} GiB, "
                          f"host DRAM of {hw.name} holds {hw.dram.capacity_bytes / 2**30:.1f} GiB")
     bases = table_bases(spec)
-    if machine.sparse is not None and mapping.embedding == "sparse_engine":
-        counts = [np.bincount(np.concatenate([b.tables[t].indices for b in batches]), minlength=0)
-                  for t in range(spec.num_tables)]
-        machine.sparse.pin_hot_rows(counts, spec.row_bytes)
+    if machine.sparse is not None and mapping.embedding == "sparse_engine" and machine.sparse.wants_profile:
+        # The profile is the replayed trace itself: an upper bound on what profiling past traffic achieves.
+        machine.sparse.pin_hot_rows([np.concatenate([b.tables[t].indices for b in batches])
+                                     for t in range(spec.num_tables)], spec.row_bytes)
     work = [batch_work(machine, spec, mapping, b, bases) for b in batches]
     stages = run_pipeline([w.plan for w in work], mapping.pipeline_depth)
     counters = pd.DataFrame(
