@@ -7,9 +7,6 @@ import pandas as pd
 from accelsim.config.energy import EnergyConfig
 from accelsim.config.system import SystemConfig
 
-PJ_PER_J = 1e12
-NS_PER_S = 1e9
-
 
 def _count(counters: pd.DataFrame, device: str, counter: str) -> float:
     sel = counters[(counters["device"] == device) & (counters["counter"] == counter)]

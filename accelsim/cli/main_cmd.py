@@ -9,13 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from accelsim.atomic import atomic_path
-from accelsim.config.workload import WORKLOADS_DIR
 from accelsim.errors import InputError
-from accelsim.sim.api import resolve_point, run_point
-
-SYSTEMS = (("broadwell_cpu_only", "cpu_only"), ("harpv2_centaur", "centaur"))
-MODELS = ("rm1", "rm2", "rm3")
-TRACES_DIR = WORKLOADS_DIR / "traces"
+from accelsim.figures.runs import MODELS, run_grid, speedup_table, summary_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,23 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def centaur_table(batch_sizes: list[int], fidelity: str) -> pd.DataFrame:
-    """One row per (model, batch size): latency and energy on both systems, speed-up and efficiency."""
-    rows = []
-    for model in MODELS:
-        trace = TRACES_DIR / f"{model}.trace"
-        for b in batch_sizes:
-            row = {"model": model, "batch_size": b}
-            for hw, mapping in SYSTEMS:
-                point = dict(hw=hw, workload=model, mapping=mapping, batch_size=b, fidelity=fidelity,
-                             functional=False, trace={"path": str(trace)})
-                s = run_point(resolve_point(point)).summary
-                row[f"{mapping}_latency_us"] = s["latency_ns"] / 1e3
-                row[f"{mapping}_energy_uj"] = s["energy_per_inference_uj"]
-                row[f"{mapping}_emb_gbps"] = s["embedding_bandwidth_gbps"]
-            row["speedup"] = row["cpu_only_latency_us"] / row["centaur_latency_us"]
-            row["energy_efficiency"] = row["cpu_only_energy_uj"] / row["centaur_energy_uj"]
-            rows.append(row)
-    return pd.DataFrame(rows)
+    """One row per (model, batch size): latency, energy and embedding bandwidth on both systems, the ratios."""
+    results = run_grid(MODELS, batch_sizes, fidelity)
+    s = summary_table(results).assign(latency_us=lambda d: d["latency_ns"] / 1e3)
+    wide = s.pivot(index=["model", "batch_size"], columns="mapping",
+                   values=["latency_us", "energy_per_inference_uj", "embedding_bandwidth_gbps"])
+    names = {"latency_us": "latency_us", "energy_per_inference_uj": "energy_uj", "embedding_bandwidth_gbps": "emb_gbps"}
+    wide.columns = [f"{mapping}_{names[metric]}" for metric, mapping in wide.columns]
+    return speedup_table(results).merge(wide.reset_index(), on=["model", "batch_size"])
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -6,9 +6,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from accelsim.errors import InputError
 from accelsim.figures.style import (DEVICE_COLOURS, DEVICE_LABELS, batch_axis, model_label, model_style, new_figure,
-                                   style)
+                                   require_columns, style)
 
 
 def bandwidth_figure(df: pd.DataFrame, roofs: pd.DataFrame | None = None) -> Figure:
@@ -16,10 +15,7 @@ def bandwidth_figure(df: pd.DataFrame, roofs: pd.DataFrame | None = None) -> Fig
 
     `roofs` (see roofline.device_roofs) adds the memory roofs (kind == "memory") as horizontal references.
     """
-    missing = {"model", "batch_size", "device", "bandwidth_gbps"} - set(df.columns)
-    if missing or df.empty:
-        raise InputError(f"bandwidth table: needs rows with columns model, batch_size, device, bandwidth_gbps "
-                         f"(missing: {', '.join(sorted(missing)) or 'rows'})")
+    require_columns(df, ("model", "batch_size", "device", "bandwidth_gbps"), "bandwidth table")
     with style():
         fig = new_figure(2.7)
         ax = fig.subplots()

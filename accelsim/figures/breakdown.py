@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from accelsim.errors import InputError
 from accelsim.figures.runs import BREAKDOWN_ORDER
-from accelsim.figures.style import DEVICE_COLOURS, model_label, new_figure, shade, style
+from accelsim.figures.style import DEVICE_COLOURS, model_label, new_figure, shade, style, require_columns
 
 
 # Every part runs on the CPU, so every part is a tint of the CPU colour.
@@ -19,10 +18,7 @@ PART_LABELS = {"embedding": "embedding", "MLP": "MLP (bottom + top)", "other": "
 
 def breakdown_figure(df: pd.DataFrame) -> Figure:
     """Stacked bars from a breakdown table (model, batch_size, part, time_us): one panel per model."""
-    missing = {"model", "batch_size", "part", "time_us"} - set(df.columns)
-    if missing or df.empty:
-        raise InputError(f"breakdown table: needs rows with columns model, batch_size, part, time_us "
-                         f"(missing: {', '.join(sorted(missing)) or 'rows'})")
+    require_columns(df, ("model", "batch_size", "part", "time_us"), "breakdown table")
     models = list(dict.fromkeys(df["model"]))
     parts = [p for p in BREAKDOWN_ORDER if p in set(df["part"])]
     with style():

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from accelsim.config.dram import load_dram
 from accelsim.errors import InputError
-from accelsim.figures.style import DEVICE_COLOURS, log_y, new_figure, shade, style
+from accelsim.figures.style import DEVICE_COLOURS, log_y, new_figure, shade, style, require_columns
 from accelsim.hw.dram import Dram
 
 # (preset, channels): the HARPv2 node's 4 x DDR4-2400, a faster DDR4, DDR5 with 4 sub-channels (two DIMMs),
@@ -54,10 +54,8 @@ def dram_curve_data(presets: Sequence[tuple[str, int]] = PRESETS, loads: Sequenc
 
 def dram_curves_figure(df: pd.DataFrame) -> Figure:
     """Average read latency (log) vs delivered bandwidth, one line per preset (its peak in the legend)."""
-    needed = {"preset", "standard", "channels", "peak_gbps", "delivered_gbps", "read_latency_avg_ns"}
-    missing = needed - set(df.columns)
-    if missing or df.empty:
-        raise InputError(f"DRAM curve table: missing {', '.join(sorted(missing)) or 'rows'}")
+    require_columns(df, ("preset", "standard", "channels", "peak_gbps", "delivered_gbps", "read_latency_avg_ns"),
+                    "DRAM curve table")
     with style():
         fig = new_figure(2.6)
         ax = fig.subplots()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -21,7 +20,7 @@ from accelsim.config.base import parse_model
 from accelsim.config.system import SystemConfig
 from accelsim.config.workload import ModelSpec
 from accelsim.errors import InputError
-from accelsim.figures.style import DEVICE_COLOURS, DEVICE_LABELS, new_figure, style
+from accelsim.figures.style import DEVICE_COLOURS, new_figure, style
 from accelsim.results import Result
 
 COMPUTE_PHASES = ("gather", "gemm", "interact")

@@ -6,8 +6,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from accelsim.errors import InputError
-from accelsim.figures.style import batch_axis, log_y, model_label, model_style, new_figure, style
+from accelsim.figures.style import batch_axis, log_y, model_label, model_style, new_figure, style, require_columns
 
 # Centaur's headline on HARPv2 (Hwang et al., ISCA 2020), shared/reference/platforms.md [V]:
 # 1.7-17.2x speed-up and 1.7-19.5x energy efficiency over CPU-only inference.
@@ -18,10 +17,7 @@ PANELS = (("speedup", "speed-up over\nCPU-only (×)"), ("energy_efficiency", "en
 
 def speedup_figure(df: pd.DataFrame) -> Figure:
     """Two panels from a speed-up table (model, batch_size, speedup, energy_efficiency), log y, paper band."""
-    missing = {"model", "batch_size", "speedup", "energy_efficiency"} - set(df.columns)
-    if missing or df.empty:
-        raise InputError(f"speed-up table: needs rows with columns model, batch_size, speedup, energy_efficiency "
-                         f"(missing: {', '.join(sorted(missing)) or 'rows'})")
+    require_columns(df, ("model", "batch_size", "speedup", "energy_efficiency"), "speed-up table")
     models = list(dict.fromkeys(df["model"]))
     batch_sizes = sorted(set(df["batch_size"]))
     with style():

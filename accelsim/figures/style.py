@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from accelsim.atomic import atomic_path
+from accelsim.errors import InputError
 
 # Okabe-Ito colour-blind-safe colours; a device has the same colour in every figure.
 DEVICE_COLOURS: dict[str, str] = {
@@ -43,6 +44,14 @@ RC: dict[str, object] = {
     "axes.spines.right": False, "pdf.fonttype": 42, "ps.fonttype": 42, "savefig.bbox": "tight",
     "savefig.pad_inches": 0.02,
 }
+
+
+def require_columns(df, columns: Sequence[str], what: str) -> None:
+    """InputError unless `df` has rows and every one of `columns`."""
+    missing = set(columns) - set(df.columns)
+    if missing or df.empty:
+        raise InputError(f"{what}: needs rows with columns {', '.join(columns)} "
+                         f"(missing: {', '.join(sorted(missing)) or 'rows'})")
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from accelsim import __version__
 from accelsim.config.base import Model, parse_model, read_yaml
 from accelsim.config.system import SystemConfig, resolve_hw_path
 from accelsim.config.workload import ModelSpec, resolve_workload_path
-from accelsim.energy import PJ_PER_J, energy_table
+from accelsim.energy import energy_table
 from accelsim.errors import InputError
 from accelsim.results import Result
 from accelsim.sim.engine import functional_outputs, simulate_batches
