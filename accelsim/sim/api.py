@@ -19,7 +19,8 @@ from accelsim.config.workload import ModelSpec, resolve_workload_path
 from accelsim.energy import energy_table
 from accelsim.errors import InputError
 from accelsim.results import Result
-from accelsim.sim.engine import functional_outputs, simulate_batches
+from accelsim.sim.engine import simulate_batches
+from accelsim.sim.functional import functional_outputs
 from accelsim.sim.mapping import Mapping, resolve_mapping
 from accelsim.workload.trace import Batch, TableBags, check_against_spec, open_trace
 

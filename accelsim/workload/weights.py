@@ -80,8 +80,8 @@ def _cross_layers(rng: np.random.Generator, width: int, rank: int, layers: int) 
     )
 
 
-# Separates the dense-feature stream of (seed, batch) from its bag stream; accelsim.sim.engine.dense_inputs
-# derives the same stream, so replaying a captured trace reproduces the captured model's inputs.
+# Separates the dense-feature stream of (seed, batch) from its bag stream. The simulator's functional model
+# draws dense inputs through dense_inputs too, so replaying a captured trace reproduces the model's inputs.
 _DENSE_STREAM = 0xDE05E
 
 

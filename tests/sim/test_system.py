@@ -24,7 +24,7 @@ def run(**kw):
 @pytest.mark.parametrize("interaction", ["dot", "cat"])
 def test_functional_outputs_equal_pytorch_dlrm(interaction):
     from accelsim.sim.api import Point, load_batches
-    from accelsim.sim.engine import functional_pass
+    from accelsim.sim.functional import functional_pass
     res = run(batches=2, workload={**SMALL, "interaction": interaction})
     p = Point.model_validate(res.config)
     spec = p.workload

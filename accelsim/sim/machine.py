@@ -1,0 +1,74 @@
+"""The instantiated hardware of one run: CPU, host DRAM, links and accelerator engines of a SystemConfig."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from accelsim.config.system import SystemConfig
+from accelsim.hw.cpu import Cpu
+from accelsim.hw.dense_engine import DenseEngine
+from accelsim.hw.dram import DramModel
+from accelsim.hw.fpga_resources import ResourceReport, check_fits, resource_usage
+from accelsim.hw.host_memory import counter_dict, make_dram
+from accelsim.hw.link import AnalyticLinkSet, LinkSet, request_line_addresses, split_requests
+from accelsim.hw.sparse_engine import SparseEngine
+
+
+@dataclass
+class Machine:
+    """The instantiated hardware of one run; caches keep their contents from batch to batch."""
+
+    hw: SystemConfig
+    fidelity: str
+    cpu: Cpu = field(init=False)
+    dram: DramModel = field(init=False)
+    scratch_base_addr: int = 0
+    sparse: SparseEngine | None = field(init=False, default=None)
+    dense: DenseEngine | None = field(init=False, default=None)
+    resources: ResourceReport | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        hw = self.hw
+        self.cpu = Cpu(hw.cpu)
+        self.dram = make_dram(hw.dram, self.fidelity)
+        acc = hw.accelerator
+        if acc is not None:
+            self.resources = resource_usage(acc)
+            check_fits(self.resources, acc.device)
+            if acc.sparse_engine is not None:
+                self.sparse = SparseEngine(acc.sparse_engine, acc.clock_ghz, hw.link_cache)
+            if acc.dense_engine is not None:
+                self.dense = DenseEngine(acc.dense_engine, acc.clock_ghz)
+
+    def new_links(self):
+        """Idle links of this run's fidelity."""
+        return LinkSet(self.hw.links) if self.fidelity == "detailed" else AnalyticLinkSet(self.hw.links)
+
+    def bulk_transfer(self, nbytes: int, to_host: bool, base_addr: int) -> tuple[float, float, dict]:
+        """(time, wire bits, DRAM counters) to copy `nbytes` between host DRAM at `base_addr` and the accelerator.
+
+        A copy to the device reads host DRAM and sends each request when its lines are in; a copy to the host
+        sends the data and writes it to DRAM as it arrives. Requests are the largest every channel accepts.
+        """
+        if nbytes <= 0:
+            return 0.0, 0.0, {}
+        line = self.hw.links.channels[0].line_bytes
+        allowed = set.intersection(*(set(ch.request_lines) for ch in self.hw.links.channels))
+        first, lines = split_requests(base_addr + np.arange(math.ceil(nbytes / line), dtype=np.int64) * line,
+                                      tuple(sorted(allowed)), line)
+        line_addr, owner = request_line_addresses(first, lines, line)
+        links = self.new_links()
+        direction = np.full(first.size, int(to_host), dtype=np.int8)
+        if to_host:
+            sent = links.transfer(np.zeros(first.size), lines * line, direction).completion_ns
+            dram = self.dram.simulate(sent[owner], line_addr, np.ones(owner.size, dtype=np.bool_))
+            end = float(dram.completion_ns.max())
+        else:
+            dram = self.dram.simulate(np.zeros(owner.size), line_addr, np.zeros(owner.size, dtype=np.bool_))
+            ready = np.zeros(first.size)
+            np.maximum.at(ready, owner, dram.completion_ns)
+            end = float(links.transfer(ready, lines * line, direction).completion_ns.max())
+        return end, float(links.counters.wire_bits.sum()), counter_dict(dram.counters)

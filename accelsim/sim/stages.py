@@ -1,0 +1,159 @@
+"""Per-batch stage plans: each DLRM stage timed on the device the mapping gives it, with its action counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from accelsim.config.workload import ModelSpec
+from accelsim.errors import InputError
+from accelsim.hw.lookups import split_lookups
+from accelsim.hw.sparse_engine import HostReadPath
+from accelsim.sim.machine import Machine
+from accelsim.sim.mapping import STAGES, Mapping
+from accelsim.sim.pipeline import Phase
+from accelsim.workload.trace import Batch
+
+
+@dataclass
+class BatchWork:
+    """Phases and action counts of one batch."""
+
+    plan: dict[str, list[Phase]]
+    counts: list[tuple[str, str, str, float]]  # device, component, counter, value
+
+
+def check_devices(mapping: Mapping, machine: Machine) -> None:
+    for stage in STAGES:
+        dev = mapping.device_of(stage)
+        if dev == "sparse_engine" and machine.sparse is None:
+            raise InputError(f"mapping {mapping.name!r}: {stage} needs a sparse engine, {machine.hw.name} has none")
+        if dev == "dense_engine" and machine.dense is None:
+            raise InputError(f"mapping {mapping.name!r}: {stage} needs a dense engine, {machine.hw.name} has none")
+
+
+def _mlp_on_cpu(machine: Machine, layers, batch: int, stage: str, counts: list) -> list[Phase]:
+    total = 0.0
+    for fan_in, fan_out in layers:
+        g = machine.cpu.gemm(batch, fan_in, fan_out)
+        total += g.time_ns
+        counts.append(("cpu", stage, "flops", float(g.flops)))
+        counts.append(("cpu", stage, "core_ns", g.time_ns * g.cores_used))
+    return [Phase(stage, "gemm", "cpu", total)]
+
+
+def _mlp_on_dense(machine: Machine, layers, batch: int, stage: str, counts: list) -> list[Phase]:
+    timings = machine.dense.mlp(list(layers), batch, weights_resident=True)
+    total = sum(t.time_ns for t in timings)
+    offchip = sum(t.offchip_bytes_read + t.offchip_bytes_written for t in timings)
+    counts.append(("dense_engine", stage, "macs", float(sum(t.macs for t in timings))))
+    counts.append(("dense_engine", stage, "sram_bytes", float(sum(
+        t.ifmap_sram_read_bytes + t.ifmap_sram_write_bytes + t.filter_sram_read_bytes + t.filter_sram_write_bytes
+        + t.ofmap_sram_read_bytes + t.ofmap_sram_write_bytes for t in timings))))
+    phases = [Phase(stage, "gemm", "dense_engine", total)]
+    # Operands that do not fit the engine's buffers stream over the links while it computes.
+    if offchip:
+        xfer, bits, dram = machine.bulk_transfer(offchip, False, machine.scratch_base_addr)
+        counts.append(("links", stage, "wire_bits", bits))
+        counts.extend(("dram", stage, k, v) for k, v in dram.items())
+        phases.append(Phase(stage, "xfer_operands", "links", max(0.0, xfer - total)))
+    return phases
+
+
+def _copy(machine: Machine, stage: str, name: str, nbytes: int, to_host: bool, counts: list) -> Phase:
+    """A bulk copy between host memory and the accelerator, as a phase holding the links."""
+    # Activations live in a buffer past the tables; the exact place only matters for DRAM row locality.
+    t, bits, dram = machine.bulk_transfer(nbytes, to_host, machine.scratch_base_addr)
+    counts.append(("links", stage, "wire_bits", bits))
+    counts.append(("links", stage, "payload_bytes", float(nbytes)))
+    counts.extend(("dram", stage, k, v) for k, v in dram.items())
+    return Phase(stage, name, "links", t)
+
+
+def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch, bases: np.ndarray) -> BatchWork:
+    """Time every stage of one batch on the device the mapping puts it on, and count its actions."""
+    B = batch.batch_size
+    counts: list[tuple[str, str, str, float]] = []
+    plan: dict[str, list[Phase]] = {s: [] for s in STAGES}
+    elem = spec.elem_bytes
+    row_bytes, dim = spec.row_bytes, spec.embedding_dim
+    analytic = machine.fidelity == "analytic"
+    counts.append(("workload", "embedding", "lookups", float(batch.num_lookups)))
+    counts.append(("workload", "embedding", "bytes_gathered", float(batch.num_lookups * row_bytes)))
+
+    # embedding
+    if mapping.embedding == "cpu":
+        g = machine.cpu.gather(batch, bases, row_bytes, dim, machine.dram, analytic=analytic)
+        plan["embedding"].append(Phase("embedding", "gather", "cpu", g.time_ns))
+        counts += [("cpu", "embedding", "core_ns", g.core_busy_ns), ("cpu", "embedding", "lines", float(g.lines)),
+                   ("cpu", "embedding", "miss_latency_avg_ns", g.mean_miss_latency_ns)]
+        for lvl, cfg in enumerate(machine.cpu.cfg.caches):
+            counts.append(("cpu", "embedding", f"{cfg.name}_accesses", float((g.served_by >= lvl).sum())))
+        counts += [("dram", "embedding", k, v) for k, v in g.dram_counters.items()]
+        if mapping.interaction != "cpu":
+            plan["embedding"].append(_copy(machine, "embedding", "xfer_pooled_to_device",
+                                                spec.num_tables * B * dim * elem, False, counts))
+    else:
+        eng = machine.sparse
+        lk = split_lookups(batch, eng.cfg.gather_units)
+        path = HostReadPath(machine.new_links, machine.dram, eng.cfg.line_bytes, machine.scratch_base_addr)
+        g = eng.gather(lk, bases, row_bytes, dim, path, analytic=analytic)
+        plan["embedding"].append(Phase("embedding", "gather", "sparse_engine", g.time_ns))
+        counts += [("sparse_engine", "embedding", k, v) for k, v in g.counters()]
+        counts += [("sparse_engine", "embedding", "sram_bytes", float(g.lines * eng.cfg.line_bytes)),
+                   ("links", "embedding", "payload_bytes", float(g.link_payload_bytes)),
+                   ("links", "embedding", "wire_bits", g.link_bits)]
+        counts += [("dram", "embedding", k, v) for k, v in g.dram_counters.items()]
+        if mapping.interaction == "cpu":
+            plan["embedding"].append(_copy(machine, "embedding", "xfer_pooled_to_host",
+                                                spec.num_tables * B * dim * elem, True, counts))
+
+    # bottom MLP (its dense input lives in host memory)
+    if mapping.bottom_mlp == "cpu":
+        plan["bottom_mlp"] += _mlp_on_cpu(machine, spec.bottom_layers, B, "bottom_mlp", counts)
+    else:
+        plan["bottom_mlp"].append(_copy(machine, "bottom_mlp", "xfer_dense_to_device",
+                                             B * spec.dense_features * elem, False, counts))
+        plan["bottom_mlp"] += _mlp_on_dense(machine, spec.bottom_layers, B, "bottom_mlp", counts)
+        if mapping.interaction == "cpu":
+            plan["bottom_mlp"].append(_copy(machine, "bottom_mlp", "xfer_bottom_to_host",
+                                                 B * spec.bottom_out_width * elem, True, counts))
+
+    # interaction (+ DCNv2 cross layers, which run where the interaction runs)
+    F = spec.num_features
+    cross_layers = []
+    if spec.dcnv2 is not None:
+        for _ in range(spec.dcnv2.layers):
+            cross_layers += [(spec.top_input_width, spec.dcnv2.rank), (spec.dcnv2.rank, spec.top_input_width)]
+    if mapping.interaction == "cpu":
+        t = machine.cpu.cfg.op_overhead_ns
+        if spec.interaction == "dot":
+            g = machine.cpu.gemm(B * F, dim, F)
+            t += g.time_ns
+            counts.append(("cpu", "interaction", "flops", float(g.flops)))
+            counts.append(("cpu", "interaction", "core_ns", g.time_ns * g.cores_used))
+        plan["interaction"].append(Phase("interaction", "interact", "cpu", t))
+        if cross_layers:
+            plan["interaction"] += _mlp_on_cpu(machine, cross_layers, B, "interaction", counts)
+        if mapping.top_mlp != "cpu":
+            plan["interaction"].append(_copy(machine, "interaction", "xfer_features_to_device",
+                                                  B * spec.top_input_width * elem, False, counts))
+    else:
+        if spec.interaction == "dot":
+            it = machine.dense.interaction(B, F, dim)
+            plan["interaction"].append(Phase("interaction", "interact", "dense_engine", it.time_ns))
+            counts.append(("dense_engine", "interaction", "macs", float(it.macs)))
+        if cross_layers:
+            plan["interaction"] += _mlp_on_dense(machine, cross_layers, B, "interaction", counts)
+        if mapping.top_mlp == "cpu":
+            plan["interaction"].append(_copy(machine, "interaction", "xfer_features_to_host",
+                                                  B * spec.top_input_width * elem, True, counts))
+
+    # top MLP; the click probabilities end in host memory
+    if mapping.top_mlp == "cpu":
+        plan["top_mlp"] += _mlp_on_cpu(machine, spec.top_layers, B, "top_mlp", counts)
+    else:
+        plan["top_mlp"] += _mlp_on_dense(machine, spec.top_layers, B, "top_mlp", counts)
+        plan["top_mlp"].append(_copy(machine, "top_mlp", "xfer_ctr_to_host", B * elem, True, counts))
+    return BatchWork(plan, counts)
