@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
 from accelsim.config.base import Sourced
 from accelsim.config.cache import CacheConfig
@@ -21,5 +21,8 @@ class CpuConfig(Sourced):
     gather_cycles_per_lookup: PositiveFloat = Field(
         description="core cycles of index load, address arithmetic and loop control per looked-up row")
     op_overhead_ns: float = Field(ge=0, description="per-operator dispatch cost of the framework (per layer)")
+    memory_fabric_latency_ns: NonNegativeFloat = Field(
+        description="round trip through the on-die fabric, home agent and memory controller on top of the DRAM "
+                    "device's own timing, for every DRAM access (cores' LLC misses and accelerator reads alike)")
     private_cache_levels: PositiveInt = Field(description="how many of `caches` are private to each core")
     caches: tuple[CacheConfig, ...] = Field(min_length=1)

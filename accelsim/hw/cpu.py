@@ -138,15 +138,18 @@ class Cpu:
         dram_addr = addr[miss][to_dram]
         captured: dict = {}
 
+        half_fabric = c.memory_fabric_latency_ns / 2
+
         def serve(issue: np.ndarray) -> np.ndarray:
             done = issue + on_chip_ns
             if dram_addr.size:
-                res = dram.simulate(done[to_dram], dram_addr, np.zeros(dram_addr.size, dtype=np.bool_))
-                done[to_dram] = res.completion_ns
+                res = dram.simulate(done[to_dram] + half_fabric, dram_addr, np.zeros(dram_addr.size, dtype=np.bool_))
+                done[to_dram] = res.completion_ns + half_fabric
                 captured["res"] = res
             return done
 
-        unloaded = float(np.mean(on_chip_ns)) + idle_read_latency_ns(dram.cfg) * float(to_dram.mean())
+        unloaded = float(np.mean(on_chip_ns)) + (idle_read_latency_ns(dram.cfg) + c.memory_fabric_latency_ns) \
+            * float(to_dram.mean())
         solve = closed_loop_bound if analytic else closed_loop
         loop = solve(ready_lookup[owner[miss]], lookups.requester[owner[miss]], lookups.n_requesters,
                      c.line_fill_buffers_per_core, serve, unloaded)

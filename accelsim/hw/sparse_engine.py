@@ -61,9 +61,10 @@ class EngineGather:
 class HostReadPath:
     """Reads from the accelerator: link out, host DRAM, link back; fresh link state per pass."""
 
-    def __init__(self, make_links, dram, line_bytes: int, index_base_addr: int):
+    def __init__(self, make_links, dram, line_bytes: int, index_base_addr: int, fabric_latency_ns: float):
         self.make_links = make_links
         self.dram = dram
+        self.half_fabric_ns = fabric_latency_ns / 2  # host fabric + memory controller, each way
         self.line_bytes = line_bytes
         self.index_base_addr = index_base_addr  # where the batch's index arrays sit in host memory
         self.last: dict = {}
@@ -75,9 +76,10 @@ class HostReadPath:
         # unqueued: the fastest channel's header serialisation plus flight time.
         out_ns = min(ch.header_bytes / ch.bandwidth_gbps + ch.latency_ns for ch in links.cfg.channels)
         line_addr, line_owner = request_line_addresses(req_addr, req_lines, self.line_bytes)
-        res = self.dram.simulate(issue_ns[line_owner] + out_ns, line_addr, np.zeros(line_addr.size, dtype=np.bool_))
+        res = self.dram.simulate(issue_ns[line_owner] + out_ns + self.half_fabric_ns, line_addr,
+                                 np.zeros(line_addr.size, dtype=np.bool_))
         data_ready = np.full(req_addr.size, -np.inf)
-        np.maximum.at(data_ready, line_owner, res.completion_ns)
+        np.maximum.at(data_ready, line_owner, res.completion_ns + self.half_fabric_ns)
         # Replay each request on the links so that its data leaves the host when DRAM has it; the link model
         # then queues the return traffic on the steered channel.
         back = links.transfer(data_ready - out_ns, req_lines * self.line_bytes, np.zeros(req_addr.size, np.int8))

@@ -62,13 +62,14 @@ class Machine:
         line_addr, owner = request_line_addresses(first, lines, line)
         links = self.new_links()
         direction = np.full(first.size, int(to_host), dtype=np.int8)
+        fabric = self.hw.cpu.memory_fabric_latency_ns / 2  # each way between the link port and the DRAM device
         if to_host:
             sent = links.transfer(np.zeros(first.size), lines * line, direction).completion_ns
-            dram = self.dram.simulate(sent[owner], line_addr, np.ones(owner.size, dtype=np.bool_))
+            dram = self.dram.simulate(sent[owner] + fabric, line_addr, np.ones(owner.size, dtype=np.bool_))
             end = float(dram.completion_ns.max())
         else:
-            dram = self.dram.simulate(np.zeros(owner.size), line_addr, np.zeros(owner.size, dtype=np.bool_))
+            dram = self.dram.simulate(np.full(owner.size, fabric), line_addr, np.zeros(owner.size, dtype=np.bool_))
             ready = np.zeros(first.size)
-            np.maximum.at(ready, owner, dram.completion_ns)
+            np.maximum.at(ready, owner, dram.completion_ns + fabric)
             end = float(links.transfer(ready, lines * line, direction).completion_ns.max())
         return end, float(links.counters.wire_bits.sum()), counter_dict(dram.counters)

@@ -97,7 +97,8 @@ def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch
     else:
         eng = machine.sparse
         lk = split_lookups(batch, eng.cfg.gather_units)
-        path = HostReadPath(machine.new_links, machine.dram, eng.cfg.line_bytes, machine.scratch_base_addr)
+        path = HostReadPath(machine.new_links, machine.dram, eng.cfg.line_bytes, machine.scratch_base_addr,
+                            machine.hw.cpu.memory_fabric_latency_ns)
         g = eng.gather(lk, bases, row_bytes, dim, path, analytic=analytic)
         plan["embedding"].append(Phase("embedding", "gather", "sparse_engine", g.time_ns))
         counts += [("sparse_engine", "embedding", k, v) for k, v in g.counters()]
