@@ -264,7 +264,7 @@ def test_cli_json_and_saved_hw(fake_host, tmp_path, capsys):
 @pytest.mark.parametrize("args, needle", [
     (["--rows", "0"], "--rows"), (["--batch", "x"], "--batch"), (["--freq-ghz", "-1"], "--freq-ghz"),
     (["--repeats", "0"], "--repeats"), (["--dram", "ddr9"], "ddr9"), (["--base", "nosuch"], "nosuch"),
-    (["--cache", "L3=big"], "--cache"), (["--channels", "3"], "power-of-two"), (["--seed", "-1"], "--seed"),
+    (["--cache", "L3=big"], "--cache"), (["--channels", "0"], "channels"), (["--seed", "-1"], "--seed"),
 ])
 def test_bad_input_exits_2_with_one_line(fake_host, capsys, args, needle):
     try:

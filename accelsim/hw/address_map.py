@@ -1,9 +1,12 @@
 """Physical byte address -> (channel, rank, bank group, bank, row, column), as a DRAMsim3-style field string.
 
 The string lists the fields most-significant first, e.g. ``ro-ba-bg-ra-co-ch`` (dashes optional, so DRAMsim3's
-``rochrababgco`` also parses). Below the fields sit the byte-offset bits of one burst. Each field is
-log2(count) bits wide; the column field counts bursts, i.e. columns / burst_length, as in DRAMsim3. Address
-bits above the fields are ignored (the address is taken modulo the memory capacity), as DRAMsim3 does.
+``rochrababgco`` also parses). Below the fields sit the byte offset within one burst. The burst number is split
+into the fields as a mixed-radix number, least-significant field first (value = burst % count, then burst //=
+count): with power-of-two counts this is exactly DRAMsim3's bit slicing (each field log2(count) bits wide), and
+it also describes the 3-, 6- or 12-channel interleaves of real servers. The column field counts bursts, i.e.
+columns / burst_length, as in DRAMsim3. What lies beyond the last field is ignored (the address is taken modulo
+the memory capacity), as DRAMsim3 does.
 """
 
 from __future__ import annotations
@@ -46,32 +49,30 @@ class DecodedAddresses:
 
 @dataclass(frozen=True)
 class AddressMap:
-    """A parsed mapping with the bit width of each field."""
+    """A parsed mapping with the number of values of each field."""
 
     order: tuple[str, ...]
-    widths_bits: dict[str, int]
-    offset_bits: int
+    counts: dict[str, int]
+    burst_bytes: int
 
     @classmethod
     def build(cls, mapping: str, counts: dict[str, int], burst_bytes: int) -> "AddressMap":
-        """Mapping string plus the number of channels, ranks, ... (each a power of two) and the burst size."""
+        """Mapping string plus the number of channels, ranks, ... and the burst size in bytes."""
         order = parse_mapping(mapping)
-        widths = {}
         for name, count in counts.items():
-            if count < 1 or count & (count - 1):
-                raise InputError(f"address_mapping: field {name!r} needs a power-of-two count, got {count}")
-            widths[name] = count.bit_length() - 1
-        if burst_bytes < 1 or burst_bytes & (burst_bytes - 1):
-            raise InputError(f"address_mapping: burst size must be a power of two bytes, got {burst_bytes}")
-        return cls(order, widths, burst_bytes.bit_length() - 1)
+            if count < 1:
+                raise InputError(f"address_mapping: field {name!r} needs a positive count, got {count}")
+        if burst_bytes < 1:
+            raise InputError(f"address_mapping: burst size must be positive, got {burst_bytes}")
+        return cls(order, dict(counts), burst_bytes)
 
     @property
-    def shifts(self) -> dict[str, int]:
-        """Lowest address bit of each field."""
-        out, shift = {}, self.offset_bits
+    def strides(self) -> dict[str, int]:
+        """Bursts between consecutive values of each field."""
+        out, stride = {}, 1
         for name in reversed(self.order):
-            out[name] = shift
-            shift += self.widths_bits[name]
+            out[name] = stride
+            stride *= self.counts[name]
         return out
 
     def decode(self, addr: np.ndarray) -> DecodedAddresses:
@@ -79,17 +80,18 @@ class AddressMap:
         a = np.asarray(addr, dtype=np.int64)
         if a.size and a.min() < 0:
             raise InputError(f"address {int(a.min())} is negative")
-        sh = self.shifts
-        out = {name: (a >> sh[name]) & ((1 << self.widths_bits[name]) - 1) for name in FIELDS}
+        burst = a // self.burst_bytes
+        st = self.strides
+        out = {name: (burst // st[name]) % self.counts[name] for name in FIELDS}
         return DecodedAddresses(out["ch"], out["ra"], out["bg"], out["ba"], out["ro"], out["co"])
 
     def encode(self, channel: int = 0, rank: int = 0, bankgroup: int = 0, bank: int = 0, row: int = 0,
                column: int = 0) -> int:
         """Byte address of the burst at these coordinates (the inverse of decode)."""
         values = {"ch": channel, "ra": rank, "bg": bankgroup, "ba": bank, "ro": row, "co": column}
-        sh, addr = self.shifts, 0
+        st, burst = self.strides, 0
         for name, v in values.items():
-            if not 0 <= v < (1 << self.widths_bits[name]):
-                raise InputError(f"{name}={v} is outside 0..{(1 << self.widths_bits[name]) - 1}")
-            addr |= v << sh[name]
-        return addr
+            if not 0 <= v < self.counts[name]:
+                raise InputError(f"{name}={v} is outside 0..{self.counts[name] - 1}")
+            burst += v * st[name]
+        return burst * self.burst_bytes
