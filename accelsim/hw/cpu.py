@@ -158,5 +158,5 @@ class Cpu:
             time_ns=max(compute_end, float(loop.done_ns.max())), lines=addr.size, served_by=served,
             core_busy_ns=busy,
             dram_counters=counter_dict(res.counters) if res is not None else {},
-            mean_miss_latency_ns=float(np.mean(loop.done_ns - loop.issue_ns)),
+            mean_miss_latency_ns=loop.latency_ns,
         )

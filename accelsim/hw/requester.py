@@ -22,7 +22,8 @@ Serve = Callable[[np.ndarray], np.ndarray]  # arrival_ns -> completion_ns, same 
 
 @dataclass(frozen=True)
 class ClosedLoopResult:
-    """Issue and completion of every request; `latency_ns` is the self-consistent mean round trip."""
+    """Issue and completion of every request; `latency_ns` is the mean round trip (loaded, self-consistent for
+    closed_loop; the unloaded one for the analytic bound)."""
 
     issue_ns: np.ndarray
     done_ns: np.ndarray
