@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hw", required=True, help="hardware config name (hwconfigs/) or YAML path")
     p.add_argument("--workload", required=True, help="workload name (workloads/) or YAML path")
     p.add_argument("--mapping", default="centaur", help="cpu_only | centaur | sparse_offload | dense_offload")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, help="samples per batch (default: the workload's default_batch_size)")
     p.add_argument("--batches", type=int, default=1)
     p.add_argument("--fidelity", choices=["analytic", "detailed"], default="detailed")
     p.add_argument("--seed", type=int, default=0)
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.batch_size < 1 or args.batches < 1 or args.seed < 0:
+    if (args.batch_size is not None and args.batch_size < 1) or args.batches < 1 or args.seed < 0:
         raise InputError("--batch-size and --batches must be >= 1, --seed >= 0")
     point = dict(hw=args.hw, workload=args.workload, mapping=args.mapping, batch_size=args.batch_size,
                  batches=args.batches, fidelity=args.fidelity, seed=args.seed, functional=not args.no_functional)
@@ -41,7 +41,7 @@ def _run(args: argparse.Namespace) -> int:
         point["trace"] = {"dist": args.synth, "alpha": args.alpha}
     result = run_point(resolve_point(point))
     s = result.summary
-    out = args.out or f"results/run-{s['workload']}-{s['hw']}-{s['mapping']}-b{args.batch_size}-{args.fidelity}"
+    out = args.out or f"results/run-{s['workload']}-{s['hw']}-{s['mapping']}-b{s['batch_size']}-{args.fidelity}"
     result.save(out)
     if args.json:
         print(json.dumps(s, indent=2, sort_keys=True))

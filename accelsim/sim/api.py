@@ -67,6 +67,8 @@ def resolve_point(point: dict) -> dict:
         data["workload"] = read_yaml(path)
     if isinstance(data.get("mapping"), str):
         data["mapping"] = resolve_mapping(data["mapping"]).model_dump(mode="json")
+    if data.get("batch_size") is None and isinstance(data.get("workload"), dict):
+        data["batch_size"] = data["workload"].get("default_batch_size", ModelSpec.model_fields["default_batch_size"].default)
     p = parse_model(Point, data, source="point")
     return p.model_dump(mode="json")
 
@@ -157,9 +159,12 @@ def run_point(resolved: dict) -> Result:
 
 
 def simulate(hw: str | dict = "harpv2_centaur", workload: str | dict = "rm1", mapping: str | dict = "centaur",
-             batch_size: int = 128, *, batches: int = 1, fidelity: str = "detailed", seed: int = 0,
+             batch_size: int | None = None, *, batches: int = 1, fidelity: str = "detailed", seed: int = 0,
              trace: dict | str | None = None, functional: bool = True) -> Result:
-    """Python API: simulate one configuration; `trace` is a file path or synth parameters (default Zipf 1.09)."""
+    """Python API: simulate one configuration; `trace` is a file path or synth parameters (default Zipf 1.09).
+
+    `batch_size` defaults to the workload's `default_batch_size`.
+    """
     point = dict(hw=hw, workload=workload, mapping=mapping, batch_size=batch_size, batches=batches,
                  fidelity=fidelity, seed=seed, functional=functional)
     if trace is not None:

@@ -74,3 +74,11 @@ def test_main_job_table(tmp_path, capsys):
 def test_main_rejects_bad_batch_sizes(capsys):
     assert main(["main", "--batch-sizes", "1,x"]) == 2
     assert "--batch-sizes" in capsys.readouterr().err
+
+
+def test_batch_size_defaults_to_the_workloads(tmp_path, capsys):
+    spec = tmp_path / "w.yaml"
+    spec.write_text(SMALL + "default_batch_size: 6\n")
+    rc = main(["run", "--hw", "harpv2_centaur", "--workload", str(spec), "--fidelity", "analytic", "--json",
+               "-o", str(tmp_path / "r")])
+    assert rc == 0 and json.loads(capsys.readouterr().out)["batch_size"] == 6
