@@ -16,6 +16,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"accelsim: error: {message}\n")
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every command module's subcommands."""
     parser = _Parser(prog="accelsim", description=__doc__)

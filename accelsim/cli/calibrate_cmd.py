@@ -8,21 +8,20 @@ import math
 import sys
 
 from accelsim.atomic import write_text_atomic
-from accelsim.calibrate import (DEFAULT_FMA_UNITS, ZIPF_ALPHA, CalibrationRow, HostCpu, build_system, calibrate,
-                                detect_host, row_dict)
+from accelsim.calibrate import (
+    DEFAULT_FMA_UNITS,
+    ZIPF_ALPHA,
+    CalibrationRow,
+    HostCpu,
+    build_system,
+    calibrate,
+    detect_host,
+    row_dict,
+)
+from accelsim.cli import positive_int
 from accelsim.config.base import to_yaml
 from accelsim.config.system import SystemConfig
 from accelsim.errors import InputError
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _positive_float(text: str) -> float:
@@ -41,19 +40,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base", default="broadwell_cpu_only",
                    help="config giving what cannot be detected (DRAM, fill buffers, latencies, energy)")
     p.add_argument("--freq-ghz", type=_positive_float, help="core clock, if Linux does not report it")
-    p.add_argument("--fma-units", type=_positive_int, default=DEFAULT_FMA_UNITS,
+    p.add_argument("--fma-units", type=positive_int, default=DEFAULT_FMA_UNITS,
                    help=f"FMA pipes per core (not detectable; default {DEFAULT_FMA_UNITS}, typical of AVX2/AVX-512 "
                         "server cores)")
     p.add_argument("--dram", metavar="PRESET", help="DRAM preset (default: the base config's DRAM)")
-    p.add_argument("--channels", type=_positive_int, help="DRAM channels (default: the base config's)")
-    p.add_argument("--lfb", type=_positive_int, help="line fill buffers per core (default: the base config's)")
+    p.add_argument("--channels", type=positive_int, help="DRAM channels (default: the base config's)")
+    p.add_argument("--lfb", type=positive_int, help="line fill buffers per core (default: the base config's)")
     p.add_argument("--cache", action="append", default=[], metavar="NAME=SIZE[,WAYS]",
                    help="describe a cache level by hand, e.g. L3=32M,16 (when Linux reports an odd geometry)")
-    p.add_argument("--rows", type=_positive_int, default=1_000_000, help="table rows")
-    p.add_argument("--dim", type=_positive_int, default=64, help="embedding dimension (fp32)")
-    p.add_argument("--lookups", type=_positive_int, default=80, help="lookups per sample (bag size)")
-    p.add_argument("--batch", type=_positive_int, default=2048, help="samples per batch")
-    p.add_argument("--repeats", type=_positive_int, default=5, help="timed runs per kernel (best counts)")
+    p.add_argument("--rows", type=positive_int, default=1_000_000, help="table rows")
+    p.add_argument("--dim", type=positive_int, default=64, help="embedding dimension (fp32)")
+    p.add_argument("--lookups", type=positive_int, default=80, help="lookups per sample (bag size)")
+    p.add_argument("--batch", type=positive_int, default=2048, help="samples per batch")
+    p.add_argument("--repeats", type=positive_int, default=5, help="timed runs per kernel (best counts)")
     p.add_argument("--seed", type=int, default=0, help="trace and table seed")
     p.add_argument("--save-hw", metavar="FILE", help="write the detected machine as a hardware YAML")
     p.add_argument("--suggest", action="store_true",

@@ -5,29 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 
+from accelsim.cli import positive_int
 from accelsim.hw.systolic import DATAFLOWS, gemm_cycles
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `gemm` subcommand."""
     p = sub.add_parser("gemm", help="cycle count of out[M,N] = A[M,K] @ B[K,N] on a rows x cols systolic array")
-    p.add_argument("--rows", type=_positive_int, required=True, help="PE array rows")
-    p.add_argument("--cols", type=_positive_int, required=True, help="PE array columns")
+    p.add_argument("--rows", type=positive_int, required=True, help="PE array rows")
+    p.add_argument("--cols", type=positive_int, required=True, help="PE array columns")
     p.add_argument("--dataflow", choices=DATAFLOWS, required=True,
                    help="os: output, ws: weight, is: input stationary")
-    p.add_argument("--m", type=_positive_int, required=True, help="rows of A and out")
-    p.add_argument("--k", type=_positive_int, required=True, help="columns of A, rows of B")
-    p.add_argument("--n", type=_positive_int, required=True, help="columns of B and out")
+    p.add_argument("--m", type=positive_int, required=True, help="rows of A and out")
+    p.add_argument("--k", type=positive_int, required=True, help="columns of A, rows of B")
+    p.add_argument("--n", type=positive_int, required=True, help="columns of B and out")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 

@@ -26,7 +26,9 @@ def _capture(args: argparse.Namespace) -> int:
     if args.batches < 1 or args.batch_size < 1:
         raise InputError(f"batches and batch size must be >= 1, got {args.batches} and {args.batch_size}")
     spec = load_workload(args.workload)
-    from accelsim.workload.capture import capture_dlrm  # imports torch: only when capturing
+    from accelsim.workload.capture import (
+        capture_dlrm,  # imports torch: only when capturing
+    )
 
     out = capture_dlrm(spec, batches=args.batches, batch_size=args.batch_size, seed=args.seed, out=args.output)
     print(f"wrote {out}")
