@@ -26,11 +26,12 @@ def _capture(args: argparse.Namespace) -> int:
     if args.batches < 1 or args.batch_size < 1:
         raise InputError(f"batches and batch size must be >= 1, got {args.batches} and {args.batch_size}")
     spec = load_workload(args.workload)
-    from accelsim.workload.capture import (
-        capture_dlrm,  # imports torch: only when capturing
-    )
+    if args.memory_budget_gib <= 0:
+        raise InputError(f"--memory-budget-gib must be positive, got {args.memory_budget_gib}")
+    from accelsim.workload.capture import capture_dlrm  # imports torch: only when capturing
 
-    out = capture_dlrm(spec, batches=args.batches, batch_size=args.batch_size, seed=args.seed, out=args.output)
+    out = capture_dlrm(spec, batches=args.batches, batch_size=args.batch_size, seed=args.seed, out=args.output,
+                       memory_budget_bytes=int(args.memory_budget_gib * 2**30))
     print(f"wrote {out}")
     return 0
 
@@ -148,6 +149,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--batch-size", type=int, required=True)
     c.add_argument("--seed", type=int, required=True)
     c.add_argument("-o", "--output", required=True, type=Path)
+    c.add_argument("--memory-budget-gib", type=float, default=2.0,
+                   help="refuse models whose tables and weights exceed this (the PyTorch model holds them all)")
     c.set_defaults(func=_capture)
 
     i = tsub.add_parser("import", help="import a public trace file")

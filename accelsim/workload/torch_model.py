@@ -106,7 +106,7 @@ def build_torch_dlrm(spec: ModelSpec, seed: int, params: DlrmParams | None = Non
         raise InputError(
             f"workload {spec.name!r}: the PyTorch model needs {need / 2**30:.2f} GiB of fp32 tables and weights, "
             f"over the {memory_budget_bytes / 2**30:.2f} GiB memory budget; use a workload with smaller tables "
-            "or raise the budget")
+            "or raise the budget (accelsim trace capture --memory-budget-gib)")
     return TorchDlrm(spec, params if params is not None else DlrmParams.from_spec(spec, seed))
 
 

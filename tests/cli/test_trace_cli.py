@@ -137,3 +137,11 @@ def test_capture_cli(tmp_path, wl, capsys):
     rc, _, err = run(capsys, "trace", "capture", "--workload", wl, "--batches", "0", "--batch-size", "4",
                      "--seed", "0", "-o", str(tmp_path / "d.trace"))
     assert rc == 2 and not (tmp_path / "d.trace").exists()
+
+
+def test_capture_memory_budget_is_a_cli_option(tmp_path, capsys):
+    from accelsim.cli import main
+    out = tmp_path / "c.trace"
+    assert main(["trace", "capture", "--workload", "rm1", "--batches", "1", "--batch-size", "2", "--seed", "0",
+                 "-o", str(out), "--memory-budget-gib", "0.5"]) == 2
+    assert "--memory-budget-gib" in capsys.readouterr().err and not out.exists()
