@@ -132,6 +132,9 @@ def run_point(resolved: dict) -> Result:
     emb = stages[(stages["stage"] == "embedding") & (stages["phase"] == "gather")]
     bytes_gathered = float(counters.loc[counters["counter"] == "bytes_gathered", "value"].sum())
     busy = stages.groupby("device")["duration_ns"].sum()
+    for held, group in stages[stages["also_holds"] != ""].groupby("also_holds"):
+        for d in held.split(","):
+            busy[d] = busy.get(d, 0.0) + float(group["duration_ns"].sum())
     summary = {
         "hw": p.hw.name, "workload": p.workload.name, "mapping": p.mapping.name, "fidelity": p.fidelity,
         "batch_size": p.batch_size, "batches": len(batches), "samples": samples, "seed": p.seed,

@@ -100,7 +100,8 @@ def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch
         path = HostReadPath(machine.new_links, machine.dram, eng.cfg.line_bytes, machine.scratch_base_addr,
                             machine.hw.cpu.memory_fabric_latency_ns)
         g = eng.gather(lk, bases, row_bytes, dim, path, analytic=analytic)
-        plan["embedding"].append(Phase("embedding", "gather", "sparse_engine", g.time_ns))
+        # The gather streams over the links for its whole span: bulk copies wait for it rather than overlap.
+        plan["embedding"].append(Phase("embedding", "gather", "sparse_engine", g.time_ns, also_holds=("links",)))
         counts += [("sparse_engine", "embedding", k, v) for k, v in g.counters()]
         counts += [("sparse_engine", "embedding", "sram_bytes", float(g.lines * eng.cfg.line_bytes)),
                    ("links", "embedding", "payload_bytes", float(g.link_payload_bytes)),

@@ -48,3 +48,22 @@ def test_no_device_overlaps_itself_and_dependencies_hold(durs, depth):
         assert t.loc["top_mlp", "start_ns"] >= t.loc["interaction", "end_ns"]
     total = sum(sum(d) for d in durs)
     assert df["end_ns"].max() <= total + 1e-6
+
+
+def test_a_phase_that_also_holds_the_links_serialises_with_copies():
+    gather = Phase("embedding", "gather", "sparse", 30.0, also_holds=("links",))
+    copy = Phase("bottom_mlp", "xfer", "links", 10.0)
+    plan = {"embedding": [gather], "bottom_mlp": [copy]}
+    df = run_pipeline([plan], pipeline_depth=1)
+    assert df["end_ns"].max() == pytest.approx(40.0)
+    free = run_pipeline([{"embedding": [Phase("embedding", "gather", "sparse", 30.0)], "bottom_mlp": [copy]}], 1)
+    assert free["end_ns"].max() == pytest.approx(30.0)
+
+
+@given(st.lists(st.tuples(st.floats(0, 50), st.floats(0, 50)), min_size=1, max_size=6), st.integers(1, 3))
+def test_multi_resource_phases_never_deadlock_or_overlap(durs, depth):
+    plans = [{"embedding": [Phase("embedding", "g", "a", x, also_holds=("b",))],
+              "bottom_mlp": [Phase("bottom_mlp", "h", "b", y, also_holds=("a",))]} for x, y in durs]
+    df = run_pipeline(plans, depth)
+    assert len(df) == 2 * len(durs)
+    assert df["end_ns"].max() == pytest.approx(sum(x + y for x, y in durs))
