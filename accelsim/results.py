@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from accelsim.atomic import atomic_path
 
@@ -24,13 +26,26 @@ class Result:
     outputs: pd.DataFrame = field(repr=False)   # batch, sample, ctr: the functional model's predictions
     config: dict = field(repr=False)            # resolved point: hw, workload, mapping, batch_size, ...
 
+    def to_files(self) -> dict[str, bytes]:
+        """The result as files, encoded in memory: frames as Parquet, summary.json and config.json.
+
+        In memory so that sweep workers can encode and a parent write; through pyarrow directly because
+        `DataFrame.to_parquet` adds ~0.4 ms of dispatch per small frame.
+        """
+        files = {}
+        for name in FRAMES:
+            buf = pa.BufferOutputStream()
+            pq.write_table(pa.Table.from_pandas(getattr(self, name), preserve_index=False), buf)
+            files[f"{name}.parquet"] = buf.getvalue().to_pybytes()
+        files["summary.json"] = json.dumps(self.summary, indent=2, sort_keys=True).encode()
+        files["config.json"] = json.dumps(self.config, indent=2, sort_keys=True).encode()
+        return files
+
     def save(self, out_dir: str | Path) -> Path:
-        """Write frames (Parquet), summary.json and config.json into `out_dir` atomically."""
+        """Write `to_files()` into `out_dir` atomically."""
         with atomic_path(out_dir, is_dir=True) as tmp:
-            for name in FRAMES:
-                getattr(self, name).to_parquet(tmp / f"{name}.parquet", index=False)
-            (tmp / "summary.json").write_text(json.dumps(self.summary, indent=2, sort_keys=True))
-            (tmp / "config.json").write_text(json.dumps(self.config, indent=2, sort_keys=True))
+            for name, data in self.to_files().items():
+                (tmp / name).write_bytes(data)
         return Path(out_dir)
 
     @classmethod

@@ -147,14 +147,6 @@ class ModelSpec(Model):
     def bytes_gathered_per_sample(self) -> float:
         return self.mean_lookups_per_sample * self.row_bytes
 
-    def mlp_flops_per_sample(self) -> int:
-        """Multiply-adds x 2 of every Linear (bottom, top, DCNv2 cross layers)."""
-        macs = sum(i * o for i, o in self.bottom_layers + self.top_layers)
-        if self.dcnv2 is not None:
-            n = self.top_input_width
-            macs += self.dcnv2.layers * 2 * n * self.dcnv2.rank
-        return 2 * macs
-
 
 def resolve_workload_path(name_or_path: str) -> Path:
     """A shipped workload name (`rm1`) or a path to a YAML file."""

@@ -58,10 +58,6 @@ class Cpu:
         self.llc = CacheHierarchy(cfg.caches[p:])
         self.line_bytes = cfg.caches[0].line_bytes
 
-    @property
-    def peak_gflops_per_core(self) -> float:
-        return 2 * self.cfg.simd_fp32_lanes * self.cfg.fma_units_per_core * self.cfg.freq_ghz
-
     def gemm(self, m: int, k: int, n: int) -> CpuGemm:
         """out[m,n] = x[m,k] @ W[k,n] with micro-tiles spread over cores, at the roofline efficiency."""
         c = self.cfg

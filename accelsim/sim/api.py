@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
-import tempfile
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import pandas as pd
 from pydantic import Field, NonNegativeInt, PositiveInt
 
@@ -22,6 +20,7 @@ from accelsim.results import Result
 from accelsim.sim.engine import simulate_batches
 from accelsim.sim.functional import functional_outputs
 from accelsim.sim.mapping import Mapping, resolve_mapping
+from accelsim.workload.synth import synth_batches
 from accelsim.workload.trace import Batch, TableBags, check_against_spec, open_trace
 
 
@@ -97,16 +96,10 @@ def _rebatch(reader, size: int, count: int, where: str) -> list[Batch]:
 
 @functools.lru_cache(maxsize=8)
 def _synth_batches(spec_json: str, trace_json: str, batch_size: int, batches: int, seed: int) -> tuple[Batch, ...]:
-    from accelsim.workload.synth import synthesize
     spec = ModelSpec.model_validate_json(spec_json)
     tr = SynthTrace.model_validate_json(trace_json)
-    with tempfile.TemporaryDirectory(prefix="accelsim-synth-") as tmp:
-        out = synthesize(spec, dist=tr.dist, batches=batches, batch_size=batch_size, seed=seed,
-                         out=Path(tmp) / "t.trace", alpha=tr.alpha, reuse=tr.reuse, stackdist_file=tr.stackdist_file)
-        # Copy out of the memory-mapped chunks before the temporary directory goes away.
-        return tuple(Batch(tuple(TableBags(np.array(t.indices), np.array(t.offsets),
-                                           None if t.weights is None else np.array(t.weights))
-                                 for t in b.tables)) for b in open_trace(out))
+    return tuple(synth_batches(spec, dist=tr.dist, batches=batches, batch_size=batch_size, seed=seed,
+                               alpha=tr.alpha, reuse=tr.reuse, stackdist_file=tr.stackdist_file))
 
 
 def load_batches(p: Point) -> list[Batch]:

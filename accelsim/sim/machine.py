@@ -47,8 +47,11 @@ class Machine:
         """Idle links of this run's fidelity."""
         return LinkSet(self.hw.links) if self.fidelity == "detailed" else AnalyticLinkSet(self.hw.links)
 
-    def bulk_transfer(self, nbytes: int, to_host: bool, base_addr: int) -> tuple[float, float, dict]:
-        """(time, wire bits, DRAM counters) to copy `nbytes` between host DRAM at `base_addr` and the accelerator.
+    def bulk_transfer(self, nbytes: int, to_host: bool) -> tuple[float, float, dict]:
+        """(time, wire bits, DRAM counters) to copy `nbytes` between host DRAM and the accelerator.
+
+        Activations, dense inputs and weights live in a buffer past the tables (`scratch_base_addr`); the exact
+        place only matters for DRAM row locality.
 
         A copy to the device reads host DRAM and sends each request when its lines are in; a copy to the host
         sends the data and writes it to DRAM as it arrives. Requests are the largest every channel accepts.
@@ -57,7 +60,7 @@ class Machine:
             return 0.0, 0.0, {}
         line = self.hw.links.channels[0].line_bytes
         allowed = set.intersection(*(set(ch.request_lines) for ch in self.hw.links.channels))
-        first, lines = split_requests(base_addr + np.arange(math.ceil(nbytes / line), dtype=np.int64) * line,
+        first, lines = split_requests(self.scratch_base_addr + np.arange(math.ceil(nbytes / line), dtype=np.int64) * line,
                                       tuple(sorted(allowed)), line)
         line_addr, owner = request_line_addresses(first, lines, line)
         links = self.new_links()

@@ -9,7 +9,6 @@ from pydantic import PositiveInt
 from accelsim.config.base import Model
 from accelsim.errors import InputError
 
-Stage = Literal["bottom_mlp", "embedding", "interaction", "top_mlp"]
 Dense = Literal["cpu", "dense_engine"]  # where a dense stage (MLP, interaction) can run
 STAGES: tuple[str, ...] = ("bottom_mlp", "embedding", "interaction", "top_mlp")
 # The DLRM stage graph: bottom MLP and the embedding lookups are independent; interaction needs both.
@@ -32,9 +31,6 @@ class Mapping(Model):
         """The device a stage is placed on."""
         return getattr(self, stage)
 
-    @property
-    def uses_accelerator(self) -> bool:
-        return any(self.device_of(s) != "cpu" for s in STAGES)
 
 
 BUILTIN: dict[str, Mapping] = {m.name: m for m in (

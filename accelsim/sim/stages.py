@@ -54,7 +54,7 @@ def _mlp_on_dense(machine: Machine, layers, batch: int, stage: str, counts: list
     phases = [Phase(stage, "gemm", "dense_engine", total)]
     # Operands that do not fit the engine's buffers stream over the links while it computes.
     if offchip:
-        xfer, bits, dram = machine.bulk_transfer(offchip, False, machine.scratch_base_addr)
+        xfer, bits, dram = machine.bulk_transfer(offchip, False)
         counts.append(("links", stage, "wire_bits", bits))
         counts.extend(("dram", stage, k, v) for k, v in dram.items())
         phases.append(Phase(stage, "xfer_operands", "links", max(0.0, xfer - total)))
@@ -63,8 +63,7 @@ def _mlp_on_dense(machine: Machine, layers, batch: int, stage: str, counts: list
 
 def _copy(machine: Machine, stage: str, name: str, nbytes: int, to_host: bool, counts: list) -> Phase:
     """A bulk copy between host memory and the accelerator, as a phase holding the links."""
-    # Activations live in a buffer past the tables; the exact place only matters for DRAM row locality.
-    t, bits, dram = machine.bulk_transfer(nbytes, to_host, machine.scratch_base_addr)
+    t, bits, dram = machine.bulk_transfer(nbytes, to_host)
     counts.append(("links", stage, "wire_bits", bits))
     counts.append(("links", stage, "payload_bytes", float(nbytes)))
     counts.extend(("dram", stage, k, v) for k, v in dram.items())

@@ -9,7 +9,6 @@ bytes, and a remote Dask worker need not share a file system with the store.
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import logging
 import math
 import multiprocessing
@@ -22,12 +21,10 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Iterator, Protocol, Sequence
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 import accelsim
 from accelsim.errors import InputError
-from accelsim.results import FRAMES, Result
+from accelsim.results import Result
 from accelsim.sweep.spec import load_callable
 
 
@@ -60,22 +57,6 @@ class Outcome:
         return self.files is not None
 
 
-def result_files(result: Result) -> dict[str, bytes]:
-    """The files `Result.save` writes, encoded in memory (a test holds the two equal).
-
-    In memory because a temp directory per point costs milliseconds on slow file systems; through pyarrow
-    directly because `DataFrame.to_parquet` adds ~0.4 ms of dispatch per small frame.
-    """
-    files = {}
-    for name in FRAMES:
-        buf = pa.BufferOutputStream()
-        pq.write_table(pa.Table.from_pandas(getattr(result, name), preserve_index=False), buf)
-        files[f"{name}.parquet"] = buf.getvalue().to_pybytes()
-    files["summary.json"] = json.dumps(result.summary, indent=2, sort_keys=True).encode()
-    files["config.json"] = json.dumps(result.config, indent=2, sort_keys=True).encode()
-    return files
-
-
 def environment() -> dict:
     """Versions of what computes a point (no host name: stored tables must not depend on the machine)."""
     return {"accelsim": accelsim.__version__, "numpy": importlib.metadata.version("numpy"),
@@ -91,7 +72,7 @@ def run_task(runner_ref: str, task: Task, versions: dict) -> Outcome:
         wall_time_s = time.perf_counter() - start  # the simulation, not the serialisation below
         if not isinstance(result, Result):
             raise TypeError(f"runner {runner_ref} returned {type(result).__name__}, expected a Result")
-        files = result_files(result)
+        files = result.to_files()
     except Exception as err:  # noqa: BLE001 - recorded with the point
         # An InputError is the user's (an invalid combination): its message says all. Anything else is a bug.
         tb = None if isinstance(err, InputError) else traceback.format_exc()

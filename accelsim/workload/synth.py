@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Iterator, Literal, Sequence
 
 import numpy as np
 
@@ -98,7 +98,7 @@ class _TableSource:
                  stackdist: tuple[np.ndarray, np.ndarray, np.ndarray] | None):
         self.table = table
         self.rows = table.rows
-        self.dist = "zipf" if dist == "zipf" and alpha > 1.0 else ("uniform" if dist == "zipf" else dist)
+        self.dist = effective_dist(dist, alpha)
         self.alpha = alpha
         self.reuse = reuse
         self.rng = np.random.default_rng(np.random.SeedSequence([seed, table.index]))
@@ -161,10 +161,14 @@ def _stackdist_inputs(spec: ModelSpec, stackdist_file: str | Path | None
     return out
 
 
-def synthesize(spec: ModelSpec, *, dist: Dist, batches: int, batch_size: int, seed: int, out: str | Path,
-               alpha: float = 1.09, reuse: float = 0.0, stackdist_file: str | Path | None = None,
-               chunk_lookups: int = DEFAULT_CHUNK_LOOKUPS) -> Path:
-    """Generate a synthetic trace for `spec` and write it to `out`; returns the trace path."""
+def effective_dist(dist: str, alpha: float) -> str:
+    """FBGEMM's rule: Zipf with alpha <= 1 is uniform."""
+    return "uniform" if dist == "zipf" and alpha <= 1.0 else dist
+
+
+def synth_batches(spec: ModelSpec, *, dist: Dist, batches: int, batch_size: int, seed: int, alpha: float = 1.09,
+                  reuse: float = 0.0, stackdist_file: str | Path | None = None) -> Iterator[Batch]:
+    """Generate `batches` synthetic batches for `spec` in memory, one at a time."""
     if dist not in DISTS:
         raise InputError(f"unknown distribution {dist!r}; expected one of {', '.join(DISTS)}")
     if batches < 1 or batch_size < 1:
@@ -180,14 +184,26 @@ def synthesize(spec: ModelSpec, *, dist: Dist, batches: int, batch_size: int, se
     dists = _stackdist_inputs(spec, stackdist_file) if dist == "stackdist" else [None] * spec.num_tables
     sources = [_TableSource(t, dist=dist, alpha=alpha, reuse=reuse, seed=seed, stackdist=d)
                for t, d in zip(spec.table_list, dists)]
+    for _ in range(batches):
+        yield Batch(tuple(s.bags(batch_size) for s in sources))
+
+
+def synthesize(spec: ModelSpec, *, dist: Dist, batches: int, batch_size: int, seed: int, out: str | Path,
+               alpha: float = 1.09, reuse: float = 0.0, stackdist_file: str | Path | None = None,
+               chunk_lookups: int = DEFAULT_CHUNK_LOOKUPS) -> Path:
+    """Generate a synthetic trace for `spec` and write it to `out`; returns the trace path."""
+    generated = synth_batches(spec, dist=dist, batches=batches, batch_size=batch_size, seed=seed, alpha=alpha,
+                              reuse=reuse, stackdist_file=stackdist_file)
+    first = next(generated)  # checks the arguments before anything is written
     extra = dict(dist=dist, reuse=reuse, batch_size=batch_size)
     if dist == "zipf":
-        extra.update(alpha=alpha, zipf_oversample=ZIPF_OVERSAMPLE, effective_dist=sources[0].dist)
+        extra.update(alpha=alpha, zipf_oversample=ZIPF_OVERSAMPLE, effective_dist=effective_dist(dist, alpha))
     if dist == "stackdist":
         extra.update(stackdist_file=str(stackdist_file))
     out = Path(out)
     with TraceWriter(out, source=f"synth:{dist}", table_rows=[t.rows for t in spec.table_list], spec=spec,
                      seed=seed, extra=extra, chunk_lookups=chunk_lookups) as writer:
-        for _ in range(batches):
-            writer.write(Batch(tuple(s.bags(batch_size) for s in sources)))
+        writer.write(first)
+        for batch in generated:
+            writer.write(batch)
     return out

@@ -122,8 +122,3 @@ class DlrmParams:
         if not 0 <= table < len(self.table_rows):
             raise InputError(f"table {table} out of range: the model has {len(self.table_rows)} tables")
         return table_rows_values(self.seed, table, row_ids, self.embedding_dim, self.table_rows[table])
-
-    @property
-    def dense_param_bytes(self) -> int:
-        """Bytes of every MLP and cross-net array (fp32)."""
-        return sum(a.nbytes for layer in self.bottom + self.top + self.cross for a in layer)

@@ -10,7 +10,7 @@ import sweep_fixtures as fx
 from accelsim.errors import InputError
 from accelsim.sweep import (DaskExecutor, InProcessExecutor, ProcessExecutor, SweepAborted, load_results,
                             run_sweep)
-from accelsim.sweep.executors import Task, chunked, environment, result_files, run_chunk, run_task
+from accelsim.sweep.executors import Task, chunked, environment, run_chunk, run_task
 
 UNITS = "hw.accelerator.sparse_engine.gather_units"
 SPEC = fx.spec(axes=[{"grid": {UNITS: [4, 8, 32], "batch_size": [16, 64]}},
@@ -89,14 +89,9 @@ def test_executor_arguments_are_checked():
         DaskExecutor(n_workers=0)
 
 
-def test_result_files_are_what_result_save_writes(tmp_path):
+def test_result_save_load_round_trips(tmp_path):
     result = fx.run(fx.resolve({"hw": "toy_centaur", "workload": "tiny", "batch_size": 3}))
-    saved = result.save(tmp_path / "saved")
-    files = result_files(result)
-    assert sorted(files) == sorted(f.name for f in saved.iterdir())
-    for name, data in files.items():
-        if name.endswith(".json"):
-            assert data == (saved / name).read_bytes()
-        else:
-            (tmp_path / name).write_bytes(data)
-            pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / name), pd.read_parquet(saved / name))
+    back = type(result).load(result.save(tmp_path / "saved"))
+    assert back.summary == result.summary and back.config == result.config
+    for name in ("stages", "counters", "energy", "outputs"):
+        pd.testing.assert_frame_equal(getattr(back, name), getattr(result, name))
