@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from accelsim.atomic import atomic_path
 from accelsim.errors import InputError
-from accelsim.figures.runs import MODELS, run_grid, speedup_table, summary_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def centaur_table(batch_sizes: list[int], fidelity: str) -> pd.DataFrame:
     """One row per (model, batch size): latency, energy and embedding bandwidth on both systems, the ratios."""
+    from accelsim.figures.runs import MODELS, run_grid, speedup_table, summary_table
+
     results = run_grid(MODELS, batch_sizes, fidelity)
     s = summary_table(results).assign(latency_us=lambda d: d["latency_ns"] / 1e3)
     wide = s.pivot(index=["model", "batch_size"], columns="mapping",
