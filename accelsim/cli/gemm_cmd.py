@@ -84,7 +84,7 @@ def _topology(args: argparse.Namespace) -> int:
         missing = [f"--{a}" for a in ("rows", "cols", "dataflow") if getattr(args, a) is None]
         if missing:
             raise InputError(f"--topology needs --scalesim-config FILE.cfg or {', '.join(missing)}")
-        cfg = ScaleSimConfig(Path(args.topology).stem, args.rows, args.cols, args.dataflow,
+        cfg = ScaleSimConfig(args.rows, args.cols, args.dataflow,
                              DEFAULT_SRAM_KB["ifmap"], DEFAULT_SRAM_KB["filter"], DEFAULT_SRAM_KB["ofmap"], None)
     cfg = replace(cfg, **{a: getattr(args, a) for a in ("rows", "cols", "dataflow") if getattr(args, a) is not None})
     reports = run_topology(read_topology(args.topology), cfg)

@@ -12,7 +12,8 @@ M = ofmap pixels, N = filters, K = filter height x width x channels (the im2col 
 Config (scalesim/scale_config.py): `[general] run_name`, `[architecture_presets] ArrayHeight, ArrayWidth,
 IfmapSramSzkB, FilterSramSzkB, OfmapSramSzkB, IfmapOffset, FilterOffset, OfmapOffset, Dataflow, Bandwidth,
 MemoryBanks`, `[run_presets] InterfaceBandwidth = CALC | USER`, `[network_presets] TopologyCsvLoc`. The address
-offsets, bank count and topology path only place SCALE-Sim's address traces, which accelsim does not write.
+offsets, bank count and topology path only place SCALE-Sim's address traces and run_name names its output
+folder: accelsim reads and ignores them.
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ class TopologyLayer:
 class ScaleSimConfig:
     """The fields of a SCALE-Sim .cfg that change cycles or traffic."""
 
-    run_name: str
     rows: int
     cols: int
     dataflow: str
@@ -166,7 +166,6 @@ def read_scalesim_config(path: str | Path) -> ScaleSimConfig:
         # single_layer_sim.py feeds all three buffers from the first bank's bandwidth.
         bandwidth = _int_field(words[0], f"[{arch}] Bandwidth", where)
     return ScaleSimConfig(
-        run_name=get("general", "run_name") if parser.has_option("general", "run_name") else path.stem,
         rows=_int_field(get(arch, "ArrayHeight"), f"[{arch}] ArrayHeight", where),
         cols=_int_field(get(arch, "ArrayWidth"), f"[{arch}] ArrayWidth", where),
         dataflow=dataflow,
