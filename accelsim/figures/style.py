@@ -195,7 +195,7 @@ def state(fig: Figure, *, hardware: str, workload: str, fidelity: str) -> None:
 
 def stated(fig: Figure) -> dict[str, str]:
     """The hardware, workload and fidelity a figure states (see `state`), unwrapped; empty if it states none."""
-    text = fig._supxlabel.get_text() if fig._supxlabel is not None else ""
+    text = fig.get_supxlabel()
     out: dict[str, str] = {}
     for line in text.replace("\n    ", " ").splitlines():
         key, _, value = line.partition(": ")
