@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sweep", metavar="DIR", help="results store of a 2-axis sweep for the heatmap "
                    "(default: run a small built-in link bandwidth x gather units sweep)")
     p.add_argument("--fidelity", choices=["analytic", "detailed"], default=FIDELITY,
-                   help="of every simulation behind the figures (the default is `accelsim main`'s)")
+                   help="of every simulation behind the figures (default: %(default)s, as `accelsim main`)")
     p.add_argument("--models", default="rm1,rm2,rm3", help="comma-separated models with shipped traces")
     p.add_argument("--batch-sizes", default="1,2,4,8,16,32,64,128")
     p.add_argument("--label", action="append", default=[], metavar="PATH=WORDS",
