@@ -10,6 +10,10 @@ and the DRAM columns are the bandwidth the layer would need. USER gives the DRAM
 the double-buffered engine's overlap model adds the stall cycles (exposed first fill, last drain, and any
 steady state where the port is slower than compute). That is a bound-based overlap, not SCALE-Sim's
 request-by-request stall trace.
+
+A conv layer's ifmap operand is its im2col matrix (M x K): DRAM IFMAP Reads count a pixel once per window that
+uses it when the operand must be fetched, where SCALE-Sim's address-level buffer would hit on the repeats. For
+conv layers whose ifmap fits its SRAM this overstates ifmap DRAM traffic by up to the window overlap.
 """
 
 from __future__ import annotations
