@@ -1,8 +1,13 @@
-"""The `accelsim` command. Each `*_cmd.py` module in this package registers its own subcommands."""
+"""The `accelsim` command. Each `*_cmd.py` module in this package registers its own subcommands.
+
+Building the parser imports every command module: they import heavy libraries (numba, torch, matplotlib,
+pandas, dask) inside the command functions, so `accelsim --help` and `--version` stay fast.
+"""
 
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import pkgutil
 import sys
@@ -10,8 +15,30 @@ import sys
 from accelsim import __version__
 from accelsim.errors import InputError
 
+DESCRIPTION = ("Simulate recommendation-model inference on package-integrated CPU+accelerator systems; "
+               "`accelsim COMMAND --help` for each command.")
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written; every option with a default names it."""
+
+    def _format_action(self, action: argparse.Action) -> str:
+        helptext = action.help or ""
+        default = action.default
+        if (action.option_strings and default is not None and default is not False
+                and default != argparse.SUPPRESS and default != [] and "default" not in helptext):
+            action = copy.copy(action)
+            action.help = f"{helptext} (default: %(default)s)" if helptext else "default: %(default)s"
+        return super()._format_action(action)
+
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        # Command modules may ask for RawDescriptionHelpFormatter; ours is one, with the defaults added.
+        if kwargs.get("formatter_class") in (None, argparse.HelpFormatter, argparse.RawDescriptionHelpFormatter):
+            kwargs["formatter_class"] = _HelpFormatter
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # argparse's default exit code is also 2; keep one-line output
         self.exit(2, f"accelsim: error: {message}\n")
 
@@ -29,7 +56,7 @@ def positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every command module's subcommands."""
-    parser = _Parser(prog="accelsim", description=__doc__)
+    parser = _Parser(prog="accelsim", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"accelsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for mod in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.endswith("_cmd")):

@@ -6,22 +6,14 @@ import argparse
 import json
 import math
 import sys
+from typing import TYPE_CHECKING
 
-from accelsim.atomic import write_text_atomic
-from accelsim.calibrate import (
-    DEFAULT_FMA_UNITS,
-    ZIPF_ALPHA,
-    CalibrationRow,
-    HostCpu,
-    build_system,
-    calibrate,
-    detect_host,
-    row_dict,
-)
 from accelsim.cli import positive_int
-from accelsim.config.base import to_yaml
-from accelsim.config.system import SystemConfig
 from accelsim.errors import InputError
+
+if TYPE_CHECKING:
+    from accelsim.calibrate import CalibrationRow, HostCpu
+    from accelsim.config.system import SystemConfig
 
 
 def _positive_float(text: str) -> float:
@@ -40,9 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base", default="broadwell_cpu_only",
                    help="config giving what cannot be detected (DRAM, fill buffers, latencies, energy)")
     p.add_argument("--freq-ghz", type=_positive_float, help="core clock, if Linux does not report it")
-    p.add_argument("--fma-units", type=positive_int, default=DEFAULT_FMA_UNITS,
-                   help=f"FMA pipes per core (not detectable; default {DEFAULT_FMA_UNITS}, typical of AVX2/AVX-512 "
-                        "server cores)")
+    p.add_argument("--fma-units", type=positive_int,
+                   help="FMA pipes per core (not detectable; default: accelsim.calibrate.DEFAULT_FMA_UNITS, the two "
+                        "pipes typical of AVX2/AVX-512 server cores)")
     p.add_argument("--dram", metavar="PRESET", help="DRAM preset (default: the base config's DRAM)")
     p.add_argument("--channels", type=positive_int, help="DRAM channels (default: the base config's)")
     p.add_argument("--lfb", type=positive_int, help="line fill buffers per core (default: the base config's)")
@@ -63,6 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Detect, build, measure, predict, print."""
+    from accelsim.atomic import write_text_atomic
+    from accelsim.calibrate import DEFAULT_FMA_UNITS, build_system, calibrate, detect_host, row_dict
+    from accelsim.config.base import to_yaml
+
+    if args.fma_units is None:
+        args.fma_units = DEFAULT_FMA_UNITS
     if args.seed < 0:
         raise InputError(f"--seed: expected a non-negative integer, got {args.seed}")
     host = detect_host()
@@ -95,6 +93,8 @@ def _machine_dict(host: HostCpu, s: SystemConfig) -> dict:
 
 
 def _workload_dict(args: argparse.Namespace) -> dict:
+    from accelsim.calibrate import ZIPF_ALPHA
+
     return {"tables": 1, "rows": args.rows, "dim": args.dim, "dtype": "fp32", "lookups_per_sample": args.lookups,
             "batch_size": args.batch, "repeats": args.repeats, "seed": args.seed, "zipf_alpha": ZIPF_ALPHA}
 
@@ -107,6 +107,8 @@ def _size(n: int) -> str:
 
 
 def _print_text(host: HostCpu, s: SystemConfig, args: argparse.Namespace, rows: list[CalibrationRow]) -> None:
+    from accelsim.calibrate import row_dict
+
     c = s.cpu
     caches = ", ".join(f"{x.name} {_size(x.size_bytes)}/{x.ways}w" for x in c.caches)
     print(f"machine   {host.model_name}: {c.cores} cores @ {c.freq_ghz:.2f} GHz, {c.simd_fp32_lanes} FP32 lanes x "

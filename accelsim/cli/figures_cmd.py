@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from accelsim.cli.main_cmd import FIDELITY
 from accelsim.errors import InputError
 
 
@@ -25,9 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__)
     p.add_argument("--sweep", metavar="DIR", help="results store of a 2-axis sweep for the heatmap "
                    "(default: run a small built-in link bandwidth x gather units sweep)")
-    p.add_argument("--fidelity", choices=["analytic", "detailed"], default="analytic")
+    p.add_argument("--fidelity", choices=["analytic", "detailed"], default=FIDELITY,
+                   help="of every simulation behind the figures (default: %(default)s, as `accelsim main`)")
     p.add_argument("--models", default="rm1,rm2,rm3", help="comma-separated models with shipped traces")
     p.add_argument("--batch-sizes", default="1,2,4,8,16,32,64,128")
+    p.add_argument("--label", action="append", default=[], metavar="PATH=WORDS",
+                   help="axis words for a swept config path, e.g. 'hw.dram.channels=DRAM channels' (repeatable; "
+                        "overrides accelsim.figures.style.AXIS_LABELS)")
     p.add_argument("-o", "--out", default="results/figures", help="directory for the figures")
     p.set_defaults(func=_figures)
 
@@ -39,9 +44,15 @@ def _figures(args: argparse.Namespace) -> int:
     if not models:
         raise InputError("--models: give at least one model")
     sizes = _int_list(args.batch_sizes, "--batch-sizes")
+    labels = {}
+    for item in args.label:
+        path, sep, words = item.partition("=")
+        if not sep or not path.strip() or not words.strip():
+            raise InputError(f"--label: expected PATH=WORDS, got {item!r}")
+        labels[path.strip()] = words.strip()
     t0 = time.perf_counter()
     figures = make_figures(args.out, sweep_dir=args.sweep, fidelity=args.fidelity, models=models,
-                           batch_sizes=sizes, log=lambda msg: print(msg, file=sys.stderr))
+                           batch_sizes=sizes, labels=labels, log=lambda msg: print(msg, file=sys.stderr))
     for name in figures:
         print(f"{args.out}/{name}.pdf  {args.out}/{name}.png")
     print(f"{len(figures)} figures written to {args.out} in {time.perf_counter() - t0:.1f} s")

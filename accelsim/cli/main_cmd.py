@@ -5,25 +5,30 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from accelsim.atomic import atomic_path
 from accelsim.errors import InputError
-from accelsim.figures.runs import MODELS, run_grid, speedup_table, summary_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FIDELITY = "detailed"  # `accelsim figures` draws at this fidelity too, so its figures agree with this table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `main` subcommand."""
     p = sub.add_parser("main", help="speed-up and energy efficiency of Centaur over CPU-only on RM1-RM3")
     p.add_argument("--batch-sizes", default="1,2,4,8,16,32,64,128")
-    p.add_argument("--fidelity", choices=["analytic", "detailed"], default="detailed")
+    p.add_argument("--fidelity", choices=["analytic", "detailed"], default=FIDELITY)
     p.add_argument("-o", "--out", default="results/main/centaur_table.csv")
     p.set_defaults(func=_main)
 
 
 def centaur_table(batch_sizes: list[int], fidelity: str) -> pd.DataFrame:
     """One row per (model, batch size): latency, energy and embedding bandwidth on both systems, the ratios."""
+    from accelsim.figures.runs import MODELS, run_grid, speedup_table, summary_table
+
     results = run_grid(MODELS, batch_sizes, fidelity)
     s = summary_table(results).assign(latency_us=lambda d: d["latency_ns"] / 1e3)
     wide = s.pivot(index=["model", "batch_size"], columns="mapping",

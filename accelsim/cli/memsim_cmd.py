@@ -15,11 +15,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from numba import njit
 
-from accelsim.config.dram import load_dram
 from accelsim.errors import InputError
-from accelsim.hw.host_memory import make_dram
+from accelsim.kernels.lazy_jit import njit  # numba binds on first call: `accelsim --help` stays fast
 
 FIDELITIES = ("detailed", "analytic")
 CHUNK_BYTES = 1 << 24
@@ -145,6 +143,9 @@ def read_trace(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def run_memsim(args: argparse.Namespace) -> dict:
     """Simulate the trace and return the report (units in the keys)."""
+    from accelsim.config.dram import load_dram
+    from accelsim.hw.host_memory import make_dram
+
     cfg = load_dram(args.dram, channels=args.channels, ranks=args.ranks, address_mapping=args.mapping,
                     page_policy=args.page_policy, queue_depth=args.queue_depth)
     addr, is_write, cyc = read_trace(args.trace)

@@ -7,7 +7,6 @@ import json
 import sys
 
 from accelsim.errors import InputError
-from accelsim.sim.api import resolve_point, run_point
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from accelsim.sim.api import resolve_point, run_point
+
     if (args.batch_size is not None and args.batch_size < 1) or args.batches < 1 or args.seed < 0:
         raise InputError("--batch-size and --batches must be >= 1, --seed >= 0")
     point = dict(hw=args.hw, workload=args.workload, mapping=args.mapping, batch_size=args.batch_size,

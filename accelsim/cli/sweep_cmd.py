@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from typing import TYPE_CHECKING
 
@@ -18,14 +19,23 @@ def _names(text: str | None) -> list[str]:
     return [n.strip() for n in text.split(",") if n.strip()] if text else []
 
 
+def _require_dask(flag: str) -> None:
+    """Dask is an optional extra: name it when a Dask flag is used without it."""
+    if importlib.util.find_spec("distributed") is None:
+        raise InputError(f"{flag} needs Dask, an optional extra: pip install 'accelsim[dask]' "
+                         "(or pip install 'dask[distributed]')")
+
+
 def _executor(args: argparse.Namespace) -> "Executor":
     from accelsim.sweep import DaskExecutor, InProcessExecutor, ProcessExecutor
 
     if args.in_process:
         return InProcessExecutor()
     if args.dask_local is not None:
+        _require_dask("--dask-local")
         return DaskExecutor(n_workers=args.dask_local, chunk_size=args.chunk_size)
     if args.scheduler is not None:
+        _require_dask("--scheduler")
         return DaskExecutor(address=args.scheduler, chunk_size=args.chunk_size)
     return ProcessExecutor(args.workers, chunk_size=args.chunk_size)
 

@@ -6,13 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from accelsim.config.workload import load_workload
 from accelsim.errors import InputError
 
 FORMATS = ("dlrm-datasets", "dlrm-text")
 
 
 def _synth(args: argparse.Namespace) -> int:
+    from accelsim.config.workload import load_workload
     from accelsim.workload.synth import synthesize
 
     out = synthesize(load_workload(args.workload), dist=args.dist, batches=args.batches,
@@ -23,6 +23,8 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _capture(args: argparse.Namespace) -> int:
+    from accelsim.config.workload import load_workload
+
     if args.batches < 1 or args.batch_size < 1:
         raise InputError(f"batches and batch size must be >= 1, got {args.batches} and {args.batch_size}")
     spec = load_workload(args.workload)
@@ -37,6 +39,7 @@ def _capture(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from accelsim.config.workload import load_workload
     from accelsim.workload.importers import import_dlrm_datasets, import_dlrm_text
 
     spec = load_workload(args.workload) if args.workload else None

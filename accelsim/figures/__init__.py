@@ -5,8 +5,9 @@
 (c) speedup_figure        Centaur speed-up and energy efficiency over CPU-only
 (d) heatmap_figure        two axes of a design sweep
 (e) roofline_figure       every stage on every device against the machines' ceilings
-(f) dram_curves_figure    DRAM bandwidth-latency under offered load
-`make_figures` runs what they need and writes each as PDF and PNG.
+(f) dram_curves_figure    DRAM bandwidth-latency under offered load, random and sequential reads
+`make_figures` runs what they need and writes each as PDF and PNG; every figure states the hardware, workload
+and fidelity it shows (style.state), in one palette (style.DEVICE_COLOURS, style.DRAM_STANDARD_COLOURS).
 """
 
 from __future__ import annotations
@@ -38,15 +39,20 @@ FIGURE_NAMES: tuple[str, ...] = ("a_latency_breakdown", "b_embedding_bandwidth",
                                  "d_sweep_heatmap", "e_roofline", "f_dram_bandwidth_latency")
 
 
-def make_figures(out_dir: str | Path, sweep_dir: str | Path | None = None, fidelity: str = "analytic", *,
+def make_figures(out_dir: str | Path, sweep_dir: str | Path | None = None, *, fidelity: str,
                  models: Sequence[str] = MODELS, batch_sizes: Sequence[int] = BATCH_SIZES,
+                 labels: dict[str, str] | None = None,
                  log: Callable[[str], None] | None = None) -> dict[str, Figure]:
-    """Run the simulations every figure needs, write each as PDF + PNG (and its data as CSV) into `out_dir`."""
+    """Run the simulations every figure needs, write each as PDF + PNG (and its data as CSV) into `out_dir`.
+
+    `fidelity` applies to every simulation (the CLI defaults it to `accelsim main`'s); `labels` overrides the
+    heatmap's axis words ({config path: words with unit}, see style.AXIS_LABELS).
+    """
     if fidelity not in ("analytic", "detailed"):
         raise InputError(f"fidelity: expected analytic or detailed, got {fidelity!r}")
     say = log or (lambda _msg: None)
     # Read a given sweep first, so that a bad directory fails before any simulation runs.
-    sweep = sweep_heatmap_data(_load_sweep(sweep_dir)) if sweep_dir is not None else None
+    sweep = sweep_heatmap_data(_load_sweep(sweep_dir), labels=labels) if sweep_dir is not None else None
     t0 = time.perf_counter()
     results = run_grid(models, batch_sizes, fidelity)
     say(f"CPU-only and Centaur runs: {len(results)} points, {time.perf_counter() - t0:.1f} s")
@@ -57,7 +63,7 @@ def make_figures(out_dir: str | Path, sweep_dir: str | Path | None = None, fidel
         sweep = run_builtin_sweep(fidelity)
         say(f"built-in sweep: {len(sweep.cells)} points, {time.perf_counter() - t1:.1f} s")
     t2 = time.perf_counter()
-    dram = dram_curve_data()
+    dram = dram_curve_data(fidelity=fidelity)
     say(f"DRAM curves: {len(dram)} points, {time.perf_counter() - t2:.1f} s")
     data = {
         "a_latency_breakdown": breakdown_table(results),

@@ -6,19 +6,22 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from accelsim.figures.runs import BREAKDOWN_ORDER
-from accelsim.figures.style import DEVICE_COLOURS, model_label, new_figure, shade, style, require_columns
+from accelsim.figures.runs import BREAKDOWN_ORDER, workload_text
+from accelsim.figures.style import (DEVICE_COLOURS, distinct, model_label, new_figure, require_columns, shade, state,
+                                   style)
 
 
 # Every part runs on the CPU, so every part is a tint of the CPU colour.
 PART_COLOURS = {"embedding": shade(DEVICE_COLOURS["cpu"], 0.0), "MLP": shade(DEVICE_COLOURS["cpu"], -0.45),
                 "other": shade(DEVICE_COLOURS["cpu"], -0.8)}
+# Hatching tells the parts apart in greyscale as well.
+PART_HATCHES = {"embedding": "", "MLP": "////", "other": "...."}
 PART_LABELS = {"embedding": "embedding", "MLP": "MLP (bottom + top)", "other": "other (interaction, transfers)"}
 
 
 def breakdown_figure(df: pd.DataFrame) -> Figure:
-    """Stacked bars from a breakdown table (model, batch_size, part, time_us): one panel per model."""
-    require_columns(df, ("model", "batch_size", "part", "time_us"), "breakdown table")
+    """Stacked bars from a breakdown table (model, batch_size, part, time_us, hw, fidelity): one panel per model."""
+    require_columns(df, ("model", "batch_size", "part", "time_us", "hw", "fidelity"), "breakdown table")
     models = list(dict.fromkeys(df["model"]))
     parts = [p for p in BREAKDOWN_ORDER if p in set(df["part"])]
     with style():
@@ -31,7 +34,8 @@ def breakdown_figure(df: pd.DataFrame) -> Figure:
             bottom = np.zeros(len(table))
             for part in parts:
                 ax.bar(x, table[part].to_numpy(), 0.7, bottom=bottom, color=PART_COLOURS.get(part, "0.5"),
-                       edgecolor="white", linewidth=0.3, label=PART_LABELS.get(part, part))
+                       edgecolor="white", linewidth=0.3, hatch=PART_HATCHES.get(part, "xx"),
+                       label=PART_LABELS.get(part, part))
                 bottom += table[part].to_numpy()
             ax.set_ylabel("latency (µs)")
             ax.text(0.02, 0.95, f"{model_label(model)}, CPU-only", transform=ax.transAxes, va="top", ha="left",
@@ -42,4 +46,6 @@ def breakdown_figure(df: pd.DataFrame) -> Figure:
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside upper center", ncol=len(parts), handlelength=1.2,
                    columnspacing=1.0)
+        state(fig, hardware=f"{distinct(df, 'hw')} (CPU-only: every stage on the CPU)", workload=workload_text(df),
+              fidelity=distinct(df, "fidelity"))
     return fig

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from matplotlib.figure import Figure
 
 from accelsim.errors import InputError
 from accelsim.figures.runs import CENTAUR, CPU_ONLY, grid_point
-from accelsim.figures.style import new_figure, style
+from accelsim.figures.style import axis_label, distinct, new_figure, state, style
 from accelsim.sim.api import resolve_point, run_point
 from accelsim.sweep import InProcessExecutor, load_results, run_sweep
 
@@ -21,9 +22,7 @@ from accelsim.sweep import InProcessExecutor, load_results, run_sweep
 BUILTIN_MODEL, BUILTIN_BATCH = "rm1", 64
 LINK_SCALES: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
 GATHER_UNITS: tuple[int, ...] = (4, 8, 16, 24, 32)
-MAX_LABEL_CHARS = 28
-UNIT_SUFFIXES = {"_gbps": "GB/s", "_ghz": "GHz", "_ns": "ns", "_us": "µs", "_bytes": "bytes", "_uj": "µJ",
-                 "_cycles": "cycles", "_w": "W"}
+MAX_LABEL_CHARS = 32
 
 
 @dataclass(frozen=True)
@@ -31,6 +30,7 @@ class HeatmapData:
     """Long-format cells (columns x, y, value, optional note; NaN value = no result) and how to label them.
 
     x_order / y_order list the tick labels in axis order; empty means sorted as numbers where they are numbers.
+    hardware, workload and fidelity are stated above the figure (heatmap_figure requires them).
     """
 
     cells: pd.DataFrame
@@ -40,18 +40,9 @@ class HeatmapData:
     title: str = ""
     x_order: tuple[str, ...] = ()
     y_order: tuple[str, ...] = ()
-
-
-def readable(path: str) -> str:
-    """A dotted parameter path, shortened, with its unit suffix as a unit: hw.dram.tck_ns -> 'dram.tck (ns)'."""
-    for prefix in ("hw.accelerator.", "hw."):
-        if path.startswith(prefix):
-            path = path[len(prefix):]
-            break
-    for suffix, unit in UNIT_SUFFIXES.items():
-        if path.endswith(suffix):
-            return f"{path[: -len(suffix)]} ({unit})"
-    return path
+    hardware: str = ""
+    workload: str = ""
+    fidelity: str = ""
 
 
 def _cell_text(value) -> str:
@@ -96,8 +87,12 @@ def _order(values) -> list:
         return uniq
 
 
-def sweep_heatmap_data(df: pd.DataFrame, metric: str = "latency_ns") -> HeatmapData:
-    """Cells of the first two varying axes of a results table (load_results); further axes at their first value."""
+def sweep_heatmap_data(df: pd.DataFrame, metric: str = "latency_ns",
+                       labels: dict[str, str] | None = None) -> HeatmapData:
+    """Cells of the first two varying axes of a results table (load_results); further axes at their first value.
+
+    Axis words come from style.AXIS_LABELS; `labels` ({path: words with unit}) overrides or extends them.
+    """
     params = list(df.attrs.get("param_columns", []))
     if metric not in df.columns:
         raise InputError(f"sweep results have no metric {metric!r} (no point finished?)")
@@ -109,27 +104,32 @@ def sweep_heatmap_data(df: pd.DataFrame, metric: str = "latency_ns") -> HeatmapD
     for g in groups[2:]:
         first = _order(df[g[0]])[0]
         df = df[df[g[0]] == first]
-        fixed.append(f"at {readable(g[0])} = {_cell_text(first)}")
+        fixed.append(f"at {axis_label(g[0], labels)} = {_cell_text(first)}")
     (y_col, *y_more), (x_col, *x_more) = groups[0], groups[1]
     value = df[metric].where(df["status"] == "ok")
     cells = pd.DataFrame({"x": df[x_col].map(_cell_text), "y": df[y_col].map(_cell_text),
                           "value": value / 1e3 if metric.endswith("_ns") else value, "note": _notes(df)})
-    value_label = readable(metric[:-3] + "_us") if metric.endswith("_ns") else readable(metric)
-    return HeatmapData(cells, _axis_label(x_col, x_more), _axis_label(y_col, y_more), value_label,
+    value_label = axis_label(metric[:-3] + "_us" if metric.endswith("_ns") else metric, labels)
+    return HeatmapData(cells, _axis_label(x_col, x_more, labels), _axis_label(y_col, y_more, labels), value_label,
                        "; ".join(fixed), tuple(_cell_text(v) for v in _order(df[x_col])),
-                       tuple(_cell_text(v) for v in _order(df[y_col])))
+                       tuple(_cell_text(v) for v in _order(df[y_col])), **_about(df))
 
 
-def _axis_label(col: str, zipped: list[str]) -> str:
-    """readable(col), broken after a dot near the middle when it is too long for one line at column width."""
-    label = readable(col) + (f" (+{len(zipped)} zipped)" if zipped else "")
-    if len(label) <= MAX_LABEL_CHARS:
-        return label
-    dots = [i for i, ch in enumerate(label) if ch == "."]
-    if not dots:
-        return label
-    cut = min(dots, key=lambda i: abs(i - len(label) / 2)) + 1
-    return label[:cut] + "\n" + label[cut:]
+def _about(df: pd.DataFrame) -> dict[str, str]:
+    """Hardware, workload and fidelity of a results table, from its hw, mapping, workload, batch_size columns."""
+    ok = df[df["status"] == "ok"] if "status" in df else df
+    missing = [c for c in ("hw", "workload", "fidelity") if c not in ok or ok[c].isna().all()]
+    if missing:
+        raise InputError(f"sweep results name no {', '.join(missing)} (no point finished?)")
+    systems = ", ".join(f"{m} on {h}" for m, h in dict.fromkeys(zip(ok.get("mapping", ok["hw"]), ok["hw"])))
+    batch = f", batch {distinct(ok, 'batch_size')}" if "batch_size" in ok else ""
+    return {"hardware": systems, "workload": f"{distinct(ok, 'workload')}{batch}", "fidelity": distinct(ok, "fidelity")}
+
+
+def _axis_label(col: str, zipped: list[str], labels: dict[str, str] | None) -> str:
+    """axis_label(col), wrapped between words when too long for one line at column width."""
+    label = axis_label(col, labels) + (f" (+{len(zipped)} zipped)" if zipped else "")
+    return textwrap.fill(label, MAX_LABEL_CHARS)
 
 
 def builtin_sweep_spec(fidelity: str = "analytic") -> dict:
@@ -156,7 +156,10 @@ def run_builtin_sweep(fidelity: str = "analytic") -> HeatmapData:
                           "y": df["hw.accelerator.sparse_engine.gather_units"].map(str),
                           "value": (cpu["latency_ns"] / df["latency_ns"]).where(ok), "note": _notes(df)})
     return HeatmapData(cells, "total CPU–FPGA link bandwidth (GB/s)", "gather units (EB-Streamer)",
-                       "speed-up over CPU-only (×)", f"{BUILTIN_MODEL.upper()}, batch {BUILTIN_BATCH}, Centaur")
+                       "speed-up over CPU-only (×)", "",
+                       hardware=f"centaur on {CENTAUR[0]} (links and gather units swept) over cpu_only on "
+                                f"{CPU_ONLY[0]}",
+                       workload=f"{BUILTIN_MODEL.upper()} (shipped trace), batch {BUILTIN_BATCH}", fidelity=fidelity)
 
 
 def _value_text(v: float) -> str:
@@ -168,6 +171,8 @@ def heatmap_figure(data: HeatmapData) -> Figure:
     cells = data.cells
     if cells.empty:
         raise InputError("heatmap: no cells")
+    if not (data.hardware and data.workload and data.fidelity):
+        raise InputError("heatmap: say which hardware, workload and fidelity it shows (HeatmapData fields)")
     x_order = list(data.x_order) or _order(cells["x"])
     y_order = list(data.y_order) or _order(cells["y"])
     grid = cells.pivot_table(index="y", columns="x", values="value", aggfunc="mean", dropna=False)
@@ -201,4 +206,5 @@ def heatmap_figure(data: HeatmapData) -> Figure:
         cbar = fig.colorbar(img, ax=ax, pad=0.02, fraction=0.06)
         cbar.set_label(data.value_label)
         cbar.outline.set_linewidth(0.4)
+        state(fig, hardware=data.hardware, workload=data.workload, fidelity=data.fidelity)
     return fig

@@ -20,7 +20,8 @@ from accelsim.config.base import parse_model
 from accelsim.config.system import SystemConfig
 from accelsim.config.workload import ModelSpec
 from accelsim.errors import InputError
-from accelsim.figures.style import DEVICE_COLOURS, new_figure, style
+from accelsim.figures.runs import workload_text
+from accelsim.figures.style import DEVICE_COLOURS, distinct, new_figure, state, style
 from accelsim.results import Result
 
 COMPUTE_PHASES = ("gather", "gemm", "interact")
@@ -56,7 +57,8 @@ def _stage_work(r: Result, spec: ModelSpec, stage: str, device: str) -> tuple[fl
 
 
 def roofline_points(results: Sequence[Result]) -> pd.DataFrame:
-    """One row per (run, stage, device) that computes: flops, bytes, time_ns, intensity_flop_per_byte, gflops."""
+    """One row per (run, stage, device) that computes: flops, bytes, time_ns, intensity_flop_per_byte, gflops
+    (with the run's model, batch_size, mapping, hw and fidelity)."""
     rows = []
     for r in results:
         spec = ModelSpec.model_validate(r.config["workload"])
@@ -66,7 +68,8 @@ def roofline_points(results: Sequence[Result]) -> pd.DataFrame:
             if flops <= 0 or nbytes <= 0 or t <= 0:
                 continue  # a 'cat' interaction computes nothing
             rows.append({"model": r.summary["workload"], "batch_size": r.summary["batch_size"],
-                         "mapping": r.summary["mapping"], "hw": r.summary["hw"], "stage": stage, "device": device,
+                         "mapping": r.summary["mapping"], "hw": r.summary["hw"], "fidelity": r.summary["fidelity"],
+                         "stage": stage, "device": device,
                          "flops": flops, "bytes": nbytes, "time_ns": float(t),
                          "intensity_flop_per_byte": flops / nbytes, "gflops": flops / float(t)})
     if not rows:
@@ -103,6 +106,9 @@ def roofline_figure(points: pd.DataFrame, roofs: pd.DataFrame) -> Figure:
     compute ceiling (flat, device colour). Hollow markers: CPU; filled: FPGA engines; marker shape: stage."""
     if points.empty or roofs.empty:
         raise InputError("roofline: needs points and roofs")
+    missing = {"model", "batch_size", "mapping", "hw", "fidelity"} - set(points.columns)
+    if missing:
+        raise InputError(f"roofline: points need columns {', '.join(sorted(missing))}")
     oi = points["intensity_flop_per_byte"].to_numpy()
     memory = roofs[roofs["kind"] == "memory"].set_index("name")
     compute = roofs[roofs["kind"] == "compute"]
@@ -145,4 +151,6 @@ def roofline_figure(points: pd.DataFrame, roofs: pd.DataFrame) -> Figure:
         ax.set_xlabel("operational intensity (FLOP/byte)")
         ax.set_ylabel("achieved performance (GFLOP/s)")
         fig.legend(handles=handles, loc="outside upper center", ncol=2, handlelength=1.6, columnspacing=1.0)
+        systems = ", ".join(f"{m} on {h}" for m, h in dict.fromkeys(zip(points["mapping"], points["hw"])))
+        state(fig, hardware=systems, workload=workload_text(points), fidelity=distinct(points, "fidelity"))
     return fig

@@ -61,21 +61,34 @@ def breakdown_table(results: Sequence[Result], mapping: str = CPU_ONLY[1]) -> pd
         parts = dict.fromkeys(BREAKDOWN_ORDER, 0.0)
         for stage, dur in st.groupby("stage")["duration_ns"].sum().items():
             parts[BREAKDOWN_PARTS.get(stage, "other")] += float(dur) / 1e3
-        rows += [{"model": r.summary["workload"], "batch_size": r.summary["batch_size"], "part": p, "time_us": t}
-                 for p, t in parts.items()]
+        rows += [{"model": r.summary["workload"], "batch_size": r.summary["batch_size"], "part": p, "time_us": t,
+                  "hw": r.summary["hw"], "fidelity": r.summary["fidelity"]} for p, t in parts.items()]
     if not rows:
         raise InputError(f"no {mapping} runs to break down")
     return pd.DataFrame(rows)
 
 
 def bandwidth_table(results: Sequence[Result]) -> pd.DataFrame:
-    """Effective embedding bandwidth of each run: model, batch_size, device (of the gather), bandwidth_gbps."""
+    """Effective embedding bandwidth of each run and its two sources (GB/s over the gather time).
+
+    Columns: model, batch_size, device (of the gather), hw, mapping, fidelity, bandwidth_gbps (all bytes
+    gathered), dram_gbps (the part DRAM served: its embedding bytes_read counter), cache_gbps (the rest: hits in
+    the CPU caches, or in the FPGA's link-side cache).
+    """
     rows = []
     for r in results:
         emb = r.stages[(r.stages["stage"] == "embedding") & (r.stages["phase"] == "gather")]
+        c = r.counters
+        sel = (c["component"] == "embedding") & (c["counter"] == "bytes_read")
+        dram_bytes = float(c.loc[sel & (c["device"] == "dram"), "value"].sum())
+        gathered = float(c.loc[(c["component"] == "embedding") & (c["counter"] == "bytes_gathered"), "value"].sum())
+        total = r.summary["embedding_bandwidth_gbps"]
+        # DRAM moves whole lines, so it can read more than the rows' bytes; all of the rate is then DRAM's.
+        dram = total * min(1.0, dram_bytes / gathered) if gathered > 0 else 0.0
         rows.append({"model": r.summary["workload"], "batch_size": r.summary["batch_size"],
-                     "device": str(emb["device"].iloc[0]),
-                     "bandwidth_gbps": r.summary["embedding_bandwidth_gbps"]})
+                     "device": str(emb["device"].iloc[0]), "hw": r.summary["hw"], "mapping": r.summary["mapping"],
+                     "fidelity": r.summary["fidelity"], "bandwidth_gbps": total, "dram_gbps": dram,
+                     "cache_gbps": total - dram})
     return pd.DataFrame(rows).sort_values(["model", "device", "batch_size"], ignore_index=True)
 
 
@@ -91,5 +104,14 @@ def speedup_table(results: Sequence[Result]) -> pd.DataFrame:
     out = pd.DataFrame({
         "speedup": cpu.loc[both, "latency_ns"] / acc.loc[both, "latency_ns"],
         "energy_efficiency": cpu.loc[both, "energy_per_inference_uj"] / acc.loc[both, "energy_per_inference_uj"],
+        "baseline_hw": cpu.loc[both, "hw"], "hw": acc.loc[both, "hw"], "fidelity": acc.loc[both, "fidelity"],
     })
     return out.reset_index().sort_values(key, ignore_index=True)
+
+
+def workload_text(df: pd.DataFrame) -> str:
+    """'RM1, RM2 (shipped traces), batch 1-128' from a table's model and batch_size columns."""
+    models = ", ".join(m.upper() if m in MODELS else m for m in dict.fromkeys(df["model"]))
+    sizes = sorted(set(int(b) for b in df["batch_size"]))
+    batch = f"batch {sizes[0]}" if len(sizes) == 1 else f"batch {sizes[0]}–{sizes[-1]}"
+    return f"{models} (shipped traces), {batch}, one batch per run"

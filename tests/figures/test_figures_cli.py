@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from accelsim.cli import main
+import pandas as pd
+
+from accelsim.cli import build_parser, main
 from accelsim.figures import FIGURE_NAMES, heatmap_figure, make_figures, run_builtin_sweep
 from accelsim.figures.runs import TRACES_DIR
+from accelsim.figures.style import stated
 from accelsim.sweep import InProcessExecutor, run_sweep
 
 
@@ -41,10 +44,15 @@ def test_cli_writes_every_figure_from_a_stored_sweep(tmp_path, tiny_sweep, capsy
     cells = (out / "d_sweep_heatmap.csv").read_text().splitlines()
     assert len(cells) == 1 + 4  # header + the 2 x 2 sweep
     assert f"6 figures written to {out}" in capsys.readouterr().out
+    # Without --fidelity the figures use `accelsim main`'s fidelity, and say so.
+    assert build_parser().parse_args(["figures"]).fidelity == build_parser().parse_args(["main"]).fidelity
+    for name in ("a_latency_breakdown", "b_embedding_bandwidth", "c_speedup_energy", "e_roofline"):
+        table = pd.read_csv(out / f"{name}.csv")
+        assert set(table["fidelity"]) == {"detailed"}, name
 
 
 def test_make_figures_returns_the_figures_it_wrote(tmp_path, tiny_sweep):
-    figs = make_figures(tmp_path, sweep_dir=tiny_sweep, models=["rm2"], batch_sizes=[2])
+    figs = make_figures(tmp_path, sweep_dir=tiny_sweep, fidelity="analytic", models=["rm2"], batch_sizes=[2])
     assert list(figs) == list(FIGURE_NAMES)
     assert figs["d_sweep_heatmap"].axes[0].images[0].get_array().shape == (2, 2)
     assert "RM2" in figs["a_latency_breakdown"].axes[0].texts[0].get_text()
@@ -57,6 +65,8 @@ def test_builtin_sweep_covers_its_grid():
     assert arr.shape == (5, 4)  # gather units x link bandwidth scales
     assert arr.mask[-1].all() and not arr.mask[:-1].any()  # 32 gather units do not fit next to the PE array
     assert "×" in data.value_label and "GB/s" in data.x_label
+    about = stated(heatmap_figure(data))
+    assert "harpv2_centaur" in about["hardware"] and "RM1" in about["workload"] and about["fidelity"] == "analytic"
 
 
 @pytest.mark.parametrize("make_bad", [
@@ -86,3 +96,16 @@ def test_cli_one_axis_sweep_exits_2(tmp_path, capsys):
 def test_cli_bad_arguments_exit_2(tmp_path, capsys, args):
     assert main(["figures", *args, "-o", str(tmp_path / "figs")]) == 2
     assert capsys.readouterr().err.startswith("accelsim: error:")
+
+
+def test_cli_label_override_and_bad_label(tmp_path, tiny_sweep, capsys):
+    out = tmp_path / "figs"
+    assert main(["figures", "--sweep", str(tiny_sweep), "--models", "rm1", "--batch-sizes", "1", "--fidelity",
+                 "analytic", "--label", "hw.accelerator.clock_ghz=FPGA fabric clock (GHz)", "-o", str(out)]) == 0
+    fig_d = make_figures(tmp_path / "again", sweep_dir=tiny_sweep, fidelity="analytic", models=["rm1"],
+                         batch_sizes=[1], labels={"hw.accelerator.clock_ghz": "FPGA fabric clock (GHz)"})
+    assert "FPGA fabric clock (GHz)" in {fig_d["d_sweep_heatmap"].axes[0].get_xlabel(),
+                                         fig_d["d_sweep_heatmap"].axes[0].get_ylabel()}
+    capsys.readouterr()
+    assert main(["figures", "--label", "no-equals", "-o", str(tmp_path / "x")]) == 2
+    assert "--label: expected PATH=WORDS" in capsys.readouterr().err

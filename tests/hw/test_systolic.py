@@ -98,3 +98,35 @@ def test_bad_input_names_the_argument(kwargs, needle):
     args = dict(rows=4, cols=4, dataflow="os", m=3, k=3, n=3) | kwargs
     with pytest.raises(InputError, match=needle):
         gemm_cycles(**args)
+
+
+def _scalesim_demand_counts(r: int, c: int, dataflow: str, m: int, k: int, n: int) -> tuple[int, int, int]:
+    """(ifmap reads, filter reads, ofmap writes) summed fold by fold as scale-sim-v2's compute classes count them."""
+    sr, sc, t = {"os": (m, n, k), "ws": (k, n, m), "is": (k, m, n)}[dataflow]
+    ifmap = filt = ofmap = 0
+    for fc in range(math.ceil(sc / c)):
+        for fr in range(math.ceil(sr / r)):
+            used_r, used_c = min(r, sr - fr * r), min(c, sc - fc * c)
+            if dataflow == "os":  # operands streamed along rows (A) and cols (B); outputs stay in the PEs
+                ifmap, filt, ofmap = ifmap + used_r * t, filt + used_c * t, ofmap + used_r * used_c
+            elif dataflow == "ws":  # B tile loaded once; A streamed; partial sums out per row fold
+                ifmap, filt, ofmap = ifmap + t * used_r, filt + used_r * used_c, ofmap + t * used_c
+            else:  # is: A tile loaded once; B streamed
+                ifmap, filt, ofmap = ifmap + used_r * used_c, filt + t * used_r, ofmap + t * used_c
+    return ifmap, filt, ofmap
+
+
+@given(r=arr, c=arr, dataflow=flows, m=dims, k=dims, n=dims, kb=st.integers(1, 4))
+def test_topology_sram_counts_match_scalesim_and_dram_never_exceeds_them(r, c, dataflow, m, k, n, kb):
+    from accelsim.hw.scalesim_topology import run_topology
+    from accelsim.workload.scalesim import ScaleSimConfig, TopologyLayer
+
+    cfg = ScaleSimConfig(r, c, dataflow, kb, kb, kb, None)
+    (rep,) = run_topology([TopologyLayer("l", m, k, n, 2)], cfg)
+    assert (rep.ifmap_sram_reads, rep.filter_sram_reads, rep.ofmap_sram_writes) == \
+        _scalesim_demand_counts(r, c, dataflow, m, k, n)
+    # Each operand is fetched at least once and never more often than the array reads it.
+    assert m * k <= rep.ifmap_dram_reads <= rep.ifmap_sram_reads
+    assert k * n <= rep.filter_dram_reads <= rep.filter_sram_reads
+    assert m * n <= rep.ofmap_dram_writes <= rep.ofmap_sram_writes
+    assert rep.total_cycles == gemm_cycles(r, c, dataflow, m, k, n).compute_cycles and rep.stall_cycles == 0
