@@ -4,9 +4,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
-# The tested torch, CPU build: pyproject's extra is a range, and PyPI's default Linux wheel is a CUDA build.
+# The tested torch, pinned here (pyproject's extra is a range): an unpinned torch pulls a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
-TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 export NUMBA_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
@@ -15,7 +14,7 @@ export OMP_NUM_THREADS ?= 1
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip >/dev/null
-	$(BIN)/pip install '$(TORCH)' --extra-index-url $(TORCH_INDEX)
+	$(BIN)/pip install '$(TORCH)'
 	$(BIN)/pip install -e '.[dev]'
 	touch $@
 
