@@ -28,8 +28,11 @@ from torch.overrides import TorchFunctionMode
 
 from accelsim.config.workload import ModelSpec
 from accelsim.errors import InputError
+from accelsim.kernels.reference import CrossLayer, DenseLayer
+from accelsim.workload.model_spec import cross_kernels, build_spec, find_dense_parts, linear_layers
 from accelsim.workload.torch_model import DEFAULT_MEMORY_BUDGET_BYTES, build_torch_dlrm, generate_inputs, torch_bags
-from accelsim.workload.trace import Batch, TableBags, TraceWriter
+from accelsim.workload.trace import TRACE_WEIGHTS, Batch, TableBags, TraceWriter
+from accelsim.workload.weights import ModelWeights, save_weights
 
 _F = nn.functional
 _BAG_MODES = {0: "sum", 1: "mean", 2: "max", "sum": "sum", "mean": "mean", "max": "max"}
@@ -168,6 +171,7 @@ class EmbeddingCapture:
         self._stack: list[str] = []
         self._calls: list[_Lookup] | None = None
         self._dense: np.ndarray | None = None
+        self._weights: dict[str, torch.Tensor] = {}
         self.features: list[Feature] | None = None
         self.batches: list[Batch] = []
 
@@ -217,6 +221,7 @@ class EmbeddingCapture:
         # An unregistered weight (made in the forward) is told apart by its place among the module's lookups.
         k = sum(1 for c in self._calls if c.module == module)
         table = self._names.get(id(weight), f"{module or '<the model>'}:lookup{k}")
+        self._weights[table] = weight
         rows, dim = (int(s) for s in weight.shape[:2]) if weight.ndim == 2 else (0, 0)
         base = _Lookup(module=module, table=table, rows=rows, dim=dim, dtype=_torch_dtype_name(weight),
                        pooling="none", padding_idx=None)
@@ -304,15 +309,43 @@ class EmbeddingCapture:
             raise InputError("no embedding lookups were captured")
         return [f.rows for f in self.features]
 
+    def model_weights(self, spec: ModelSpec) -> ModelWeights:
+        """The captured model's tables (as last looked up) and MLPs, in accelsim's layout, for replay."""
+        if self.features is None:
+            raise InputError("no embedding lookups were captured")
+        parts = find_dense_parts(self.model)
+        if not parts.dlrm_like:
+            raise InputError(f"{type(self.model).__name__} is not DLRM-like: its weights cannot be replayed by "
+                             "accelsim's DLRM forward (capture without weights)")
+        order = list(dict.fromkeys(f.table for f in self.features))
+
+        def arr(t: torch.Tensor) -> np.ndarray:
+            return np.array(t.detach().cpu().float().numpy(), dtype=np.float32, copy=True)
+
+        def dense(name: str) -> tuple[DenseLayer, ...]:
+            return tuple(DenseLayer(arr(m.weight), arr(m.bias) if m.bias is not None else
+                                    np.zeros(m.out_features, np.float32)) for m in linear_layers(self.model, name))
+        cross: tuple[CrossLayer, ...] = ()
+        if parts.cross is not None:
+            w, v, b = cross_kernels(getattr(self.model, parts.cross))
+            cross = tuple(CrossLayer(arr(u), arr(vv), arr(bb)) for u, vv, bb in zip(w, v, b))
+        return ModelWeights(tables=tuple(arr(self._weights[t]) for t in order),
+                            feature_tables=tuple(order.index(f.table) for f in self.features),
+                            embedding_dim=spec.embedding_dim, pooling=spec.pooling, interaction=spec.interaction,
+                            bottom=dense(parts.bottom), top=dense(parts.top), cross=cross)
+
     def write(self, path: str | Path, spec: ModelSpec | None = None, seed: int | None = None,
-              extra: dict | None = None) -> Path:
-        """Write the captured batches as a trace, with each feature's module, table and pooling in its meta."""
+              extra: dict | None = None, weights: ModelWeights | None = None) -> Path:
+        """Write the captured batches as a trace, with each feature's module, table and pooling in its meta,
+        and `weights` (model_weights) in its `weights/` folder."""
         rows = self.table_rows
         assert self.features is not None
         meta = {"capture_features": [f.as_json() for f in self.features], **(extra or {})}
         with TraceWriter(path, source="pytorch-capture", table_rows=rows, spec=spec, seed=seed, extra=meta) as w:
             for b in self.batches:
                 w.write(b)
+            if weights is not None:
+                save_weights(weights, w.staging / TRACE_WEIGHTS)
         return Path(path)
 
 
@@ -331,6 +364,27 @@ def run_forwards(model: nn.Module, inputs: Iterable[Any], batches: int | None = 
                 model(x)
             n += 1
     return n
+
+
+def capture_model(model: nn.Module, inputs: Iterable[Any], out: str | Path, *, name: str,
+                  batches: int | None = None, dense: dict[str, Any] | None = None, with_weights: bool = False,
+                  seed: int | None = None) -> Path:
+    """Capture `model` on `inputs` (per batch: a tuple of arguments, a dict of keywords, or one argument) and
+    write the trace with the workload spec built from the model (model_spec.build_spec) and, if asked, its
+    weights; the bottom MLP's inputs and the model's outputs are stored per sample when it is DLRM-like."""
+    if batches is not None and batches < 1:
+        raise InputError(f"batches must be >= 1, got {batches}")
+    model.eval()
+    with EmbeddingCapture(model, dense_module=find_dense_parts(model).bottom) as cap:
+        n = run_forwards(model, inputs, batches)
+    if n == 0:
+        raise InputError(f"the inputs of {name} gave no batch to run")
+    if cap.features is None:
+        raise InputError(f"{n} forwards of {type(model).__name__} made no embedding lookup")
+    sizes = [b.batch_size for b in cap.batches]
+    spec = build_spec(cap.features, model, name=name, source=f"captured from {type(model).__name__}",
+                      dense=dense, default_batch_size=max(sizes))
+    return cap.write(out, spec=spec, seed=seed, weights=cap.model_weights(spec) if with_weights else None)
 
 
 def capture_dlrm(spec: ModelSpec, *, batches: int, batch_size: int, seed: int, out: str | Path,

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 SCHEMA_VERSION: int = 2
 READABLE_SCHEMA_VERSIONS = (1, 2)  # 1: weights on every table or none; no dense inputs, outputs or sample count
 META_FILE = "meta.json"
+TRACE_WEIGHTS = "weights"  # the captured model's weights, when captured with them (accelsim/workload/weights.py)
 # A chunk is flushed once it holds this many lookups (128 MiB of int64 indices): large enough that per-file
 # overhead vanishes, small enough that the writer's buffer stays far below memory.
 DEFAULT_CHUNK_LOOKUPS = 1 << 24
@@ -282,6 +283,14 @@ class TraceWriter:
         self._has_outputs: bool | None = None
         self._pending_dense: list[np.ndarray] = []
         self._pending_outputs: list[np.ndarray] = []
+
+    @property
+    def staging(self) -> Path:
+        """The directory being filled (published at `path` on clean exit): a place for files that travel with
+        the trace, such as the model's weights."""
+        if self._tmp is None:
+            raise RuntimeError("TraceWriter.staging outside its with-block")
+        return self._tmp
 
     def __enter__(self) -> "TraceWriter":
         self._stack = contextlib.ExitStack()
