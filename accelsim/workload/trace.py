@@ -507,3 +507,96 @@ class TraceReader:
 def open_trace(path: str | Path) -> TraceReader:
     """Open a trace directory for reading."""
     return TraceReader(path)
+
+
+def _slice(a: np.ndarray | None, lo: int, hi: int) -> np.ndarray | None:
+    return None if a is None else a[lo:hi]
+
+
+def samples(batch: Batch, lo: int, hi: int) -> Batch:
+    """Samples [lo, hi) of a batch, as a batch of its own."""
+    tables = []
+    for t in batch.tables:
+        a, b = int(t.offsets[lo]), int(t.offsets[hi])
+        tables.append(TableBags(t.indices[a:b], t.offsets[lo:hi + 1] - a, _slice(t.weights, a, b)))
+    return Batch(tuple(tables), dense=_slice(batch.dense, lo, hi), outputs=_slice(batch.outputs, lo, hi))
+
+
+def join(parts: Sequence[Batch]) -> Batch:
+    """The samples of several batches, in order, as one batch."""
+    if len(parts) == 1:
+        return parts[0]
+
+    def cat(arrays: list[np.ndarray | None]) -> np.ndarray | None:
+        return None if arrays[0] is None else np.concatenate(arrays)
+    tables = []
+    for t in range(len(parts[0].tables)):
+        bags = [p.tables[t] for p in parts]
+        starts = np.cumsum([0] + [len(b.indices) for b in bags[:-1]])
+        offsets = np.concatenate([[0]] + [b.offsets[1:] + s for b, s in zip(bags, starts)])
+        tables.append(TableBags(cat([b.indices for b in bags]), offsets, cat([b.weights for b in bags])))
+    return Batch(tuple(tables), dense=cat([p.dense for p in parts]), outputs=cat([p.outputs for p in parts]))
+
+
+def trace_samples(reader: TraceReader) -> int:
+    """Samples in the trace (counted for a version-1 trace, which does not record them)."""
+    if reader.meta.num_samples is not None:
+        return reader.meta.num_samples
+    return sum(b.batch_size for b in reader)
+
+
+def batches_at(reader: TraceReader, size: int) -> int:
+    """How many batches `rebatch` cuts at `size`: the trace's own count at its own size."""
+    if size == reader.meta.batch_size:
+        return reader.meta.num_batches
+    return -(-trace_samples(reader) // size)
+
+
+def trace_point_defaults(path: str, workload: dict | None, batch_size: int | None,
+                         batches: int | None) -> dict[str, Any]:
+    """What a point replaying the trace at `path` leaves out: its workload (the trace's stored spec), batch
+    size (the trace's own) and batch count (all of the trace's samples)."""
+    reader = open_trace(path)
+    out: dict[str, Any] = {}
+    if workload is None:
+        if reader.meta.spec is None:
+            raise InputError(f"{path}: the trace stores no workload spec (it was not captured from a model or "
+                             "made for a workload); give the workload")
+        out["workload"] = reader.meta.spec
+    size = batch_size if batch_size is not None else reader.meta.batch_size
+    out["batch_size"] = size
+    if batches is None and isinstance(size, int) and not isinstance(size, bool) and size >= 1:
+        out["batches"] = batches_at(reader, size)
+    return out
+
+
+def rebatch(reader: TraceReader, size: int, count: int, where: str) -> list[Batch]:
+    """The first `count` batches of the trace at batch size `size`, keeping every sample.
+
+    At the trace's own batch size (its largest batch) its batches are used as they are, a short one running
+    short. At any other size, batches of `size` consecutive samples are cut across the trace's batches, and
+    the last holds what remains.
+    """
+    out: list[Batch] = []
+    if size == reader.meta.batch_size:
+        out = [reader.batch(i) for i in range(min(count, len(reader)))]
+    else:
+        pending: list[Batch] = []
+        held = 0
+        for b in reader:
+            lo = 0
+            while lo < b.batch_size and len(out) < count:
+                take = min(size - held, b.batch_size - lo)
+                pending.append(samples(b, lo, lo + take))
+                held, lo = held + take, lo + take
+                if held == size:
+                    out.append(join(pending))
+                    pending, held = [], 0
+            if len(out) == count:
+                break
+        if pending and len(out) < count:
+            out.append(join(pending))
+    if len(out) < count:
+        raise InputError(f"the trace cuts into {len(out)} batches at batch size {size}, the point asks for {count}",
+                         source=where)
+    return out
