@@ -6,6 +6,7 @@ trace, the outputs are that model's, and `captured_ctr` holds what the model its
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -14,8 +15,8 @@ import pandas as pd
 from accelsim.config.workload import ModelSpec
 from accelsim.errors import InputError
 from accelsim.kernels import reference
-from accelsim.workload.trace import Batch
-from accelsim.workload.weights import DlrmParams, ModelWeights, dense_inputs
+from accelsim.workload.trace import TRACE_WEIGHTS, Batch, check_against_spec, open_trace, stored_spec
+from accelsim.workload.weights import DlrmParams, ModelWeights, dense_inputs, load_weights
 
 
 def _dense(spec: ModelSpec, batch: Batch, seed: int, b: int) -> np.ndarray:
@@ -59,3 +60,27 @@ def max_output_difference(outputs: pd.DataFrame) -> float | None:
     if "captured_ctr" not in outputs or not len(outputs):
         return None
     return float(np.max(np.abs(outputs["ctr"].to_numpy(np.float64) - outputs["captured_ctr"].to_numpy(np.float64))))
+
+
+def replay_trace(path: str | Path, weights: str | Path | None = None,
+                 spec: ModelSpec | None = None) -> tuple[pd.DataFrame, ModelSpec, Path | None]:
+    """The model's outputs on every batch of a trace, as the trace has them: (outputs, spec, weights used).
+
+    `spec` defaults to the trace's stored spec (a given one is checked against it); `weights` to the
+    trace's own `weights/` folder, else generated from the trace's seed.
+    """
+    reader = open_trace(path)
+    stored = stored_spec(reader.meta, where=str(path))
+    if spec is None:
+        if stored is None:
+            raise InputError(f"{path}: the trace stores no workload spec; give the workload")
+        spec = stored
+    check_against_spec(reader.meta, spec, where=str(path))
+    own = Path(path) / TRACE_WEIGHTS
+    chosen = Path(weights) if weights is not None else own if own.is_dir() else None
+    params = load_weights(chosen, spec) if chosen is not None else None
+    frames = []
+    for b, batch in enumerate(reader):
+        frame = functional_outputs(spec, [batch], reader.meta.seed or 0, params)
+        frames.append(frame.assign(batch=b))
+    return pd.concat(frames, ignore_index=True), spec, chosen
