@@ -206,6 +206,11 @@ def load_weights(path: str | Path, spec: ModelSpec) -> ModelWeights:
     """Load a model's weights for `spec` (a weights folder or a torch file), checking every shape."""
     path = Path(path)
     num_features = spec.num_tables
+    mixed = [f"{t.name}: {t.pooling}, dim {t.dim}" for t in spec.table_list
+             if (t.pooling, t.dim) != (spec.pooling, spec.embedding_dim)]
+    if mixed:
+        raise InputError(f"workload {spec.name}: replay with weights pools every table with the model's pooling "
+                         f"{spec.pooling!r} and dim {spec.embedding_dim}, but {'; '.join(mixed)}")
     arrays = _read_arrays(path)
 
     def take(name: str, shape: tuple[int, ...]) -> np.ndarray:

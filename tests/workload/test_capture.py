@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 from torch import nn
 
@@ -289,3 +291,22 @@ def test_write_refuses_nothing_of_a_short_last_batch(tmp_path):
         model(mixed_inputs(2, 3))
     trace = open_trace(cap.write(tmp_path / "short.trace"))
     assert [b.batch_size for b in trace] == [4, 3] and trace.meta.num_samples == 7
+
+
+@given(sizes=st.lists(st.integers(0, 4), min_size=1, max_size=6), mode=st.sampled_from(["sum", "mean", "max"]),
+       last=st.booleans(), pad=st.sampled_from([None, 0, 3]), seed=st.integers(0, 2**16))
+@settings(max_examples=40, deadline=None)
+def test_captured_bags_pool_to_what_pytorch_returned(sizes, mode, last, pad, seed):
+    g = torch.Generator().manual_seed(seed)
+    bag = nn.EmbeddingBag(6, 3, mode=mode, include_last_offset=last, padding_idx=pad)
+    idx = torch.randint(0, 6, (sum(sizes),), generator=g)
+    starts = torch.tensor([0, *np.cumsum(sizes)[:-1]]) if not last else torch.tensor([0, *np.cumsum(sizes)])
+    weighted = mode == "sum" and seed % 2 == 0
+    psw = torch.rand(idx.numel(), generator=g) if weighted else None
+    with EmbeddingCapture(bag) as cap, torch.no_grad():
+        want = bag(idx, starts, per_sample_weights=psw).numpy()
+    (t,) = cap.batches[0].tables
+    assert t.batch_size == len(sizes) and (pad is None or not np.any(t.indices == pad))
+    got = embedding_bag(bag.weight.detach().numpy(), t.indices, t.offsets, mode=mode, per_sample_weights=t.weights,
+                        include_last_offset=True)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
