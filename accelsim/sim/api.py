@@ -67,12 +67,14 @@ def resolve_point(point: dict) -> dict:
     if isinstance(data.get("workload"), str):
         path = resolve_workload_path(data["workload"])
         data["workload"] = read_yaml(path)
+    # With a trace file, workload / batch_size None take the trace's own, and batches None (given as None:
+    # a missing key means 1) all of it.
     trace = data.get("trace")
     if isinstance(trace, dict) and isinstance(trace.get("path"), str):
         data.update(trace_point_defaults(trace["path"], data.get("workload"), data.get("batch_size"),
-                                         data.get("batches")))
-    elif data.get("batches") is None:
-        data.pop("batches", None)
+                                         data.get("batches", 1)))
+    elif "batches" in data and data["batches"] is None:
+        del data["batches"]
     if isinstance(data.get("mapping"), str):
         data["mapping"] = resolve_mapping(data["mapping"]).model_dump(mode="json")
     if data.get("batch_size") is None and isinstance(data.get("workload"), dict):

@@ -554,7 +554,7 @@ def batches_at(reader: TraceReader, size: int) -> int:
 
 def trace_point_defaults(path: str, workload: dict | None, batch_size: int | None,
                          batches: int | None) -> dict[str, Any]:
-    """What a point replaying the trace at `path` leaves out: its workload (the trace's stored spec), batch
+    """What a point replaying the trace at `path` leaves None: its workload (the trace's stored spec), batch
     size (the trace's own) and batch count (all of the trace's samples)."""
     reader = open_trace(path)
     out: dict[str, Any] = {}
