@@ -119,6 +119,8 @@ def build_spec(features: Sequence[Any], model: nn.Module, *, name: str, source: 
                          f"{'/'.join(BOTTOM_NAMES)} and {'/'.join(TOP_NAMES)}): give its dense part "
                          f"({', '.join(missing)}; --bottom-mlp, --top-mlp, --interaction)")
     top_input = part.pop("top_input", None)
+    if "top_mlp" in given:
+        top_input = None  # the user's dense part stands for the model's (a QR embedding's tables combine first)
     groups = _groups(features)
     base = dict(name=name, source=source, embedding_dim=part["bottom_mlp"][-1], tables=groups,
                 bottom_mlp=part["bottom_mlp"], top_mlp=part["top_mlp"], default_batch_size=default_batch_size,

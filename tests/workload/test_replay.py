@@ -146,3 +146,30 @@ def test_weights_for_tables_of_mixed_pooling_are_refused_not_misread(tmp_path):
                                        bottom_mlp=[4], top_mlp=[1]))
     with pytest.raises(InputError, match="mixed: replay with weights pools every table .* b: max, dim 4"):
         load_weights(tmp_path, spec)
+
+
+class QrDlrm(nn.Module):
+    """facebookresearch/dlrm with a QR embedding: two tables combine into one feature before the interaction."""
+
+    def __init__(self):
+        super().__init__()
+        self.arch_interaction_op = "dot"
+        self.w_q, self.w_r = nn.Parameter(torch.randn(10, 4)), nn.Parameter(torch.randn(8, 4))
+        self.bot_l = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
+        self.top_l = nn.Sequential(nn.Linear(4 + 1, 1), nn.Sigmoid())  # 2 features: one dot product
+
+    def forward(self, dense, idx):
+        x = self.bot_l(dense)
+        e = F.embedding_bag(idx // 8, self.w_q, mode="sum") * F.embedding_bag(idx % 8, self.w_r, mode="sum")
+        return self.top_l(torch.cat([x, (x * e).sum(1, keepdim=True)], 1)).squeeze(1)
+
+
+def test_a_model_whose_tables_combine_first_names_the_misfit_and_takes_the_users_dense_part(tmp_path):
+    inputs = [(torch.rand(4, 3), torch.randint(0, 80, (4, 2)))]
+    with pytest.raises(InputError, match="QrDlrm: no interaction fits: dot gives the top MLP 7 inputs, module "
+                                         "top_l takes 5"):
+        capture_model(QrDlrm(), inputs, tmp_path / "q.trace", name="qr")
+    out = capture_model(QrDlrm(), inputs, tmp_path / "q.trace", name="qr",
+                        dense={"top_mlp": [4, 1], "interaction": "dot"})
+    spec = ModelSpec.model_validate(open_trace(out).meta.spec)
+    assert spec.num_tables == 2 and spec.bottom_mlp == (3, 4) and spec.top_mlp == (4, 1)
