@@ -81,3 +81,17 @@ def test_capture_module_errors_are_one_line(tmp_path, monkeypatch, capsys):
         assert main(["trace", "capture", *argv, "-o", "x.trace"]) == 2
         assert needle in capsys.readouterr().err
     assert not (tmp_path / "x.trace").exists()
+
+
+def test_run_of_a_trace_without_a_spec_needs_a_workload(tmp_path, capsys):
+    import numpy as np
+
+    from accelsim.workload.trace import Batch, TableBags, TraceWriter
+
+    with TraceWriter(tmp_path / "n.trace", source="test", table_rows=[10]) as w:
+        w.write(Batch((TableBags(np.array([1, 2]), np.array([0, 1, 2])),)))
+    rc = main(["run", "--hw", "broadwell_cpu_only", "--mapping", "cpu_only", "--trace", str(tmp_path / "n.trace"),
+               "-o", str(tmp_path / "res")])
+    assert rc == 2 and "the trace stores no workload spec" in capsys.readouterr().err
+    assert main(["run", "--hw", "broadwell_cpu_only", "--mapping", "cpu_only", "-o", str(tmp_path / "r")]) == 2
+    assert "give --workload, or --trace" in capsys.readouterr().err

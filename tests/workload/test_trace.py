@@ -237,3 +237,36 @@ def test_a_given_workload_is_checked_field_by_field_against_the_stored_spec(tmp_
     for part in ("embedding_dim: trace 4, workload 64", "pooling: trace 'sum', workload 'mean'",
                  "interaction: trace 'dot', workload 'cat'"):
         assert part in msg
+
+
+@given(sizes=st.lists(st.integers(1, 6), min_size=1, max_size=5), size=st.integers(1, 8), seed=st.integers(0, 99))
+def test_rebatch_keeps_every_sample_in_order(tmp_path_factory, sizes, size, seed):
+    from accelsim.workload.trace import batches_at, rebatch
+
+    rng = np.random.default_rng(seed)
+    batches = [Batch((bags(rng.integers(0, 3, b), 10, rng, True), bags(rng.integers(0, 3, b), 7, rng)),
+                     dense=rng.random((b, 2), dtype=np.float32)) for b in sizes]
+    path = tmp_path_factory.mktemp("r") / "r.trace"
+    with TraceWriter(path, source="test", table_rows=[10, 7], chunk_lookups=4) as w:
+        for b in batches:
+            w.write(b)
+    r = open_trace(path)
+    n = batches_at(r, size)
+    cut = rebatch(r, size, n, "r")
+    if size == max(sizes):
+        assert [b.batch_size for b in cut] == sizes  # the trace's own batches, as they are
+    else:
+        assert [b.batch_size for b in cut] == [size] * (n - 1) + [sum(sizes) - size * (n - 1)]
+    for t in range(2):
+        for part in ("indices", "weights"):
+            want = [getattr(b.tables[t], part) for b in batches]
+            got = [getattr(b.tables[t], part) for b in cut]
+            if want[0] is None:
+                assert all(g is None for g in got)
+            else:
+                np.testing.assert_array_equal(np.concatenate(got), np.concatenate(want))
+        lengths = np.concatenate([np.diff(b.tables[t].offsets) for b in cut])
+        np.testing.assert_array_equal(lengths, np.concatenate([np.diff(b.tables[t].offsets) for b in batches]))
+    np.testing.assert_array_equal(np.concatenate([b.dense for b in cut]), np.concatenate([b.dense for b in batches]))
+    with pytest.raises(InputError, match=f"cuts into {n} batches at batch size {size}, the point asks for {n + 1}"):
+        rebatch(r, size, n + 1, "r")
