@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workload", help="workload name (workloads/) or YAML path (default with --trace: the "
                    "trace's own spec; a given one is checked against it)")
     p.add_argument("--mapping", default="centaur", help="cpu_only | centaur | sparse_offload | dense_offload")
-    p.add_argument("--batch-size", type=int, help="samples per batch (default: the workload's default_batch_size)")
+    p.add_argument("--batch-size", type=int, help="samples per batch (default: the workload's default_batch_size; "
+                   "with --trace the trace's own)")
     p.add_argument("--batches", type=int, help="batches to simulate (default 1; with --trace all of the trace)")
     p.add_argument("--fidelity", choices=["analytic", "detailed"], default="detailed")
     p.add_argument("--seed", type=int, default=0)

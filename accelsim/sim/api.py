@@ -136,8 +136,9 @@ def run_point(resolved: dict) -> Result:
         for res, u in machine.resources.utilisation.items():
             summary[f"fpga_{res}_utilisation"] = float(u)
     weights = p.trace.weights if isinstance(p.trace, FileTrace) else None
-    outputs = functional_outputs(p.workload, batches, p.seed, weights and load_weights(weights, p.workload)) \
-        if p.functional else pd.DataFrame(columns=["batch", "sample", "ctr"])
+    params = load_weights(weights, p.workload) if weights is not None and p.functional else None
+    outputs = functional_outputs(p.workload, batches, p.seed, params) if p.functional else \
+        pd.DataFrame(columns=["batch", "sample", "ctr"])
     if p.functional:
         summary["ctr_mean"] = float(outputs["ctr"].mean())
         if (diff := max_output_difference(outputs)) is not None:

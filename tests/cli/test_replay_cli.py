@@ -95,3 +95,14 @@ def test_run_of_a_trace_without_a_spec_needs_a_workload(tmp_path, capsys):
     assert rc == 2 and "the trace stores no workload spec" in capsys.readouterr().err
     assert main(["run", "--hw", "broadwell_cpu_only", "--mapping", "cpu_only", "-o", str(tmp_path / "r")]) == 2
     assert "give --workload, or --trace" in capsys.readouterr().err
+
+
+def test_simulate_with_the_captured_weights_reports_the_difference(captured):
+    import accelsim
+
+    r = accelsim.simulate(hw="broadwell_cpu_only", mapping="cpu_only", trace=str(captured), fidelity="analytic",
+                          weights=captured / "weights")
+    assert r.summary["samples"] == 53 and r.summary["ctr_max_abs_diff_vs_captured"] < 1e-6
+    assert r.config["trace"]["weights"] == str(captured / "weights")
+    bare = accelsim.simulate(hw="broadwell_cpu_only", mapping="cpu_only", trace=str(captured), fidelity="analytic")
+    assert bare.summary["ctr_max_abs_diff_vs_captured"] > 1e-3  # generated weights: another model
