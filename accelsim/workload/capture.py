@@ -371,7 +371,8 @@ def capture_model(model: nn.Module, inputs: Iterable[Any], out: str | Path, *, n
                   seed: int | None = None) -> Path:
     """Capture `model` on `inputs` (per batch: a tuple of arguments, a dict of keywords, or one argument) and
     write the trace with the workload spec built from the model (model_spec.build_spec) and, if asked, its
-    weights; the bottom MLP's inputs and the model's outputs are stored per sample when it is DLRM-like."""
+    weights; the bottom MLP's inputs and the model's outputs are stored per sample when it is DLRM-like.
+    The model is put in eval mode (inference: no dropout, batch-norm statistics frozen)."""
     if batches is not None and batches < 1:
         raise InputError(f"batches must be >= 1, got {batches}")
     model.eval()
