@@ -13,14 +13,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the `run` subcommand."""
     p = sub.add_parser("run", help="simulate one model on one machine")
     p.add_argument("--hw", required=True, help="hardware config name (hwconfigs/) or YAML path")
-    p.add_argument("--workload", required=True, help="workload name (workloads/) or YAML path")
+    p.add_argument("--workload", help="workload name (workloads/) or YAML path (default with --trace: the "
+                   "trace's own spec; a given one is checked against it)")
     p.add_argument("--mapping", default="centaur", help="cpu_only | centaur | sparse_offload | dense_offload")
-    p.add_argument("--batch-size", type=int, help="samples per batch (default: the workload's default_batch_size)")
-    p.add_argument("--batches", type=int, default=1)
+    p.add_argument("--batch-size", type=int, help="samples per batch (default: the workload's default_batch_size; "
+                   "with --trace the trace's own)")
+    p.add_argument("--batches", type=int, help="batches to simulate (default 1; with --trace all of the trace)")
     p.add_argument("--fidelity", choices=["analytic", "detailed"], default="detailed")
     p.add_argument("--seed", type=int, default=0)
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--trace", help="trace directory to replay (batches cut to --batch-size)")
+    src.add_argument("--trace", help="trace directory to replay (its own batches, or cut to --batch-size)")
     src.add_argument("--synth", choices=["uniform", "zipf", "stackdist"], help="generate the trace")
     p.add_argument("--alpha", type=float, default=1.09, help="Zipf exponent for --synth zipf")
     p.add_argument("--no-functional", action="store_true", help="skip computing the model's real outputs")
@@ -32,8 +34,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from accelsim.sim.api import resolve_point, run_point
 
-    if (args.batch_size is not None and args.batch_size < 1) or args.batches < 1 or args.seed < 0:
+    if (args.batch_size is not None and args.batch_size < 1) or (args.batches is not None and args.batches < 1) \
+            or args.seed < 0:
         raise InputError("--batch-size and --batches must be >= 1, --seed >= 0")
+    if args.workload is None and not args.trace:
+        raise InputError("give --workload, or --trace of a trace that stores its model's spec")
     point = dict(hw=args.hw, workload=args.workload, mapping=args.mapping, batch_size=args.batch_size,
                  batches=args.batches, fidelity=args.fidelity, seed=args.seed, functional=not args.no_functional)
     if args.trace:

@@ -22,11 +22,74 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _widths(text: str) -> list[int]:
+    """argparse type: comma-separated positive widths (13,64,16)."""
+    try:
+        out = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not out or min(out) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive widths, got {text!r}")
+    return out
+
+
+def load_factory(target: str):
+    """The callable named by `PKG.MOD:FACTORY`, imported with the current directory on the path (as python -m)."""
+    import importlib
+    import sys
+
+    mod_name, sep, attr = target.partition(":")
+    if not sep or not mod_name or not attr.isidentifier():
+        raise InputError(f"--module {target!r}: expected PKG.MOD:FACTORY (a module and a callable in it)")
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(mod_name)
+    except ImportError as err:
+        raise InputError(f"--module {target!r}: cannot import {mod_name} ({err})") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise InputError(f"--module {target!r}: {mod_name} has no callable {attr}")
+    return factory
+
+
+def _capture_module(args: argparse.Namespace) -> int:
+    from torch import nn
+
+    from accelsim.workload.capture import capture_model  # imports torch: only when capturing
+
+    made = load_factory(args.module)()
+    if not (isinstance(made, tuple) and len(made) == 2 and isinstance(made[0], nn.Module)):
+        raise InputError(f"--module {args.module}: the factory must return (model, inputs): an nn.Module and an "
+                         f"iterable of per-batch forward arguments; got {type(made).__name__}")
+    model, inputs = made
+    dense = {"bottom_mlp": args.bottom_mlp, "top_mlp": args.top_mlp, "interaction": args.interaction}
+    out = capture_model(model, inputs, args.output, name=args.name or args.module.partition(":")[2],
+                        batches=args.batches, dense=dense, with_weights=args.with_weights, seed=args.seed)
+    from accelsim.workload.trace import open_trace
+
+    meta = open_trace(out).meta
+    print(f"wrote {out}: {meta.num_batches} batches, {meta.num_samples} samples, {meta.num_tables} tables, "
+          f"workload spec {meta.workload}{', weights' if args.with_weights else ''}")
+    return 0
+
+
 def _capture(args: argparse.Namespace) -> int:
     from accelsim.config.workload import load_workload
 
+    if args.module is not None:
+        if args.batch_size is not None or args.memory_budget_gib is not None:
+            raise InputError("--batch-size and --memory-budget-gib apply to --workload (the inputs of --module "
+                             "set the batch size)")
+        return _capture_module(args)
+    if args.with_weights or args.name or args.bottom_mlp or args.top_mlp or args.interaction:
+        raise InputError("--with-weights, --name, --bottom-mlp, --top-mlp and --interaction apply to --module")
+    if args.batches is None or args.batch_size is None or args.seed is None:
+        raise InputError("--workload needs --batches, --batch-size and --seed")
     if args.batches < 1 or args.batch_size < 1:
         raise InputError(f"batches and batch size must be >= 1, got {args.batches} and {args.batch_size}")
+    if args.memory_budget_gib is None:
+        args.memory_budget_gib = 2.0
     spec = load_workload(args.workload)
     if args.memory_budget_gib <= 0:
         raise InputError(f"--memory-budget-gib must be positive, got {args.memory_budget_gib}")
@@ -146,14 +209,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("-o", "--output", required=True, type=Path, help="trace directory to write (X.trace)")
     s.set_defaults(func=_synth)
 
-    c = tsub.add_parser("capture", help="capture lookups from a PyTorch DLRM of the workload")
-    c.add_argument("--workload", required=True)
-    c.add_argument("--batches", type=int, required=True)
-    c.add_argument("--batch-size", type=int, required=True)
-    c.add_argument("--seed", type=int, required=True)
+    c = tsub.add_parser("capture", help="capture lookups from your PyTorch model, or from accelsim's DLRM of a "
+                        "workload")
+    what = c.add_mutually_exclusive_group(required=True)
+    what.add_argument("--module", help="PKG.MOD:FACTORY; FACTORY() returns (model, inputs), inputs an iterable of "
+                      "per-batch forward arguments (tuple: positional, dict: keywords, else one argument)")
+    what.add_argument("--workload", help="capture accelsim's PyTorch DLRM of this workload on random inputs")
+    c.add_argument("--batches", type=int, help="batches to capture (--module: default all the inputs give)")
+    c.add_argument("--batch-size", type=int, help="--workload: samples per batch")
+    c.add_argument("--seed", type=int, help="--workload: inputs and weights seed; --module: recorded only")
     c.add_argument("-o", "--output", required=True, type=Path)
-    c.add_argument("--memory-budget-gib", type=float, default=2.0,
-                   help="refuse models whose tables and weights exceed this (the PyTorch model holds them all)")
+    c.add_argument("--with-weights", action="store_true",
+                   help="--module: store the model's embedding and MLP weights with the trace, for replay")
+    c.add_argument("--name", help="--module: name of the workload spec (default: the factory's name)")
+    c.add_argument("--bottom-mlp", type=_widths, help="--module: dense features then layer widths, e.g. 13,64,16 "
+                   "(found in a DLRM-like model)")
+    c.add_argument("--top-mlp", type=_widths, help="--module: top layer widths ending in 1, e.g. 64,1")
+    c.add_argument("--interaction", choices=("dot", "cat"), help="--module: feature interaction")
+    c.add_argument("--memory-budget-gib", type=float,
+                   help="--workload: refuse models whose tables and weights exceed this (default 2; the PyTorch "
+                   "model holds them all)")
     c.set_defaults(func=_capture)
 
     i = tsub.add_parser("import", help="import a public trace file")

@@ -33,12 +33,16 @@ class SystemConfig(Model):
     @model_validator(mode="before")
     @classmethod
     def _expand_references(cls, data: Any) -> Any:
-        # `extends: broadwell_cpu_only` starts from another shipped config and deep-merges this one over it.
-        if isinstance(data, dict) and "extends" in data:
+        # `extends: harpv2_centaur` starts from another config and deep-merges this one over it; the base may
+        # itself extend another, so the chain is followed to its root.
+        seen: list[str] = []
+        while isinstance(data, dict) and "extends" in data:
             data = dict(data)
-            base = read_yaml(resolve_hw_path(str(data.pop("extends"))))
-            base.pop("extends", None)
-            data = _deep_merge(base, data)
+            path = resolve_hw_path(str(data.pop("extends")))
+            if str(path.resolve()) in seen:
+                raise ValueError(f"extends: {path} is extended twice in one chain (a cycle)")
+            seen.append(str(path.resolve()))
+            data = _deep_merge(read_yaml(path), data)
         # `dram: {preset: ddr4_2400, channels: 4}` reads the preset file and applies the overrides, so the
         # resolved config (what a run saves) always holds every DRAM number.
         if isinstance(data, dict) and isinstance(data.get("dram"), dict) and "preset" in data["dram"]:

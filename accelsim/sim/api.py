@@ -18,10 +18,11 @@ from accelsim.energy import energy_table
 from accelsim.errors import InputError
 from accelsim.results import Result
 from accelsim.sim.engine import simulate_batches
-from accelsim.sim.functional import functional_outputs
+from accelsim.sim.functional import functional_outputs, max_output_difference
 from accelsim.sim.mapping import Mapping, resolve_mapping
 from accelsim.workload.synth import synth_batches
-from accelsim.workload.trace import Batch, TableBags, check_against_spec, open_trace
+from accelsim.workload.trace import Batch, check_against_spec, open_trace, rebatch, trace_point_defaults
+from accelsim.workload.weights import load_weights
 
 
 class SynthTrace(Model):
@@ -34,9 +35,11 @@ class SynthTrace(Model):
 
 
 class FileTrace(Model):
-    """Replay a trace file: batches of `batch_size` consecutive samples, cut from the trace's batches in order."""
+    """Replay a trace file (see trace.rebatch); `weights`: the model's own weights for the functional model
+    (a captured trace's `weights/` folder or a torch file of named tensors)."""
 
     path: str
+    weights: str | None = None
 
 
 class Point(Model):
@@ -64,34 +67,20 @@ def resolve_point(point: dict) -> dict:
     if isinstance(data.get("workload"), str):
         path = resolve_workload_path(data["workload"])
         data["workload"] = read_yaml(path)
+    # With a trace file, workload / batch_size None take the trace's own, and batches None (given as None:
+    # a missing key means 1) all of it.
+    trace = data.get("trace")
+    if isinstance(trace, dict) and isinstance(trace.get("path"), str):
+        data.update(trace_point_defaults(trace["path"], data.get("workload"), data.get("batch_size"),
+                                         data.get("batches", 1)))
+    elif "batches" in data and data["batches"] is None:
+        del data["batches"]
     if isinstance(data.get("mapping"), str):
         data["mapping"] = resolve_mapping(data["mapping"]).model_dump(mode="json")
     if data.get("batch_size") is None and isinstance(data.get("workload"), dict):
         data["batch_size"] = data["workload"].get("default_batch_size", ModelSpec.model_fields["default_batch_size"].default)
     p = parse_model(Point, data, source="point")
     return p.model_dump(mode="json")
-
-
-def _samples(batch: Batch, lo: int, hi: int) -> Batch:
-    """Samples [lo, hi) of a batch, as a batch of its own."""
-    tables = []
-    for t in batch.tables:
-        a, b = int(t.offsets[lo]), int(t.offsets[hi])
-        tables.append(TableBags(t.indices[a:b], t.offsets[lo:hi + 1] - a, None if t.weights is None else t.weights[a:b]))
-    return Batch(tuple(tables))
-
-
-def _rebatch(reader, size: int, count: int, where: str) -> list[Batch]:
-    """`count` batches of `size` consecutive samples, cut from the trace's batches in order."""
-    out: list[Batch] = []
-    for b in reader:
-        if b.batch_size < size:
-            raise InputError(f"trace batches hold {b.batch_size} samples, fewer than the batch size {size}",
-                             source=where)
-        out += [_samples(b, lo, lo + size) for lo in range(0, b.batch_size - size + 1, size)][:count - len(out)]
-        if len(out) == count:
-            return out
-    raise InputError(f"trace holds {len(out)} batches of {size} samples, the point asks for {count}", source=where)
 
 
 @functools.lru_cache(maxsize=8)
@@ -107,7 +96,7 @@ def load_batches(p: Point) -> list[Batch]:
     if isinstance(p.trace, FileTrace):
         reader = open_trace(p.trace.path)
         check_against_spec(reader.meta, p.workload, where=p.trace.path)
-        return _rebatch(reader, p.batch_size, p.batches, p.trace.path)
+        return rebatch(reader, p.batch_size, p.batches, p.trace.path)
     return list(_synth_batches(p.workload.model_dump_json(), p.trace.model_dump_json(), p.batch_size, p.batches,
                                p.seed))
 
@@ -146,25 +135,39 @@ def run_point(resolved: dict) -> Result:
     if machine.resources is not None:
         for res, u in machine.resources.utilisation.items():
             summary[f"fpga_{res}_utilisation"] = float(u)
-    outputs = functional_outputs(p.workload, batches, p.seed) if p.functional else \
+    weights = p.trace.weights if isinstance(p.trace, FileTrace) else None
+    params = load_weights(weights, p.workload) if weights is not None and p.functional else None
+    outputs = functional_outputs(p.workload, batches, p.seed, params) if p.functional else \
         pd.DataFrame(columns=["batch", "sample", "ctr"])
     if p.functional:
         summary["ctr_mean"] = float(outputs["ctr"].mean())
+        if (diff := max_output_difference(outputs)) is not None:
+            summary["ctr_max_abs_diff_vs_captured"] = diff
     return Result(summary=summary, stages=stages, counters=counters, energy=energy, outputs=outputs,
                   config=json.loads(json.dumps(p.model_dump(mode="json"))))
 
 
-def simulate(hw: str | dict = "harpv2_centaur", workload: str | dict = "rm1", mapping: str | dict = "centaur",
-             batch_size: int | None = None, *, batches: int = 1, fidelity: str = "detailed", seed: int = 0,
-             trace: dict | str | None = None, functional: bool = True) -> Result:
+def simulate(hw: str | dict = "harpv2_centaur", workload: str | dict | None = None, mapping: str | dict = "centaur",
+             batch_size: int | None = None, *, batches: int | None = None, fidelity: str = "detailed", seed: int = 0,
+             trace: dict | str | None = None, functional: bool = True, weights: str | Path | None = None) -> Result:
     """Python API: simulate one configuration; `trace` is a file path or synth parameters (default Zipf 1.09).
 
-    `batch_size` defaults to the workload's `default_batch_size`.
+    With a trace file, `workload` None takes the trace's own spec, `batch_size` None its own batches and
+    `batches` None all of them; `weights` (a weights folder or torch file) makes the functional outputs those
+    of the model itself. Otherwise `workload` defaults to rm1, `batch_size` to the workload's
+    `default_batch_size` and `batches` to 1.
     """
     point = dict(hw=hw, workload=workload, mapping=mapping, batch_size=batch_size, batches=batches,
                  fidelity=fidelity, seed=seed, functional=functional)
     if trace is not None:
         point["trace"] = {"path": str(trace)} if isinstance(trace, (str, Path)) else trace
+    replaying = isinstance(point.get("trace"), dict) and "path" in point["trace"]
+    if workload is None and not replaying:
+        point["workload"] = "rm1"
+    if weights is not None:
+        if not replaying:
+            raise InputError("weights= needs a trace file (trace=PATH): they are the weights of its model")
+        point["trace"] = {**point["trace"], "weights": str(weights)}
     return run_point(resolve_point(point))
 
 

@@ -1,29 +1,52 @@
-"""Capture the embedding lookups of any PyTorch model into a trace, through forward pre-hooks.
+"""Capture every embedding lookup of any PyTorch model into a trace, through a TorchFunctionMode.
 
-Every call of an `nn.EmbeddingBag` or `nn.Embedding` during one forward of the captured model becomes one
-table of one trace Batch, as CSR bags (indices, offsets of length B+1, optional per-sample weights):
-- EmbeddingBag: 2-D input (B, N) is B bags of N; 1-D input with offsets, with or without include_last_offset.
+Modules (`nn.EmbeddingBag`, `nn.Embedding` and their subclasses) and functional calls (`F.embedding_bag`,
+`F.embedding`, `torch.embedding_bag`, `torch.embedding`) all reach the mode, so one mechanism sees them all.
+Each lookup of one forward becomes one trace table (a *feature*) of one Batch, as CSR bags:
+- embedding_bag: 2-D input (B, N) is B bags of N; 1-D input with offsets, with or without include_last_offset.
   Entries equal to `padding_idx` are dropped: PyTorch neither reads nor counts them.
-- Embedding: 1-D input (N,) is N bags of one row; input (B, ...) is B bags of the trailing elements.
-  `padding_idx` rows are kept: an Embedding forward does read them.
-Tables are ordered by call within the forward (module order for the usual one call per module); a module
-called twice in a forward gives two tables. Every forward must make the same calls. Lookups made outside
-a forward of the captured model are not recorded.
+- embedding: input (B, ...) is B bags of the trailing elements; `padding_idx` rows are kept (they are read).
+  An input whose leading size is not the batch's (a position embedding `pos(torch.arange(S))`, or a leading
+  size of 1) is *broadcast*: every sample of the batch uses the same rows, so each bag holds them all.
+The batch size B of a forward is the bag count of its embedding_bag lookups and of its >= 2-D embedding
+lookups; with none of those, the length of its 1-D embedding lookups. A *table* is a weight tensor: a weight
+reached by two lookups is one table feeding two features (`shared_with` in the spec). Features are ordered by
+call within the forward; every forward must make the same lookups. A forward whose lookups a trace cannot
+represent fails at that forward, naming the module that made the lookup.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from accelsim.config.workload import ModelSpec
 from accelsim.errors import InputError
+from accelsim.kernels.reference import CrossLayer, DenseLayer
+from accelsim.workload.model_spec import cross_kernels, build_spec, find_dense_parts, linear_layers
 from accelsim.workload.torch_model import DEFAULT_MEMORY_BUDGET_BYTES, build_torch_dlrm, generate_inputs, torch_bags
-from accelsim.workload.trace import Batch, TableBags, TraceWriter
+from accelsim.workload.trace import TRACE_WEIGHTS, Batch, TableBags, TraceWriter
+from accelsim.workload.weights import ModelWeights, save_weights
+
+_F = nn.functional
+_BAG_MODES = {0: "sum", 1: "mean", 2: "max", "sum": "sum", "mean": "mean", "max": "max"}
+# Argument names of each lookup function, in positional order (torch.* are the aten signatures).
+_SIGNATURES: dict[Callable, tuple[str, ...]] = {
+    _F.embedding_bag: ("input", "weight", "offsets", "max_norm", "norm_type", "scale_grad_by_freq", "mode",
+                       "sparse", "per_sample_weights", "include_last_offset", "padding_idx"),
+    torch.embedding_bag: ("weight", "input", "offsets", "scale_grad_by_freq", "mode", "sparse",
+                          "per_sample_weights", "include_last_offset", "padding_idx"),
+    _F.embedding: ("input", "weight", "padding_idx"),
+    torch.embedding: ("weight", "input", "padding_idx"),
+}
+_BAG_FUNCS = (_F.embedding_bag, torch.embedding_bag)
+_DEFAULT_BAG_MODE = {_F.embedding_bag: "mean", torch.embedding_bag: 0}
 
 
 def _array(t: torch.Tensor, dtype: type) -> np.ndarray:
@@ -31,16 +54,16 @@ def _array(t: torch.Tensor, dtype: type) -> np.ndarray:
     return np.array(t.detach().cpu().numpy(), dtype=dtype, copy=True)
 
 
-def _call_args(args: tuple, kwargs: dict, names: tuple[str, ...]) -> list[Any]:
-    merged = dict(zip(names, args))
-    merged.update((k, v) for k, v in kwargs.items() if k in names)
-    return [merged.get(n) for n in names]
+def _bound(func: Callable, args: tuple, kwargs: dict) -> dict[str, Any]:
+    merged = dict(zip(_SIGNATURES[func], args))
+    merged.update(kwargs)
+    return merged
 
 
-def bag_bags(module: nn.EmbeddingBag, args: tuple, kwargs: dict) -> TableBags:
-    """The bags of one nn.EmbeddingBag call, in CSR form with the last offset."""
-    inp, offsets, psw = _call_args(args, kwargs, ("input", "offsets", "per_sample_weights"))
-    indices = _array(inp, np.int64)
+def _bag_csr(where: str, a: dict[str, Any], padding_idx: int | None) -> TableBags:
+    """The bags of one embedding_bag call, in CSR form with the last offset; padding entries dropped."""
+    indices = _array(a["input"], np.int64)
+    offsets, psw = a.get("offsets"), a.get("per_sample_weights")
     weights = None if psw is None else _array(psw, np.float32).reshape(-1)
     if indices.ndim == 2:
         bags, size = indices.shape
@@ -48,16 +71,16 @@ def bag_bags(module: nn.EmbeddingBag, args: tuple, kwargs: dict) -> TableBags:
         indices = indices.reshape(-1)
     elif indices.ndim == 1 and offsets is not None:
         full = _array(offsets, np.int64).reshape(-1)
-        if not module.include_last_offset:
+        if not a.get("include_last_offset", False):
             full = np.append(full, np.int64(indices.size))
         # With include_last_offset PyTorch ignores indices past the last offset.
         indices = indices[: full[-1]]
         weights = None if weights is None else weights[: full[-1]]
     else:
-        raise InputError(f"EmbeddingBag call with a {indices.ndim}-D input and offsets={offsets is not None}: "
+        raise InputError(f"{where}: embedding_bag with a {indices.ndim}-D input and offsets={offsets is not None}; "
                          "expected a 2-D input, or a 1-D input with offsets")
-    if module.padding_idx is not None:
-        keep = indices != module.padding_idx
+    if padding_idx is not None:
+        keep = indices != padding_idx
         if not keep.all():
             full = np.concatenate([[0], np.cumsum(keep)])[full]
             indices = indices[keep]
@@ -65,90 +88,304 @@ def bag_bags(module: nn.EmbeddingBag, args: tuple, kwargs: dict) -> TableBags:
     return TableBags(indices=indices, offsets=full, weights=weights)
 
 
-def embedding_bags(args: tuple, kwargs: dict) -> TableBags:
-    """The rows one nn.Embedding call reads: one bag per leading-dimension element."""
-    (inp,) = _call_args(args, kwargs, ("input",))
-    indices = _array(inp, np.int64)
-    if indices.ndim <= 1:
-        indices = indices.reshape(-1)
-        return TableBags(indices=indices, offsets=np.arange(indices.size + 1, dtype=np.int64), weights=None)
-    bags = indices.shape[0]
-    size = indices.size // bags if bags else 0
-    return TableBags(indices=indices.reshape(-1), offsets=np.arange(bags + 1, dtype=np.int64) * size,
-                     weights=None)
+@dataclass
+class _Lookup:
+    """One lookup of one forward as it was called; embedding lookups become bags once B is known."""
+
+    module: str
+    table: str
+    rows: int
+    dim: int
+    dtype: str
+    pooling: str  # sum | mean | max, or none (embedding: every row is its own output)
+    padding_idx: int | None
+    bags: TableBags | None = None
+    index: np.ndarray | None = None
+
+    @property
+    def where(self) -> str:
+        return f"module {self.module or '<the model>'} (table {self.table})"
+
+
+@dataclass
+class Feature:
+    """One trace table: which module looked up which table, and how (the trace's `capture_features`)."""
+
+    module: str
+    table: str
+    call: int  # 0 for the first lookup of `table` in a forward, 1 for the second, ...
+    rows: int
+    dim: int
+    dtype: str
+    pooling: str
+    padding_idx: int | None
+    weighted: bool
+    broadcast: bool = False
+    bag_sizes: set[int] = field(default_factory=set)
+
+    def as_json(self) -> dict:
+        """The feature as stored in meta.json extra.capture_features."""
+        return dict(module=self.module, table=self.table, call=self.call, rows=self.rows, dim=self.dim,
+                    dtype=self.dtype, pooling=self.pooling, padding_idx=self.padding_idx, weighted=self.weighted,
+                    broadcast=self.broadcast)
+
+
+class _LookupMode(TorchFunctionMode):
+    """Hands every embedding lookup to the capture, then runs it."""
+
+    def __init__(self, on_lookup: Callable[[Callable, dict[str, Any]], None]):
+        super().__init__()
+        self._on_lookup = on_lookup
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _SIGNATURES:
+            self._on_lookup(func, _bound(func, args, kwargs))
+        return func(*args, **kwargs)
+
+
+def _torch_dtype_name(t: torch.Tensor) -> str:
+    return {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16", torch.int8: "int8",
+            torch.uint8: "int8"}.get(t.dtype, str(t.dtype).removeprefix("torch."))
 
 
 class EmbeddingCapture:
-    """Context manager recording the embedding lookups of every forward of `model` as trace Batches."""
+    """Context manager recording the embedding lookups of every forward of `model` as trace Batches.
 
-    def __init__(self, model: nn.Module):
+    `dense_module` names the submodule whose input is the dense features (a DLRM's bottom MLP): its input is
+    stored with each batch. The model's output is stored too when it holds one float per sample.
+    """
+
+    def __init__(self, model: nn.Module, *, dense_module: str | None = None):
         self.model = model
-        self._lookups = [(name, m) for name, m in model.named_modules()
-                         if isinstance(m, (nn.EmbeddingBag, nn.Embedding))]
-        if not self._lookups:
-            raise InputError(f"{type(model).__name__} has no nn.EmbeddingBag or nn.Embedding module to capture")
+        self.dense_module = dense_module
+        modules = dict(model.named_modules())
+        if dense_module is not None and dense_module not in modules:
+            raise InputError(f"{type(model).__name__} has no submodule {dense_module!r} (dense_module)")
+        self._modules = modules
+        self._names: dict[int, str] = {}
+        for n, p in [*model.named_parameters(remove_duplicate=False), *model.named_buffers()]:
+            self._names.setdefault(id(p), n.removesuffix(".weight"))  # a tied weight keeps its first name
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
-        self._calls: list[tuple[str, nn.Module, TableBags]] | None = None
-        self._slots: list[tuple[str, int]] | None = None
-        self._rows: list[int] = []
+        self._mode: _LookupMode | None = None
+        self._stack: list[str] = []
+        self._calls: list[_Lookup] | None = None
+        self._dense: np.ndarray | None = None
+        self._weights: dict[str, torch.Tensor] = {}
+        self.features: list[Feature] | None = None
         self.batches: list[Batch] = []
 
     def __enter__(self) -> "EmbeddingCapture":
-        self._handles.append(self.model.register_forward_pre_hook(self._begin))
-        for name, m in self._lookups:
-            self._handles.append(m.register_forward_pre_hook(self._recorder(name), with_kwargs=True))
-        self._handles.append(self.model.register_forward_hook(self._end))
+        for name, m in self._modules.items():
+            self._handles.append(m.register_forward_pre_hook(self._enter_module(name), with_kwargs=True))
+            self._handles.append(m.register_forward_hook(self._leave_module(name), always_call=True))
+        self._mode = _LookupMode(self._record)
+        self._mode.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         for h in self._handles:
             h.remove()
         self._handles.clear()
-        self._calls = None
+        if self._mode is not None:
+            self._mode.__exit__(None, None, None)
+            self._mode = None
+        self._calls, self._stack = None, []
 
-    def _begin(self, module: nn.Module, args: tuple) -> None:
-        self._calls = []
-
-    def _recorder(self, name: str):
+    def _enter_module(self, name: str):
         def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
-            if self._calls is None:
-                return
-            if isinstance(module, nn.EmbeddingBag):
-                self._calls.append((name, module, bag_bags(module, args, kwargs)))
-            else:
-                self._calls.append((name, module, embedding_bags(args, kwargs)))
+            if module is self.model and not self._stack:
+                self._calls, self._dense = [], None
+            self._stack.append(name)
+            if name == self.dense_module and self._calls is not None and self._dense is None:
+                x = args[0] if args else next(iter(kwargs.values()), None)
+                if isinstance(x, torch.Tensor) and x.ndim == 2 and x.dtype.is_floating_point:
+                    self._dense = _array(x, np.float32)
         return hook
 
-    def _end(self, module: nn.Module, args: tuple, output: Any) -> None:
-        calls, self._calls = self._calls, None
-        if not calls:
+    def _leave_module(self, name: str):
+        def hook(module: nn.Module, args: tuple, output: Any) -> None:
+            if self._stack and self._stack[-1] == name:
+                self._stack.pop()
+            if module is self.model and not self._stack and self._calls is not None:
+                calls, self._calls = self._calls, None
+                if calls:
+                    self._end_forward(calls, output)
+        return hook
+
+    def _record(self, func: Callable, a: dict[str, Any]) -> None:
+        if self._calls is None:
+            return  # a lookup outside a forward of the captured model
+        weight = a["weight"]
+        module = self._stack[-1] if self._stack else ""
+        # An unregistered weight (made in the forward) is told apart by its place among the module's lookups.
+        k = sum(1 for c in self._calls if c.module == module)
+        table = self._names.get(id(weight), f"{module or '<the model>'}:lookup{k}")
+        self._weights[table] = weight
+        rows, dim = (int(s) for s in weight.shape[:2]) if weight.ndim == 2 else (0, 0)
+        base = _Lookup(module=module, table=table, rows=rows, dim=dim, dtype=_torch_dtype_name(weight),
+                       pooling="none", padding_idx=None)
+        if weight.ndim != 2:
+            raise InputError(f"{base.where}: embedding weight of shape {tuple(weight.shape)}, expected (rows, dim)")
+        pad = a.get("padding_idx")
+        # aten's -1 means none; F.* count a negative padding_idx from the end, as PyTorch does
+        if pad is not None and not (func in (torch.embedding, torch.embedding_bag) and pad == -1):
+            base.padding_idx = int(pad) + rows if int(pad) < 0 else int(pad)
+        if func in _BAG_FUNCS:
+            base.pooling = _BAG_MODES[a.get("mode", _DEFAULT_BAG_MODE[func])]
+            base.bags = _bag_csr(base.where, a, base.padding_idx)
+        else:
+            base.index = _array(a["input"], np.int64)
+        self._calls.append(base)
+
+    def _batch_size(self, calls: list[_Lookup]) -> int:
+        sized = [(c.bags.batch_size if c.bags is not None else c.index.shape[0], c) for c in calls
+                 if c.bags is not None or c.index.ndim >= 2]
+        if not sized:
+            sized = [(c.index.size, c) for c in calls]
+        b0, c0 = max(sized, key=lambda s: s[0])
+        for b, c in sized:
+            broadcastable = c.index is not None and (b == 1 or c.index.ndim == 1)
+            if b != b0 and not broadcastable:
+                raise InputError(f"forward {len(self.batches)}: {c.where} looked up {b} bags, but {c0.where} "
+                                 f"{b0}; a trace batch needs one batch size (or an embedding of one row set "
+                                 "shared by every sample)")
+        return b0
+
+    def _end_forward(self, calls: list[_Lookup], output: Any) -> None:
+        B = self._batch_size(calls)
+        tables: list[TableBags] = []
+        features: list[Feature] = []
+        seen: dict[str, int] = {}
+        for c in calls:
+            broadcast = False
+            if c.bags is None:
+                idx = c.index
+                if idx.ndim >= 1 and idx.shape[0] == B:
+                    flat, per = idx.reshape(-1), idx.size // B
+                else:  # one row set for the whole batch: every sample uses all of it
+                    broadcast, flat, per = True, np.tile(idx.reshape(-1), B), idx.size
+                c.bags = TableBags(indices=flat, offsets=np.arange(B + 1, dtype=np.int64) * per, weights=None)
+            call = seen.get(c.table, 0)
+            seen[c.table] = call + 1
+            features.append(Feature(module=c.module, table=c.table, call=call, rows=c.rows, dim=c.dim,
+                                    dtype=c.dtype, pooling=c.pooling, padding_idx=c.padding_idx,
+                                    weighted=c.bags.weights is not None, broadcast=broadcast))
+            tables.append(c.bags)
+        self._check_features(features)
+        for f, now, t in zip(self.features, features, tables):
+            f.broadcast |= now.broadcast
+            f.bag_sizes.update(np.unique(np.diff(t.offsets)).tolist())
+        dense = self._dense
+        if dense is not None and dense.shape[0] != B:
+            dense = None
+        out = output if isinstance(output, torch.Tensor) else None
+        outputs = None
+        if out is not None and out.dtype.is_floating_point and out.numel() == B:
+            outputs = _array(out, np.float32).reshape(-1)
+        self.batches.append(Batch(tables=tuple(tables), dense=dense, outputs=outputs))
+
+    def _check_features(self, features: list[Feature]) -> None:
+        def key(f: Feature) -> tuple:
+            return (f.module, f.table, f.call, f.pooling, f.padding_idx, f.weighted)
+        if self.features is None:
+            self.features = features
             return
-        slots: list[tuple[str, int]] = []
-        for name, _, _ in calls:
-            slots.append((name, sum(1 for s in slots if s[0] == name)))
-        if self._slots is None:
-            self._slots = slots
-            self._rows = [m.num_embeddings for _, m, _ in calls]
-        elif slots != self._slots:
-            raise InputError(f"forward {len(self.batches)} looked up {[n for n, _ in slots]}, the first forward "
-                             f"looked up {[n for n, _ in self._slots]}; a trace needs the same tables every batch")
-        self.batches.append(Batch(tables=tuple(b for _, _, b in calls)))
+        if [key(f) for f in features] != [key(f) for f in self.features]:
+            for i, (a, b) in enumerate(zip(features, self.features)):
+                if key(a) != key(b):
+                    raise InputError(f"forward {len(self.batches)}: lookup {i} was module {a.module} (table "
+                                     f"{a.table}, {a.pooling}, weighted {a.weighted}), in the first forward module "
+                                     f"{b.module} (table {b.table}, {b.pooling}, weighted {b.weighted}); a trace "
+                                     "needs the same lookups every forward")
+            raise InputError(f"forward {len(self.batches)} made {len(features)} lookups "
+                             f"{[f.module for f in features]}, the first forward {len(self.features)} "
+                             f"{[f.module for f in self.features]}; a trace needs the same lookups every forward")
 
     @property
     def table_rows(self) -> list[int]:
-        """num_embeddings of the module behind each trace table."""
-        if self._slots is None:
+        """Rows of the table behind each trace table (feature)."""
+        if self.features is None:
             raise InputError("no embedding lookups were captured")
-        return list(self._rows)
+        return [f.rows for f in self.features]
 
-    def write(self, path: str | Path, spec: ModelSpec | None = None, seed: int | None = None) -> Path:
-        """Write the captured batches as a trace; table_rows are the modules' num_embeddings."""
+    def model_weights(self, spec: ModelSpec) -> ModelWeights:
+        """The captured model's tables (as last looked up) and MLPs, in accelsim's layout, for replay."""
+        if self.features is None:
+            raise InputError("no embedding lookups were captured")
+        parts = find_dense_parts(self.model)
+        if not parts.dlrm_like:
+            raise InputError(f"{type(self.model).__name__} is not DLRM-like: its weights cannot be replayed by "
+                             "accelsim's DLRM forward (capture without weights)")
+        order = list(dict.fromkeys(f.table for f in self.features))
+
+        def arr(t: torch.Tensor) -> np.ndarray:
+            return np.array(t.detach().cpu().float().numpy(), dtype=np.float32, copy=True)
+
+        def dense(name: str) -> tuple[DenseLayer, ...]:
+            return tuple(DenseLayer(arr(m.weight), arr(m.bias) if m.bias is not None else
+                                    np.zeros(m.out_features, np.float32)) for m in linear_layers(self.model, name))
+        cross: tuple[CrossLayer, ...] = ()
+        if parts.cross is not None:
+            w, v, b = cross_kernels(getattr(self.model, parts.cross))
+            cross = tuple(CrossLayer(arr(u), arr(vv), arr(bb)) for u, vv, bb in zip(w, v, b))
+        return ModelWeights(tables=tuple(arr(self._weights[t]) for t in order),
+                            feature_tables=tuple(order.index(f.table) for f in self.features),
+                            embedding_dim=spec.embedding_dim, pooling=spec.pooling, interaction=spec.interaction,
+                            bottom=dense(parts.bottom), top=dense(parts.top), cross=cross)
+
+    def write(self, path: str | Path, spec: ModelSpec | None = None, seed: int | None = None,
+              extra: dict | None = None, weights: ModelWeights | None = None) -> Path:
+        """Write the captured batches as a trace, with each feature's module, table and pooling in its meta,
+        and `weights` (model_weights) in its `weights/` folder."""
         rows = self.table_rows
-        extra = {"capture_tables": [{"module": n, "call": k} for n, k in self._slots]}
-        with TraceWriter(path, source="pytorch-capture", table_rows=rows, spec=spec, seed=seed, extra=extra) as w:
+        assert self.features is not None
+        meta = {"capture_features": [f.as_json() for f in self.features], **(extra or {})}
+        with TraceWriter(path, source="pytorch-capture", table_rows=rows, spec=spec, seed=seed, extra=meta) as w:
             for b in self.batches:
                 w.write(b)
+            if weights is not None:
+                save_weights(weights, w.staging / TRACE_WEIGHTS)
         return Path(path)
+
+
+def run_forwards(model: nn.Module, inputs: Iterable[Any], batches: int | None = None) -> int:
+    """Call `model` on each item of `inputs` (a tuple: positional, a dict: keywords, else one argument)."""
+    n = 0
+    with torch.no_grad():
+        for x in inputs:
+            if batches is not None and n >= batches:
+                break
+            if isinstance(x, tuple):
+                model(*x)
+            elif isinstance(x, dict):
+                model(**x)
+            else:
+                model(x)
+            n += 1
+    return n
+
+
+def capture_model(model: nn.Module, inputs: Iterable[Any], out: str | Path, *, name: str,
+                  batches: int | None = None, dense: dict[str, Any] | None = None, with_weights: bool = False,
+                  seed: int | None = None) -> Path:
+    """Capture `model` on `inputs` (per batch: a tuple of arguments, a dict of keywords, or one argument) and
+    write the trace with the workload spec built from the model (model_spec.build_spec) and, if asked, its
+    weights; the bottom MLP's inputs and the model's outputs are stored per sample when it is DLRM-like.
+    The model is put in eval mode (inference: no dropout, batch-norm statistics frozen)."""
+    if batches is not None and batches < 1:
+        raise InputError(f"batches must be >= 1, got {batches}")
+    model.eval()
+    with EmbeddingCapture(model, dense_module=find_dense_parts(model).bottom) as cap:
+        n = run_forwards(model, inputs, batches)
+    if n == 0:
+        raise InputError(f"the inputs of {name} gave no batch to run")
+    if cap.features is None:
+        raise InputError(f"{n} forwards of {type(model).__name__} made no embedding lookup")
+    sizes = [b.batch_size for b in cap.batches]
+    spec = build_spec(cap.features, model, name=name, source=f"captured from {type(model).__name__}",
+                      dense=dense, default_batch_size=max(sizes))
+    return cap.write(out, spec=spec, seed=seed, weights=cap.model_weights(spec) if with_weights else None)
 
 
 def capture_dlrm(spec: ModelSpec, *, batches: int, batch_size: int, seed: int, out: str | Path,
@@ -157,8 +394,7 @@ def capture_dlrm(spec: ModelSpec, *, batches: int, batch_size: int, seed: int, o
     if batches < 1:
         raise InputError(f"batches must be >= 1, got {batches}")
     model = build_torch_dlrm(spec, seed, memory_budget_bytes=memory_budget_bytes)
-    with EmbeddingCapture(model) as cap, torch.no_grad():
-        for i in range(batches):
-            dense, batch = generate_inputs(spec, batch_size, seed, i)
-            model(torch.from_numpy(dense), torch_bags(batch))
+    with EmbeddingCapture(model, dense_module="bottom") as cap:
+        run_forwards(model, ((torch.from_numpy(d), torch_bags(b)) for d, b in
+                             (generate_inputs(spec, batch_size, seed, i) for i in range(batches))))
     return cap.write(out, spec=spec, seed=seed)

@@ -8,7 +8,9 @@ MLP weights follow facebookresearch/dlrm `create_mlp`: W ~ normal(0, sqrt(2/(in+
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numba import njit
@@ -122,3 +124,127 @@ class DlrmParams:
         if not 0 <= table < len(self.table_rows):
             raise InputError(f"table {table} out of range: the model has {len(self.table_rows)} tables")
         return table_rows_values(self.seed, table, row_ids, self.embedding_dim, self.table_rows[table])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A model's own weights: stored with a captured trace (`weights/`), or given as a torch state file
+# ---------------------------------------------------------------------------------------------------------
+
+WEIGHTS_INDEX = "weights.json"
+
+
+@dataclass(frozen=True, eq=False)
+class ModelWeights:
+    """A real model's parameters in accelsim's layout; `feature_tables[t]` is the table trace table t reads
+    (two features of one shared table read the same array). Provides what reference.dlrm_forward needs."""
+
+    tables: tuple[np.ndarray, ...]
+    feature_tables: tuple[int, ...]
+    embedding_dim: int
+    pooling: str
+    interaction: str
+    bottom: tuple[DenseLayer, ...]
+    top: tuple[DenseLayer, ...]
+    cross: tuple[CrossLayer, ...]
+
+    @property
+    def table_rows(self) -> tuple[int, ...]:
+        """Rows of the table behind each trace table."""
+        return tuple(self.tables[k].shape[0] for k in self.feature_tables)
+
+    def table_rows_values(self, table: int, row_ids: np.ndarray) -> np.ndarray:
+        """fp32 rows (len(row_ids), dim) of the table behind trace table `table`."""
+        return self.tables[self.feature_tables[table]][np.asarray(row_ids, dtype=np.int64)]
+
+
+def _weight_arrays(w: ModelWeights) -> dict[str, np.ndarray]:
+    out = {f"table_{k}": t for k, t in enumerate(w.tables)}
+    for part, layers in (("bottom", w.bottom), ("top", w.top)):
+        for i, (weight, bias) in enumerate(layers):
+            out[f"{part}_{i}.weight"], out[f"{part}_{i}.bias"] = weight, bias
+    for i, (u, v, bias) in enumerate(w.cross):
+        out[f"cross_{i}.u"], out[f"cross_{i}.v"], out[f"cross_{i}.bias"] = u, v, bias
+    out["feature_tables"] = np.asarray(w.feature_tables, dtype=np.int64)
+    return out
+
+
+def save_weights(w: ModelWeights, folder: Path) -> None:
+    """Write `w` as one .npy per array into `folder` (created), plus an index naming them."""
+    folder.mkdir(parents=True, exist_ok=False)
+    arrays = _weight_arrays(w)
+    for name, a in arrays.items():
+        np.save(folder / f"{name}.npy", np.ascontiguousarray(a))
+    (folder / WEIGHTS_INDEX).write_text(json.dumps({"format": "accelsim-weights", "arrays": sorted(arrays)}) + "\n")
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Arrays by name from a weights folder (.npy, never pickles) or a torch file (weights_only=True)."""
+    if path.is_dir():
+        out = {}
+        for f in sorted(path.glob("*.npy")):
+            try:
+                out[f.stem] = np.load(f, allow_pickle=False)
+            except (ValueError, OSError, EOFError) as err:
+                raise InputError(f"{f}: not a readable .npy array ({err})") from None
+        return out
+    if not path.is_file():
+        raise InputError(f"{path}: no such weights file or folder")
+    import torch  # only for torch files
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many kinds (pickle, zip, unsafe global): all mean "not weights"
+        raise InputError(f"{path}: not a torch weights file loadable with weights_only=True "
+                         f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise InputError(f"{path}: expected a dict of named tensors (as save_weights names them)")
+    return {k: v.detach().cpu().numpy() for k, v in state.items()}
+
+
+def load_weights(path: str | Path, spec: ModelSpec) -> ModelWeights:
+    """Load a model's weights for `spec` (a weights folder or a torch file), checking every shape."""
+    path = Path(path)
+    num_features = spec.num_tables
+    mixed = [f"{t.name}: {t.pooling}, dim {t.dim}" for t in spec.table_list
+             if (t.pooling, t.dim) != (spec.pooling, spec.embedding_dim)]
+    if mixed:
+        raise InputError(f"workload {spec.name}: replay with weights pools every table with the model's pooling "
+                         f"{spec.pooling!r} and dim {spec.embedding_dim}, but {'; '.join(mixed)}")
+    arrays = _read_arrays(path)
+
+    def take(name: str, shape: tuple[int, ...]) -> np.ndarray:
+        if name not in arrays:
+            raise InputError(f"{path}: no array {name!r} (expected shape {shape})")
+        a = arrays[name]
+        if a.dtype.kind not in "fiu" or a.shape != shape:
+            raise InputError(f"{path}: {name} is {a.dtype} {a.shape}, expected float {shape}")
+        a = np.ascontiguousarray(a, dtype=np.float32)
+        if not np.isfinite(a).all():
+            raise InputError(f"{path}: {name} holds non-finite values")
+        return a
+
+    ft = arrays.get("feature_tables", np.arange(num_features))
+    if ft.dtype.kind not in "iu" or ft.shape != (num_features,) or (ft.size and ft.min() < 0):
+        raise InputError(f"{path}: feature_tables must be {num_features} non-negative integers, got {ft.dtype} "
+                         f"{ft.shape}")
+    feature_tables = tuple(int(k) for k in ft)
+    if set(feature_tables) != set(range(len(set(feature_tables)))):
+        raise InputError(f"{path}: feature_tables {list(feature_tables)} must number the tables 0, 1, ... in use")
+    rows: dict[int, int] = {}
+    for t, k in enumerate(feature_tables):
+        if rows.setdefault(k, spec.table_list[t].rows) != spec.table_list[t].rows:
+            raise InputError(f"{path}: trace tables {feature_tables.index(k)} and {t} share table_{k}, but the "
+                             f"workload gives them {rows[k]} and {spec.table_list[t].rows} rows")
+    tables = tuple(take(f"table_{k}", (rows[k], spec.embedding_dim)) for k in range(len(rows)))
+
+    def dense(part: str, widths: tuple[tuple[int, int], ...]) -> tuple[DenseLayer, ...]:
+        return tuple(DenseLayer(take(f"{part}_{i}.weight", (o, n)), take(f"{part}_{i}.bias", (o,)))
+                     for i, (n, o) in enumerate(widths))
+
+    n, rank = spec.top_input_width, spec.dcnv2.rank if spec.dcnv2 else 0
+    cross = tuple(CrossLayer(take(f"cross_{i}.u", (n, rank)), take(f"cross_{i}.v", (rank, n)),
+                             take(f"cross_{i}.bias", (n,))) for i in range(spec.dcnv2.layers if spec.dcnv2 else 0))
+    return ModelWeights(tables=tables, feature_tables=feature_tables, embedding_dim=spec.embedding_dim,
+                        pooling=spec.pooling, interaction=spec.interaction, bottom=dense("bottom", spec.bottom_layers),
+                        top=dense("top", spec.top_layers), cross=cross)

@@ -27,13 +27,16 @@ def bags(lengths, rows, rng, weights=False):
 def traces(draw):
     T = draw(st.integers(1, 3))
     rows = draw(st.lists(st.integers(1, 50), min_size=T, max_size=T))
-    weighted = draw(st.booleans())
+    weighted = draw(st.lists(st.booleans(), min_size=T, max_size=T))
+    dense = draw(st.sampled_from([None, 1, 3]))
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     batches = []
     for _ in range(draw(st.integers(1, 5))):
         B = draw(st.integers(1, 5))
-        batches.append(Batch(tuple(bags(rng.integers(0, 5, B), r, rng, weighted) for r in rows)))
+        batches.append(Batch(tuple(bags(rng.integers(0, 5, B), r, rng, w) for r, w in zip(rows, weighted)),
+                             dense=None if dense is None else rng.random((B, dense), dtype=np.float32),
+                             outputs=None if dense is None else rng.random(B, dtype=np.float32)))
     return rows, batches, draw(st.integers(1, 30))
 
 
@@ -45,6 +48,10 @@ def same(a: Batch, b: Batch):
         assert (x.weights is None) == (y.weights is None)
         if x.weights is not None:
             np.testing.assert_array_equal(x.weights, y.weights)
+    for x, y in ((a.dense, b.dense), (a.outputs, b.outputs)):
+        assert (x is None) == (y is None)
+        if x is not None:
+            np.testing.assert_array_equal(x, y)
 
 
 @given(traces())
@@ -59,7 +66,9 @@ def test_round_trip_ragged_csr_with_and_without_weights(tmp_path_factory, case):
     assert r.meta.table_rows == tuple(rows) and r.meta.seed == 7 and r.meta.extra == {"k": 1}
     assert r.meta.num_lookups == sum(b.num_lookups for b in batches)
     assert r.meta.batch_size == max(b.batch_size for b in batches)
-    assert r.meta.has_weights == (batches[0].tables[0].weights is not None)
+    assert r.meta.weighted_tables == tuple(t for t, b in enumerate(batches[0].tables) if b.weights is not None)
+    assert r.meta.has_weights == bool(r.meta.weighted_tables)
+    assert r.meta.num_samples == sum(b.batch_size for b in batches)
     for a, b in zip(batches, r):
         same(a, b)
 
@@ -103,7 +112,9 @@ BAD = [
      "table 0, offset position 2: 2, expected len(indices) = 3 (ragged)"),
     (Batch((tb([1, 2, 3], [0, 1, 3]), tb([4], [0, 1]))), "table 1: batch size 1, expected 2"),
     (Batch((tb([1, 2, 3], [0, 1, 3], [1, 1]), tb([4], [0, 1, 1], [1]))), "table 0: weights length 2, expected 3"),
-    (Batch((tb([1, 2, 3], [0, 1, 3], [1, 1, 1]), tb([4], [0, 1, 1]))), "weights on some tables only"),
+    (Batch((tb([1, 2, 3], [0, 1, 3], [1, 1, 1]), tb([4], [0, 1, 1]))), "table 0: has per-sample weights but"),
+    (Batch((tb([1, 2, 3], [0, 1, 3]), tb([4], [0, 1, 1])), dense=np.zeros((3, 2), np.float32)),
+     "dense inputs must be a 2-D float array with 2 rows"),
     (Batch((tb([1, 2, 3], [0, 1, 3]),)), "batch 0: 1 tables, expected 2"),
     (Batch(()), "batch 0: batch has no tables"),
     (Batch((tb([1.5], [0, 1]), tb([4], [0, 1]))), "table 0: indices must be a 1-D integer array"),
@@ -133,7 +144,7 @@ def test_empty_trace_and_weight_switch_are_rejected(tmp_path):
     with pytest.raises(InputError, match="empty trace"):
         with TraceWriter(tmp_path / "e.trace", source="test", table_rows=[10]):
             pass
-    with pytest.raises(InputError, match="batch 1: has per-sample weights but batch 0 did not"):
+    with pytest.raises(InputError, match="batch 1, table 0: has per-sample weights but batch 0 did not"):
         with TraceWriter(tmp_path / "w.trace", source="test", table_rows=[10]) as w:
             w.write(Batch((tb([1], [0, 1]),)))
             w.write(Batch((tb([1], [0, 1], [0.5]),)))
@@ -175,7 +186,9 @@ def _edit_meta(path, **changes):
     (lambda p: (p / "meta.json").unlink(), "meta.json: missing"),
     (lambda p: _edit_meta(p, num_batches=2), "meta.json: chunks hold 1 batches, num_batches says 2"),
     (lambda p: _edit_meta(p, table_rows=[10, 3]), "batch 0, table 1, index position 0: row 4 out of range [0, 3)"),
-    (lambda p: _edit_meta(p, has_weights=True), "chunk_00000.weights.npy: missing"),
+    (lambda p: _edit_meta(p, has_weights=True, weighted_tables=[1]), "chunk_00000.weights.npy: missing"),
+    (lambda p: _edit_meta(p, has_weights=True), "weighted_tables [] do not fit 2 tables with has_weights True"),
+    (lambda p: _edit_meta(p, schema_version=True), "meta.json: schema_version True not supported"),
     (lambda p: (p / "chunk_00000.offsets.npy").unlink(), "chunk_00000.offsets.npy: missing"),
     (lambda p: (p / "chunk_00000.indices.npy").write_bytes((p / "chunk_00000.indices.npy").read_bytes()[:-8]),
      "chunk_00000.indices.npy: corrupt or truncated"),
@@ -195,3 +208,65 @@ def test_not_a_trace_and_batch_out_of_range(tmp_path, good):
         open_trace(tmp_path / "nothing")
     with pytest.raises(InputError, match="batch 5 out of range"):
         open_trace(good).batch(5)
+
+
+def test_a_version_1_trace_still_reads(tmp_path):
+    path = tmp_path / "v1.trace"
+    batch = Batch((tb([1, 2, 3], [0, 1, 3], [0.5, 1, 2]), tb([4, 5], [0, 2, 2], [3, 4])))
+    with TraceWriter(path, source="test", table_rows=[10, 10]) as w:
+        w.write(batch)
+    meta = json.loads((path / "meta.json").read_text())
+    for k in ("weighted_tables", "num_samples", "dense_features", "has_outputs"):
+        del meta[k]
+    (path / "meta.json").write_text(json.dumps({**meta, "schema_version": 1}))
+    r = open_trace(path)
+    assert r.meta.weighted_tables == (0, 1) and r.meta.num_samples is None
+    same(r.batch(0), batch)
+
+
+def test_a_given_workload_is_checked_field_by_field_against_the_stored_spec(tmp_path):
+    with TraceWriter(tmp_path / "s.trace", source="test", table_rows=[10, 10], spec=SPEC) as w:
+        w.write(ok_batch())
+    meta = open_trace(tmp_path / "s.trace").meta
+    other = parse_model(ModelSpec, {**SPEC.model_dump(), "name": "mine", "embedding_dim": 64, "interaction": "cat",
+                                    "pooling": "mean", "bottom_mlp": [3, 64]})
+    with pytest.raises(InputError) as err:
+        check_against_spec(meta, other, where="s.trace")
+    msg = str(err.value)
+    assert msg.startswith("s.trace: workload mine is not the model this trace was made with (tiny)")
+    for part in ("embedding_dim: trace 4, workload 64", "pooling: trace 'sum', workload 'mean'",
+                 "interaction: trace 'dot', workload 'cat'"):
+        assert part in msg
+
+
+@given(sizes=st.lists(st.integers(1, 6), min_size=1, max_size=5), size=st.integers(1, 8), seed=st.integers(0, 99))
+def test_rebatch_keeps_every_sample_in_order(tmp_path_factory, sizes, size, seed):
+    from accelsim.workload.trace import batches_at, rebatch
+
+    rng = np.random.default_rng(seed)
+    batches = [Batch((bags(rng.integers(0, 3, b), 10, rng, True), bags(rng.integers(0, 3, b), 7, rng)),
+                     dense=rng.random((b, 2), dtype=np.float32)) for b in sizes]
+    path = tmp_path_factory.mktemp("r") / "r.trace"
+    with TraceWriter(path, source="test", table_rows=[10, 7], chunk_lookups=4) as w:
+        for b in batches:
+            w.write(b)
+    r = open_trace(path)
+    n = batches_at(r, size)
+    cut = rebatch(r, size, n, "r")
+    if size == max(sizes):
+        assert [b.batch_size for b in cut] == sizes  # the trace's own batches, as they are
+    else:
+        assert [b.batch_size for b in cut] == [size] * (n - 1) + [sum(sizes) - size * (n - 1)]
+    for t in range(2):
+        for part in ("indices", "weights"):
+            want = [getattr(b.tables[t], part) for b in batches]
+            got = [getattr(b.tables[t], part) for b in cut]
+            if want[0] is None:
+                assert all(g is None for g in got)
+            else:
+                np.testing.assert_array_equal(np.concatenate(got), np.concatenate(want))
+        lengths = np.concatenate([np.diff(b.tables[t].offsets) for b in cut])
+        np.testing.assert_array_equal(lengths, np.concatenate([np.diff(b.tables[t].offsets) for b in batches]))
+    np.testing.assert_array_equal(np.concatenate([b.dense for b in cut]), np.concatenate([b.dense for b in batches]))
+    with pytest.raises(InputError, match=f"cuts into {n} batches at batch size {size}, the point asks for {n + 1}"):
+        rebatch(r, size, n + 1, "r")
