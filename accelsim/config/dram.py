@@ -263,15 +263,104 @@ class DramConfig(Sourced):
         return total
 
 
+# DRAMsim3 .ini keys -> our fields ([timing] values are tCK cycles in both). Keys missing from a file take
+# DRAMsim3's built-in defaults (src/configuration.cc), as DRAMsim3 itself would.
+_INI_TIMING = {"tCL": ("CL", 12), "tCWL": ("CWL", 12), "tRP": ("tRP", 10), "tRAS": ("tRAS", 24),
+               "tCCD_S": ("tCCD_S", 4), "tCCD_L": ("tCCD_L", 6), "tRRD_S": ("tRRD_S", 4), "tRRD_L": ("tRRD_L", 4),
+               "tFAW": ("tFAW", 50), "tWR": ("tWR", 10), "tWTR_S": ("tWTR_S", 5), "tWTR_L": ("tWTR_L", 5),
+               "tRFC": ("tRFC", 74), "tREFI": ("tREFI", 7800), "tRTRS": ("tRTRS", 2), "tRFCsb": ("tRFCb", 20),
+               "tREFIsb": ("tREFIb", 1950)}
+
+
+def dram_from_ini(path: str | Path) -> dict:
+    """A DramConfig mapping from a DRAMsim3 .ini file, each field citing the file and key it came from."""
+    import configparser
+
+    path = Path(path)
+    ini = configparser.ConfigParser(inline_comment_prefixes=(";", "#"), comment_prefixes=(";", "#"),
+                                    strict=False)
+    try:
+        with open(path) as f:
+            ini.read_file(f)
+    except OSError as err:
+        raise InputError(f"cannot read: {err.strerror}", source=str(path)) from None
+    except configparser.Error as err:
+        raise InputError(f"not a DRAMsim3 .ini file: {str(err).splitlines()[0]}", source=str(path)) from None
+
+    def get(section: str, key: str, default, kind=int):
+        if not ini.has_option(section, key):
+            return default, f"DRAMsim3 default {key}={default}"
+        raw = ini.get(section, key).strip()
+        try:
+            return kind(raw), f"{path.name} [{section}] {key}={raw}"
+        except ValueError:
+            raise InputError(f"[{section}] {key}: expected {'an integer' if kind is int else 'a number'}, "
+                             f"got {raw!r}", source=str(path)) from None
+
+    data, sources = {}, {}
+
+    def put(name: str, section: str, key: str, default, kind=int):
+        data[name], sources[name] = get(section, key, default, kind)
+
+    protocol, _ = get("dram_structure", "protocol", "DDR3", str)
+    hbm = protocol.upper().startswith("HBM")
+    data["standard"] = protocol
+    put("bankgroups", "dram_structure", "bankgroups", 2)
+    put("banks_per_group", "dram_structure", "banks_per_group", 2)
+    put("rows", "dram_structure", "rows", 1 << 16)
+    put("columns", "dram_structure", "columns", 1 << 10)
+    put("device_width_bits", "dram_structure", "device_width", 8)
+    put("burst_length", "dram_structure", "BL", 4 if hbm else 8)
+    if hbm:  # DRAMsim3 counts HBM columns before the 2n prefetch and doubles them
+        data["columns"] *= 2
+        sources["columns"] += " (x2: DRAMsim3 doubles HBM columns for the 2n prefetch)"
+    put("tck_ns", "timing", "tCK", 1.0, float)
+    for name, (key, default) in _INI_TIMING.items():
+        put(name, "timing", key, default)
+    put("tRCD", "timing", "tRCDRD" if hbm else "tRCD", 10)
+    put("tRTP", "timing", "tRTP_L" if ini.has_option("timing", "tRTP_L") else "tRTP", 5)
+    data["tRC"] = data["tRAS"] + data["tRP"]
+    sources["tRC"] = "tRAS + tRP, as DRAMsim3 computes it"
+    put("channels", "system", "channels", 1)
+    put("bus_width_bits", "system", "bus_width", 64)
+    channel_mb, src = get("system", "channel_size", 1024)
+    devices = max(1, data["bus_width_bits"] // max(1, data["device_width_bits"]))
+    # DRAMsim3 CalculateSize: ranks = channel_size / MB per rank (at least one)
+    rank_mb = (data["columns"] * data["device_width_bits"] // 8) * (data["rows"] // 1024) // 1024 \
+        * data["bankgroups"] * data["banks_per_group"] * devices
+    data["ranks"] = max(1, channel_mb // rank_mb) if rank_mb > 0 else 1
+    sources["ranks"] = f"{src} / {rank_mb} MB per rank (DRAMsim3 CalculateSize)"
+    mapping, sources["address_mapping"] = get("system", "address_mapping", "chrobabgraco", str)
+    data["address_mapping"] = mapping
+    policy, sources["page_policy"] = get("system", "row_buf_policy", "OPEN_PAGE", str)
+    if policy not in ("OPEN_PAGE", "CLOSE_PAGE"):
+        raise InputError(f"[system] row_buf_policy: expected OPEN_PAGE or CLOSE_PAGE, got {policy!r}",
+                         source=str(path))
+    data["page_policy"] = "open" if policy == "OPEN_PAGE" else "closed"
+    put("queue_depth", "system", "trans_queue_size", 32)
+    refresh, _ = get("system", "refresh_policy", "RANK_LEVEL_STAGGERED", str)
+    if refresh == "BANK_LEVEL_STAGGERED":
+        data["refresh"] = "per_bank"
+        sources["refresh"] = f"{path.name} [system] refresh_policy=BANK_LEVEL_STAGGERED"
+    for name in data:
+        sources.setdefault(name, f"{path.name}")
+    data["sources"] = {"*": f"DRAMsim3 .ini {path}", **sources}
+    return data
+
+
 def resolve_dram_path(preset_or_path: str) -> Path:
     """A shipped preset (`DDR4-2400`, `ddr4_2400`) or a path to a YAML file."""
     return resolve_named(preset_or_path, DRAM_DIR, "DRAM preset")
 
 
 def load_dram(preset_or_path: str, **overrides) -> DramConfig:
-    """Load a DRAM preset or YAML file, then apply field overrides (e.g. channels=4), validating the result."""
-    path = resolve_dram_path(preset_or_path)
-    data = read_yaml(path)
+    """Load a DRAM preset, YAML file or DRAMsim3 .ini, then apply field overrides (e.g. channels=4), validated."""
+    if str(preset_or_path).lower().endswith(".ini"):
+        path = Path(preset_or_path)
+        data = dram_from_ini(path)
+    else:
+        path = resolve_dram_path(preset_or_path)
+        data = read_yaml(path)
     unknown = sorted(set(overrides) - set(DramConfig.model_fields))
     if unknown:
         raise InputError(f"override {unknown[0]}: unknown key", source=str(path))
@@ -298,4 +387,4 @@ def constraint_table(cfg: DramConfig) -> list[tuple[int, int, int, int, int, int
     return rows
 
 
-__all__ = ["DramConfig", "TimingConstraint", "load_dram", "constraint_table", "DRAM_DIR"]
+__all__ = ["DramConfig", "TimingConstraint", "load_dram", "dram_from_ini", "constraint_table", "DRAM_DIR"]

@@ -46,10 +46,10 @@ def test_cycles_are_dram_clock_cycles(tmp_path, capsys):
     p.write_text("0x0 READ 1000\n")
     assert main(["memsim", "--dram", "DDR4-2400", "--trace", str(p), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert r["sim_time_ns"] == pytest.approx((1000 + 16 + 16 + 4) * 0.833)
+    assert r["sim_time_ns"] == pytest.approx((1000 + 17 + 17 + 4) * 0.833)
 
 
-@pytest.mark.parametrize("line,problem", [("0x40 READ", "expected 3 fields"), ("0xZZ READ 1", "address"),
+@pytest.mark.parametrize("line,problem", [("0x40 READ 1 2", "expected"), ("0xZZ READ 1", "address"),
                                           ("0x40 FETCH 1", "READ or WRITE"), ("0x40 READ -1", "cycle"),
                                           ("40 READ 1", "address")])
 def test_bad_line_exits_2_naming_the_line(tmp_path, capsys, line, problem):
