@@ -210,7 +210,8 @@ def register(sub) -> None:
     p.add_argument("--fidelity", choices=FIDELITIES, default="detailed")
     p.add_argument("--trace", required=True,
                    help="'0x<hex> READ|WRITE <cycle>' (DRAMsim3) or '0x<hex> R|W' (Ramulator) lines, or binary")
-    p.add_argument("--epoch-ns", type=float, help="also report statistics per epoch of this many ns")
+    p.add_argument("--epoch-ns", type=float,
+                   help="also report statistics per epoch of this many ns (rounded to whole DRAM cycles)")
     p.add_argument("--save-binary", help="also write the trace in the binary format to this new file")
     p.add_argument("--json", action="store_true", help="print one JSON object (per-channel and per-bank "
                                                         "statistics, latency histogram, epochs)")

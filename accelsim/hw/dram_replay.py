@@ -67,7 +67,7 @@ class ReplayStats:
             self.latency_counts[k] = self.latency_counts.get(k, 0) + c
         if self.epoch_cycles:
             e = completion // self.epoch_cycles
-            size = int(e.max()) + 1
+            size = max(int(e.max()) + 1, self.epoch_reads.size)
             self.epoch_reads = _grow(self.epoch_reads, size) + np.bincount(e[rd], minlength=size)[:size]
             self.epoch_writes = _grow(self.epoch_writes, size) + np.bincount(e[is_write], minlength=size)[:size]
             self.epoch_latency = _grow(self.epoch_latency, size) + np.bincount(
