@@ -27,7 +27,7 @@ import numpy as np
 from accelsim.errors import InputError
 
 FIDELITIES = ("detailed", "analytic")
-CHUNK_BYTES = 1 << 24
+CHUNK_BYTES = 1 << 22
 BINARY_MAGIC = b"ASIMTRC1"
 BINARY_RECORD = np.dtype([("cycle", "<i8"), ("addr", "<i8"), ("write", "u1")])
 _PROBLEMS = {
