@@ -80,8 +80,8 @@ class ChannelState:
 
     def arrays(self) -> tuple:
         """The state in the order run_channel takes it."""
-        return (self.nxt, self.hist, self.hpos, self.hcnt, self.open_row, self.act_t, self.owner, self.qi, self.qa, self.qr,
-                self.qw, self.qk, self.qnext, self.free, self.head, self.tail, self.cand, self.active, self.a_cmd,
+        return (self.nxt, self.hist, self.hpos, self.hcnt, self.open_row, self.act_t, self.owner, self.qi, self.qa,
+                self.qr, self.qw, self.qk, self.qnext, self.free, self.head, self.tail, self.cand, self.active, self.a_cmd,
                 self.a_e, self.apos, self.next_ref, self.ref_ptr, self.sc, self.counts, self.bank_counts, self.busy)
 
 
@@ -127,8 +127,8 @@ def _issue(cmd, b, t, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt, ran
 
 
 @njit(cache=True, inline="always")
-def _close(b, t, open_row, owner, act_t, busy, counts, bank_counts, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt,
-           ranks):
+def _close(b, t, open_row, owner, act_t, busy, counts, bank_counts, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos,
+           hcnt, ranks):
     _issue(PRE, b, t, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt, ranks)
     busy[b] += t - act_t[b]
     open_row[b] = -1
@@ -142,7 +142,8 @@ def _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, nod
     """The one request bank b offers the scheduler next, its command and earliest cycle.
 
     A request the bank has begun (precharged or activated for) is finished first, whatever kind is being
-    served (its commands are already queued, as in DRAMsim3's command queues). Otherwise only requests of the kind being served
+    served (its commands are already queued,
+            as in DRAMsim3's command queues). Otherwise only requests of the kind being served
     (reads, or writes while draining) are offered: FR-FCFS offers the oldest such request to the open row if
     any (so a row queued hits want is never closed), else the oldest such request; FCFS and closed-page offer
     the oldest.
@@ -185,46 +186,38 @@ def _switch_mode(wmode, nq_r, nq_w, w_high, w_low):
 
 @njit(cache=True)
 def _refresh_rank(rk, now, ref_mode, banks_per_rank, bankgroups, banks_per_group, open_row, owner, act_t, busy,
-                  counts,
-                  bank_counts, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt, ranks, ref_ptr):
-    """Issue the refresh that is due on rank rk: close the rows it covers, then REF (all banks) or REFsb."""
+                  counts, bank_counts, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt, ranks, ref_ptr):
+    """Issue the refresh due on rank rk: close the rows it covers, then REF (all banks) or REFsb (a bank set)."""
     b0 = rk * banks_per_rank
     if ref_mode == 0:
-        for b in range(b0, b0 + banks_per_rank):
-            if open_row[b] >= 0:
-                tp = max(now, _earliest(PRE, b, nxt, node_of))
-                _close(b, tp, open_row, owner, act_t, busy, counts, bank_counts, nxt, node_of, con, by_cmd, n_by_cmd, hist,
-                       hpos, hcnt, ranks)
-        tr = max(now, _earliest(REF, b0, nxt, node_of))
-        _issue(REF, b0, tr, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt, ranks)
-        for b in range(b0, b0 + banks_per_rank):
-            bank_counts[b, _REFS] += 1
-    else:
-        # same_bank: bank index k of every bank group; per_bank: bank k of the rank
-        k = ref_ptr[rk]
-        n_set = bankgroups if ref_mode == 1 else 1
-        step = banks_per_group if ref_mode == 1 else 0
-        tr = now
-        for j in range(n_set):
-            b = b0 + k + j * step
-            if open_row[b] >= 0:
-                tp = max(now, _earliest(PRE, b, nxt, node_of))
-                _close(b, tp, open_row, owner, act_t, busy, counts, bank_counts, nxt, node_of, con, by_cmd, n_by_cmd, hist,
-                       hpos, hcnt, ranks)
-            tr = max(tr, _earliest(REFSB, b, nxt, node_of))
-        for j in range(n_set):
-            b = b0 + k + j * step
-            _issue(REFSB, b, tr, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt, ranks)
-            bank_counts[b, _REFS] += 1
+        first, n_set, step, cmd = b0, banks_per_rank, 1, REF
+    elif ref_mode == 1:  # same_bank: bank index k of every bank group
+        first, n_set, step, cmd = b0 + ref_ptr[rk], bankgroups, banks_per_group, REFSB
+    else:  # per_bank: bank k of the rank
+        first, n_set, step, cmd = b0 + ref_ptr[rk], 1, 1, REFSB
+    tr = now
+    for j in range(n_set):
+        b = first + j * step
+        if open_row[b] >= 0:
+            tp = max(now, _earliest(PRE, b, nxt, node_of))
+            _close(b, tp, open_row, owner, act_t, busy, counts, bank_counts, nxt, node_of, con, by_cmd, n_by_cmd,
+                   hist, hpos, hcnt, ranks)
+        tr = max(tr, _earliest(cmd, b, nxt, node_of))
+    for j in range(n_set):
+        b = first + j * step
+        if cmd == REFSB or j == 0:  # one REF binds the whole rank
+            _issue(cmd, b, tr, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt, ranks)
+        bank_counts[b, _REFS] += 1
+    if ref_mode != 0:
         n_sets = banks_per_group if ref_mode == 1 else banks_per_rank
-        ref_ptr[rk] = k + 1 if k + 1 < n_sets else 0
+        ref_ptr[rk] = ref_ptr[rk] + 1 if ref_ptr[rk] + 1 < n_sets else 0
     counts[_REFS] += 1
 
 
 @njit(cache=True)
 def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out_w,
-                nxt, hist, hpos, hcnt, open_row, act_t, owner, qi, qa, qr, qw, qk, qnext, free, head, tail, cand, active,
-                a_cmd, a_e, apos, next_ref, ref_ptr, sc, counts, bank_counts, busy,
+                nxt, hist, hpos, hcnt, open_row, act_t, owner, qi, qa, qr, qw, qk, qnext, free, head, tail, cand,
+                active, a_cmd, a_e, apos, next_ref, ref_ptr, sc, counts, bank_counts, busy,
                 node_of, con, by_cmd, n_by_cmd, ranks, bankgroups, banks_per_group, policy, closed, t_cl, t_cwl,
                 burst, t_refi, ref_mode, w_high, w_low):
     """Serve one channel's next requests (sorted by arrival; request i has global index base + i).
@@ -270,7 +263,8 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
                 qnext[tail[b]] = s
             tail[b] = s
             nin += 1
-            _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, apos, a_cmd, a_e, wmode)
+            _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, apos, a_cmd, a_e,
+                       wmode)
         if nin == n and not final:
             break
         if nin == n and nq_r + nq_w == 0:
@@ -408,10 +402,11 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
             free[nfree_r + nfree_w - 1] = s
             if closed:
                 tp = _earliest(PRE, b, nxt, node_of)
-                _close(b, tp, open_row, owner, act_t, busy, counts, bank_counts, nxt, node_of, con, by_cmd, n_by_cmd, hist,
-                       hpos, hcnt, ranks)
+                _close(b, tp, open_row, owner, act_t, busy, counts, bank_counts, nxt, node_of, con, by_cmd, n_by_cmd,
+                       hist, hpos, hcnt, ranks)
         if head[b] >= 0:
-            _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, apos, a_cmd, a_e, wmode)
+            _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, apos, a_cmd, a_e,
+                       wmode)
         else:
             nact -= 1
             last = active[nact]
