@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from accelsim.config.dram import DramConfig
+from accelsim.errors import InputError
 from accelsim.hw.dram import Dram, DramResult, arrival_cycles, prepare_requests
 from accelsim.kernels.dram_timing import COUNTER_NAMES
 
@@ -25,6 +26,7 @@ DRAMSIM3_NAMES = {"reads": "num_reads_done", "writes": "num_writes_done", "activ
 _EXACT_BELOW = 4096
 _SIG_BITS = 12
 HISTOGRAM_FIRST_EDGE_NS = 8.0  # log2 buckets: [0, 8), [8, 16), [16, 32), ... ns
+MAX_EPOCHS = 1_000_000  # epoch statistics beyond this many epochs would outgrow memory, not inform
 
 
 def quantise(lat: np.ndarray) -> np.ndarray:
@@ -68,6 +70,9 @@ class ReplayStats:
         if self.epoch_cycles:
             e = completion // self.epoch_cycles
             size = max(int(e.max()) + 1, self.epoch_reads.size)
+            if size > MAX_EPOCHS:
+                raise InputError(f"--epoch-ns: the trace spans more than {MAX_EPOCHS} epochs of "
+                                 f"{self.epoch_cycles * self.cfg.tck_ns:g} ns; choose a longer epoch")
             self.epoch_reads = _grow(self.epoch_reads, size) + np.bincount(e[rd], minlength=size)[:size]
             self.epoch_writes = _grow(self.epoch_writes, size) + np.bincount(e[is_write], minlength=size)[:size]
             self.epoch_latency = _grow(self.epoch_latency, size) + np.bincount(
