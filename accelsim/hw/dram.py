@@ -18,6 +18,26 @@ from accelsim.kernels.dram_timing import (COUNTER_NAMES, REFRESH_CODES, SCHEDULE
                                           commands_by_preceding, run_channel)
 
 
+# DRAMsim3's statistic names for our counters (src/simple_stats.cc); the row-miss / row-conflict split has no
+# DRAMsim3 name and keeps ours.
+DRAMSIM3_NAMES = {"reads": "num_reads_done", "writes": "num_writes_done", "activates": "num_act_cmds",
+                  "precharges": "num_pre_cmds", "row_hits": "num_row_hits", "row_misses": "num_row_misses",
+                  "row_conflicts": "num_row_conflicts", "refreshes": "num_ref_cmds"}
+HISTOGRAM_FIRST_EDGE_NS = 8.0  # read-latency histogram: log2 buckets [0, 8), [8, 16), [16, 32), ... ns
+
+
+def histogram_bucket(latency_ns: np.ndarray) -> np.ndarray:
+    """Bucket index of each latency: 0 below 8 ns, then k for [8 x 2^(k-1), 8 x 2^k) ns."""
+    lat = np.asarray(latency_ns, np.float64)
+    k = np.floor(np.log2(np.maximum(lat, HISTOGRAM_FIRST_EDGE_NS / 2) / HISTOGRAM_FIRST_EDGE_NS)).astype(np.int64) + 1
+    return np.maximum(k, 0)
+
+
+def bucket_low_ns(k: int) -> float:
+    """Lower edge of histogram bucket k."""
+    return 0.0 if k == 0 else HISTOGRAM_FIRST_EDGE_NS * 2.0 ** (k - 1)
+
+
 @dataclass(frozen=True)
 class DramCounters:
     """Action counts of one run (inputs to energy); per_channel maps each count name to a [channels] array."""
@@ -37,6 +57,7 @@ class DramCounters:
     sim_time_ns: float
     per_channel: dict[str, np.ndarray] = field(default_factory=dict)
     per_bank: dict[str, np.ndarray] = field(default_factory=dict)  # each count name -> [channel, bank]
+    read_latency_histogram: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # reads per bucket
 
     @property
     def requests(self) -> int:
@@ -128,8 +149,8 @@ def arrival_order(arr_cyc: np.ndarray, channel: np.ndarray) -> np.ndarray:
 
 
 def make_counters(cfg: DramConfig, counts: np.ndarray, busy_ns: np.ndarray, sim_time_ns: float,
-                  bank_counts: np.ndarray | None = None) -> DramCounters:
-    """DramCounters from a [channel, COUNTER_NAMES] array (and optionally a [channel, bank, COUNTER_NAMES] one)."""
+                  bank_counts: np.ndarray | None = None, read_latency_ns: np.ndarray | None = None) -> DramCounters:
+    """DramCounters from a [channel, COUNTER_NAMES] array (optionally [channel, bank, ...] and read latencies)."""
     per = {name: counts[:, i].copy() for i, name in enumerate(COUNTER_NAMES)}
     tot = {name: int(v.sum()) for name, v in per.items()}
     per_bank = {} if bank_counts is None else {name: bank_counts[:, :, i].copy()
@@ -137,7 +158,9 @@ def make_counters(cfg: DramConfig, counts: np.ndarray, busy_ns: np.ndarray, sim_
     return DramCounters(**tot, bytes_read=tot["reads"] * cfg.burst_bytes,
                         bytes_written=tot["writes"] * cfg.burst_bytes,
                         device_activates=tot["activates"] * cfg.devices_per_rank, bank_busy_ns=busy_ns,
-                        sim_time_ns=sim_time_ns, per_channel=per, per_bank=per_bank)
+                        sim_time_ns=sim_time_ns, per_channel=per, per_bank=per_bank,
+                        read_latency_histogram=np.bincount(histogram_bucket(read_latency_ns))
+                        if read_latency_ns is not None and read_latency_ns.size else np.zeros(0, np.int64))
 
 
 def _node_table(cfg: DramConfig) -> tuple[np.ndarray, int]:
@@ -221,5 +244,6 @@ class Dram:
         completion[order] = comp_sorted
         completion_ns = completion * cfg.tck_ns
         sim_ns = float(completion_ns.max()) if completion_ns.size else 0.0
+        lat = (completion_ns - req.arrival_ns)[~req.is_write]
         return DramResult(req.arrival_ns, req.is_write, completion_ns,
-                          make_counters(cfg, counts, busy * cfg.tck_ns, sim_ns, bank_counts))
+                          make_counters(cfg, counts, busy * cfg.tck_ns, sim_ns, bank_counts, lat))

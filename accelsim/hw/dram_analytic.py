@@ -97,4 +97,5 @@ class AnalyticDram:
         completion_ns = completion * cfg.tck_ns
         sim_ns = float(completion_ns.max()) if n else 0.0
         return DramResult(req.arrival_ns, req.is_write, completion_ns,
-                          make_counters(cfg, counts, busy * cfg.tck_ns, sim_ns))
+                          make_counters(cfg, counts, busy * cfg.tck_ns, sim_ns,
+                                        read_latency_ns=(completion_ns - req.arrival_ns)[~req.is_write]))

@@ -15,17 +15,12 @@ import numpy as np
 
 from accelsim.config.dram import DramConfig
 from accelsim.errors import InputError
-from accelsim.hw.dram import Dram, DramResult, arrival_cycles, prepare_requests
+from accelsim.hw.dram import (DRAMSIM3_NAMES, Dram, DramResult, arrival_cycles, bucket_low_ns, histogram_bucket,
+                              prepare_requests)
 from accelsim.kernels.dram_timing import COUNTER_NAMES
 
-# DRAMsim3's statistic names for our counters (src/simple_stats.cc); the row-miss / row-conflict split and
-# refreshes per bank have no DRAMsim3 name and keep ours.
-DRAMSIM3_NAMES = {"reads": "num_reads_done", "writes": "num_writes_done", "activates": "num_act_cmds",
-                  "precharges": "num_pre_cmds", "row_hits": "num_row_hits", "row_misses": "num_row_misses",
-                  "row_conflicts": "num_row_conflicts", "refreshes": "num_ref_cmds"}
 _EXACT_BELOW = 4096
 _SIG_BITS = 12
-HISTOGRAM_FIRST_EDGE_NS = 8.0  # log2 buckets: [0, 8), [8, 16), [16, 32), ... ns
 MAX_EPOCHS = 1_000_000  # epoch statistics beyond this many epochs would outgrow memory, not inform
 
 
@@ -91,15 +86,13 @@ class ReplayStats:
         return float(v_lo + (h - lo) * (v_hi - v_lo))
 
     def histogram(self) -> dict:
-        """Read latencies in log2 buckets of ns; the counts sum to the reads."""
-        tck = self.cfg.tck_ns
-        top = max(self.latency_counts, default=0) * tck
-        n_edges = max(2, int(np.ceil(np.log2(max(top, HISTOGRAM_FIRST_EDGE_NS) / HISTOGRAM_FIRST_EDGE_NS))) + 2)
-        edges = [0.0] + [HISTOGRAM_FIRST_EDGE_NS * 2 ** i for i in range(n_edges - 1)]
-        counts = np.zeros(len(edges), np.int64)  # the last bucket is open-ended
-        for v, c in self.latency_counts.items():
-            counts[np.searchsorted(edges, v * tck, side="right") - 1] += c
-        return {"bucket_low_ns": edges, "counts": counts.tolist()}
+        """Read latencies in log2 buckets of ns (hw.dram.histogram_bucket); the counts sum to the reads."""
+        if not self.latency_counts:
+            return {"bucket_low_ns": [0.0], "counts": [0]}
+        values = np.array(list(self.latency_counts), np.int64)
+        counts = np.bincount(histogram_bucket(values * self.cfg.tck_ns), weights=list(self.latency_counts.values()))
+        return {"bucket_low_ns": [bucket_low_ns(k) for k in range(counts.size)],
+                "counts": counts.astype(np.int64).tolist()}
 
 
 def _grow(a: np.ndarray, size: int) -> np.ndarray:

@@ -75,3 +75,17 @@ def test_histogram_counts_sum_to_reads_and_epochs_to_requests():
         assert ch["num_reads_done"] == sum(b["num_reads_done"] for b in ch["banks"])
         assert ch["num_act_cmds"] == sum(b["num_act_cmds"] for b in ch["banks"])
     assert sum(ch["num_reads_done"] for ch in rep["per_channel"]) == rep["reads"]
+
+
+def test_run_counters_carry_dramsim3_named_per_channel_counts_and_the_histogram():
+    from accelsim.sim.api import resolve_point, run_point
+
+    point = resolve_point(dict(hw="broadwell_cpu_only", workload="rm1", mapping="cpu_only", batch_size=2,
+                               batches=1, fidelity="detailed", functional=False))
+    c = run_point(point).counters
+    dram = c[c["device"] == "dram"].groupby("counter")["value"].sum()
+    channels = point["hw"]["dram"]["channels"]
+    per_ch = sum(dram.get(f"num_reads_done_ch{ch}", 0.0) for ch in range(channels))
+    assert per_ch == dram["reads"] > 0
+    hist = sum(v for k, v in dram.items() if k.startswith("read_latency_ge_"))
+    assert hist == dram["reads"]
