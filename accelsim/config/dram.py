@@ -129,6 +129,8 @@ class DramConfig(Sourced):
     tREFI: PositiveInt = Field(description="all-bank refresh interval per rank")
     tRTRS: NonNegativeInt = Field(0, description="rank-to-rank switch: extra bus cycles between bursts of two ranks")
     pseudo_channels: PositiveInt = Field(1, description="pseudo-channels per channel (HBM pseudo-channel mode)")
+    dual_command_bus: bool = Field(False, description="separate row and column command buses: an ACT or PRE and a "
+                                                      "RD or WR may issue in the same cycle (HBM)")
     refresh: Literal["all_bank", "same_bank", "per_bank"] = Field(
         "all_bank", description="all_bank: REF closes the rank for tRFC every tREFI; same_bank: REFsb refreshes "
                                 "one bank index in every bank group (DDR5); per_bank: one bank at a time (HBM)")

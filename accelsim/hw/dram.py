@@ -217,7 +217,7 @@ class Dram:
                         *state.arrays(), self._nodes, self._con, self._by_cmd, self._n_by_cmd, cfg.rank_nodes,
                         cfg.bankgroups, cfg.banks_per_group, SCHEDULER_CODES[cfg.scheduler],
                         cfg.page_policy == "closed", cfg.tCL, cfg.tCWL, cfg.burst_cycles, self._t_refi,
-                        REFRESH_CODES[cfg.refresh], self._w_high, self._w_low)
+                        REFRESH_CODES[cfg.refresh], self._w_high, self._w_low, cfg.dual_command_bus)
         return Served(out_idx[:k], out_arr[:k], out_cyc[:k], out_w[:k])
 
     def simulate(self, arrival_ns: np.ndarray, addr: np.ndarray, is_write: np.ndarray) -> DramResult:

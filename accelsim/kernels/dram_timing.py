@@ -3,7 +3,8 @@
 The standard enters only as a table of constraint rows (level, preceding command, following command, latency
 in cycles, window, sibling) — the kernel knows no DDR4 or HBM2 rule by name. Time is an integer count of tCK
 cycles; the loop jumps from one issuable command (or arrival, or refresh) to the next, never through idle
-cycles. One command per cycle on the command bus.
+cycles. One command per cycle on the command bus, or one row (ACT, PRE) and one column (RD, WR) command per
+cycle where the standard has separate row and column command buses (HBM).
 
 The controller keeps reads and writes in separate queues and serves one kind at a time: it drains writes
 when the write queue passes its high watermark (or no read waits) and returns to reads below the low
@@ -33,7 +34,7 @@ COUNTER_NAMES = ("reads", "writes", "activates", "precharges", "row_hits", "row_
                  "refreshes")
 _READS, _WRITES, _ACTS, _PRES, _HITS, _MISSES, _CONFLICTS, _REFS = range(8)
 # scalar state slots
-_NOW, _END, _NFREE_R, _NFREE_W, _NACT, _WMODE, _NQ_R, _NQ_W, _NSC = range(9)
+_NOW, _END, _NFREE_R, _NFREE_W, _NACT, _WMODE, _NQ_R, _NQ_W, _ROW_AT, _COL_AT, _NSC = range(11)
 _INF = np.int64(1) << np.int64(62)
 
 
@@ -74,6 +75,8 @@ class ChannelState:
         self.sc = np.zeros(_NSC, np.int64)
         self.sc[_NFREE_R] = read_depth
         self.sc[_NFREE_W] = write_depth
+        self.sc[_ROW_AT] = -1  # cycle of the last row (ACT, PRE) and column (RD, WR) command
+        self.sc[_COL_AT] = -1
         self.counts = np.zeros(len(COUNTER_NAMES), np.int64)
         self.bank_counts = np.zeros((nb, len(COUNTER_NAMES)), np.int64)
         self.busy = np.zeros(nb, np.int64)
@@ -219,7 +222,7 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
                 nxt, hist, hpos, hcnt, open_row, act_t, owner, qi, qa, qr, qw, qk, qnext, free, head, tail, cand,
                 active, a_cmd, a_e, apos, next_ref, ref_ptr, sc, counts, bank_counts, busy,
                 node_of, con, by_cmd, n_by_cmd, ranks, bankgroups, banks_per_group, policy, closed, t_cl, t_cwl,
-                burst, t_refi, ref_mode, w_high, w_low):
+                burst, t_refi, ref_mode, w_high, w_low, dual_cmd):
     """Serve one channel's next requests (sorted by arrival; request i has global index base + i).
 
     Writes each finished request's global index, arrival, completion cycle and kind to out_* in issue order
@@ -236,6 +239,8 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
     wmode = sc[_WMODE] != 0
     nq_r = sc[_NQ_R]
     nq_w = sc[_NQ_W]
+    row_at = sc[_ROW_AT]
+    col_at = sc[_COL_AT]
     nin = 0
     nout = 0
     while True:
@@ -325,6 +330,8 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
                 b = active[ai]
                 e = _earliest(cmd, b, nxt, node_of)
                 a_e[ai] = e
+                if e <= now and (row_at if cmd < RD else col_at) == now:
+                    e = now + 1  # this cycle's slot on its command bus is taken (dual command bus only)
                 if e <= now:
                     n_ready += 1
                     hit = cmd >= RD and policy == FRFCFS
@@ -343,6 +350,13 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
         b = pick
         s = cand[b]
         cmd = a_cmd[apos[b]]
+        if not dual_cmd:
+            row_at = now
+            col_at = now
+        elif cmd < RD:
+            row_at = now
+        else:
+            col_at = now
         if cmd == ACT:
             _issue(ACT, b, now, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt, ranks)
             open_row[b] = qr[s]
@@ -424,7 +438,9 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
                            apos, a_cmd, a_e, wmode)
         # one command per cycle on the command bus; if nothing else was ready, skip to the next lower bound
         nxt_t = now + 1
-        if n_ready == 1 and not switched:
+        if dual_cmd and (row_at != now or col_at != now) and n_ready > 1:
+            nxt_t = now  # the other command bus is still free this cycle
+        elif n_ready == 1 and not switched:
             t = tmin
             if head[b] >= 0 and a_e[apos[b]] < t:
                 t = a_e[apos[b]]
@@ -447,6 +463,8 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
     sc[_WMODE] = 1 if wmode else 0
     sc[_NQ_R] = nq_r
     sc[_NQ_W] = nq_w
+    sc[_ROW_AT] = row_at
+    sc[_COL_AT] = col_at
     return nout
 
 
