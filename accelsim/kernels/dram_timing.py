@@ -330,7 +330,7 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
                 b = active[ai]
                 e = _earliest(cmd, b, nxt, node_of)
                 a_e[ai] = e
-                if e <= now and (row_at if cmd < RD else col_at) == now:
+                if dual_cmd and e <= now and (row_at if cmd < RD else col_at) == now:
                     e = now + 1  # this cycle's slot on its command bus is taken (dual command bus only)
                 if e <= now:
                     n_ready += 1
