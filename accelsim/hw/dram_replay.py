@@ -107,10 +107,16 @@ class StreamReplay:
         self.dram = Dram(cfg)
         self.states = [self.dram.new_state() for _ in range(cfg.channels)]
         self.seen = np.zeros(cfg.channels, np.int64)
+        self._last = 0
         self.stats = ReplayStats(cfg, _epoch_cycles(cfg, epoch_ns))
 
     def feed(self, cycle: np.ndarray, addr: np.ndarray, is_write: np.ndarray) -> None:
         """Serve the next chunk (cycles non-decreasing, continuing the previous chunk)."""
+        cycle = np.asarray(cycle, np.int64)
+        if cycle.size and (cycle[0] < self._last or np.any(cycle[1:] < cycle[:-1])):
+            raise InputError("request times must not go backwards (within a chunk or from the previous one)")
+        if cycle.size:
+            self._last = int(cycle[-1])
         self._serve(cycle, addr, is_write, final=False)
 
     def finish(self) -> ReplayStats:

@@ -89,3 +89,14 @@ def test_run_counters_carry_dramsim3_named_per_channel_counts_and_the_histogram(
     assert per_ch == dram["reads"] > 0
     hist = sum(v for k, v in dram.items() if k.startswith("read_latency_ge_"))
     assert hist == dram["reads"]
+
+
+def test_stream_refuses_time_going_backwards():
+    import pytest
+
+    from accelsim.errors import InputError
+
+    replay = dram_replay.StreamReplay(load_dram("ddr4_2400"))
+    replay.feed(np.array([5, 9]), np.array([0, 64]), np.zeros(2, bool))
+    with pytest.raises(InputError, match="must not go backwards"):
+        replay.feed(np.array([8]), np.array([128]), np.zeros(1, bool))
