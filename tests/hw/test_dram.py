@@ -35,7 +35,8 @@ def test_presets_load_and_cite_every_field(name):
 
 
 @pytest.mark.parametrize("name,peak_per_channel,channels", [("DDR4-2400", 19.2, 1), ("ddr4_3200", 25.6, 1),
-                                                             ("DDR5-4800", 19.2, 2), ("HBM2", 32.0, 8)])
+                                                             ("DDR5-4800", 19.2, 2), ("DDR5-6400", 25.6, 2),
+                                                             ("HBM2", 32.0, 8)])
 def test_peak_bandwidth_and_burst(name, peak_per_channel, channels):
     cfg = load_dram(name)
     assert cfg.peak_bandwidth_gbps_per_channel == pytest.approx(peak_per_channel, rel=2e-3)
