@@ -201,12 +201,12 @@ def register(sub) -> None:
     p = sub.add_parser("memsim", help="replay a DRAMsim3 or Ramulator memory trace on a DRAM preset",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dram", required=True,
-                   help="preset (DDR4-2400, ddr5_4800, hbm2, ...), a YAML file or a DRAMsim3 .ini file")
+                   help="preset (DDR4-2400, ddr5_4800, ddr5_6400, hbm2, ...), a YAML file or a DRAMsim3 .ini file")
     p.add_argument("--channels", type=int, help="override the preset's channel count")
     p.add_argument("--ranks", type=int, help="override ranks per channel")
     p.add_argument("--mapping", help="address mapping, MSB first, e.g. ro-ba-ra-co-bg-ch")
     p.add_argument("--page-policy", choices=["open", "closed"])
-    p.add_argument("--queue-depth", type=int, help="request queue entries per channel")
+    p.add_argument("--queue-depth", type=int, help="read queue entries per channel")
     p.add_argument("--fidelity", choices=FIDELITIES, default="detailed")
     p.add_argument("--trace", required=True,
                    help="'0x<hex> READ|WRITE <cycle>' (DRAMsim3) or '0x<hex> R|W' (Ramulator) lines, or binary")
