@@ -84,8 +84,9 @@ class ChannelState:
     def arrays(self) -> tuple:
         """The state in the order run_channel takes it."""
         return (self.nxt, self.hist, self.hpos, self.hcnt, self.open_row, self.act_t, self.owner, self.qi, self.qa,
-                self.qr, self.qw, self.qk, self.qnext, self.free, self.head, self.tail, self.cand, self.active, self.a_cmd,
-                self.a_e, self.apos, self.next_ref, self.ref_ptr, self.sc, self.counts, self.bank_counts, self.busy)
+                self.qr, self.qw, self.qk, self.qnext, self.free, self.head, self.tail, self.cand, self.active,
+                self.a_cmd, self.a_e, self.apos, self.next_ref, self.ref_ptr, self.sc, self.counts, self.bank_counts,
+                self.busy)
 
 
 @njit(cache=True, inline="always")
