@@ -374,12 +374,12 @@ def constraint_table(cfg: DramConfig) -> list[tuple[int, int, int, int, int, int
     """The config's constraints expanded to (level, preceding, following, latency_cycles, window, sibling) codes.
 
     In pseudo-channel mode the channel-level rows (the data bus) bind each pseudo-channel, and sibling rows
-    (rank switching) do not apply: pseudo-channels have separate buses.
+    (rank switching) do not apply: pseudo-channels have separate buses; nor do they with a single rank.
     """
     rows = []
     for c in cfg.constraints:
-        if c.sibling and cfg.pseudo_channels > 1:
-            continue
+        if c.sibling and cfg.rank_nodes == 1 or c.sibling and cfg.pseudo_channels > 1:
+            continue  # no other rank to bind
         level = "rank" if cfg.pseudo_channels > 1 and c.level == "channel" else c.level
         lat = cfg.cycles(c.latency)
         for p in c.preceding:
