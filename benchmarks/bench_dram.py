@@ -7,6 +7,11 @@ The first call's JIT compile is excluded (warm-up on a small trace). Wall and pr
 shown; on a shared machine the CPU-time rate is the steadier figure.
 
     .venv/bin/python benchmarks/bench_dram.py [--sizes 250000 500000 1000000] [--repeat 3]
+    .venv/bin/python benchmarks/bench_dram.py --fidelity   # the DRAM fidelity table (benchmarks/RESULTS.md)
+
+The fidelity table runs the standard synthetic patterns on DDR4-2400 with DRAMsim3's stock mapping
+(rochrababgco) and queue (16), as the peers' numbers in RESULTS.md were taken: saturated streams (all requests
+at t = 0), unloaded probes (one request every 1 us), and offered loads (evenly spaced requests).
 """
 
 from __future__ import annotations
@@ -42,11 +47,41 @@ def make_trace(kind: str, n: int, capacity_bytes: int, seed: int = 0) -> np.ndar
     return (rows[:, None] * ROW_BYTES + np.arange(ROW_BYTES // 64) * 64).ravel()
 
 
+def fidelity_table(n: int = 200_000) -> None:
+    """Bandwidth and read latency of the standard patterns, 1 and 2 channels, reads only and a 30% write mix."""
+    print(f"{'pattern':<28}{'ch':>3}{'GB/s':>8}{'lat avg ns':>12}{'lat p99 ns':>12}{'row hits':>10}")
+    for channels in (1, 2):
+        cfg = load_dram("DDR4-2400", channels=channels, address_mapping="rochrababgco", queue_depth=16)
+        dram = Dram(cfg)
+        cases = []
+        for kind in ("sequential", "random", "gather-uniform", "gather-zipf"):
+            cases.append((f"{kind} saturated", np.zeros(n), make_trace(kind, n, cfg.capacity_bytes), 0.0))
+        m = 5000
+        cases.append(("idle random (1/us)", np.arange(m) * 1000.0, make_trace("random", m, cfg.capacity_bytes), 0.0))
+        cases.append(("idle sequential (1/us)", np.arange(m) * 1000.0, make_trace("sequential", m, cfg.capacity_bytes),
+                      0.0))
+        for gbps in (4.0, 8.0, 12.0, 16.0):
+            arr = np.arange(n) * (64 / (gbps * channels))  # evenly spaced, as a trace with fixed cycle gaps
+            cases.append((f"random offered {gbps * channels:g} GB/s", arr, make_trace("random", n, cfg.capacity_bytes),
+                          0.0))
+        cases.append(("random 30% writes saturated", np.zeros(n), make_trace("random", n, cfg.capacity_bytes), 0.3))
+        for name, arr, addr, wf in cases:
+            w = np.random.default_rng(1).random(addr.size) < wf
+            res = dram.simulate(arr, addr, w)
+            st = res.read_latency_stats()
+            print(f"{name:<28}{channels:>3}{res.bandwidth_gbps:>8.2f}{st['read_latency_avg_ns']:>12.1f}"
+                  f"{st['read_latency_p99_ns']:>12.1f}{res.counters.row_hit_rate:>10.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[250_000, 500_000, 1_000_000])
     ap.add_argument("--repeat", type=int, default=3, help="best of this many runs")
+    ap.add_argument("--fidelity", action="store_true", help="print the DRAM fidelity table instead")
     args = ap.parse_args()
+    if args.fidelity:
+        fidelity_table()
+        return
     cfg = load_dram("DDR4-2400", channels=4)
     dram = Dram(cfg)
     dram.simulate(np.zeros(64), np.arange(64) * 64, np.zeros(64, bool))  # JIT warm-up

@@ -50,6 +50,13 @@ class SystemConfig(Model):
             preset = read_yaml(resolve_dram_path(str(dram.pop("preset"))))
             sources = {**preset.get("sources", {}), **dram.pop("sources", {})}
             data = {**data, "dram": {**preset, **dram, "sources": sources}}
+        # `dram: {ini: FILE.ini, channels: 4}` reads a DRAMsim3 .ini the same way (path as given or from the cwd)
+        if isinstance(data, dict) and isinstance(data.get("dram"), dict) and "ini" in data["dram"]:
+            from accelsim.config.dram import dram_from_ini
+            dram = dict(data["dram"])
+            base = dram_from_ini(str(dram.pop("ini")))
+            sources = {**base.pop("sources"), **dram.pop("sources", {})}
+            data = {**data, "dram": {**base, **dram, "sources": sources}}
         return data
 
     @model_validator(mode="after")

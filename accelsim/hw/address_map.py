@@ -6,7 +6,8 @@ into the fields as a mixed-radix number, least-significant field first (value = 
 count): with power-of-two counts this is exactly DRAMsim3's bit slicing (each field log2(count) bits wide), and
 it also describes the 3-, 6- or 12-channel interleaves of real servers. The column field counts bursts, i.e.
 columns / burst_length, as in DRAMsim3. What lies beyond the last field is ignored (the address is taken modulo
-the memory capacity), as DRAMsim3 does.
+the memory capacity), as DRAMsim3 does. Ramulator 2's mapper names (``RoBaRaCoCh``, ``ChRaBaRoCo``) are accepted
+as presets of the field string.
 """
 
 from __future__ import annotations
@@ -18,10 +19,16 @@ import numpy as np
 from accelsim.errors import InputError
 
 FIELDS = ("ch", "ra", "bg", "ba", "ro", "co")
+# Ramulator 2's linear mappers by name (src/addr_mapper/impl/linear_mappers.cpp), as field strings: RoBaRaCoCh
+# takes the channel from the lowest bits, then the column, then rank, bank group, bank and row upwards;
+# ChRaBaRoCo takes the column, row, bank, bank group, rank and channel from the lowest bits up. DRAMsim3's
+# names (rochrababgco, chrobabgraco, ...) are field strings already.
+MAPPING_PRESETS = {"RoBaRaCoCh": "ro-ba-bg-ra-co-ch", "ChRaBaRoCo": "ch-ra-bg-ba-ro-co"}
 
 
 def parse_mapping(text: str) -> tuple[str, ...]:
-    """Field names of `text`, most-significant first; each of ch, ra, bg, ba, ro, co exactly once."""
+    """Field names of `text` (a field string or a Ramulator mapper name), most-significant first."""
+    text = MAPPING_PRESETS.get(text.strip(), text)
     compact = text.replace("-", "").replace("_", "").strip().lower()
     if len(compact) != 2 * len(FIELDS):
         raise InputError(f"address_mapping {text!r}: expected the six fields {'-'.join(FIELDS)} in some order")

@@ -1,7 +1,8 @@
-"""Detailed DRAM: per-channel request queue, FR-FCFS or FCFS, bank/rank/bus timing, refresh (numba kernel).
+"""Detailed DRAM: per-channel read and write queues, FR-FCFS or FCFS, bank/rank/bus timing, refresh (numba kernel).
 
 A memory level answers "serve these requests": `simulate(arrival_ns, addr, is_write) -> DramResult`, each
-request one burst. Channels are independent, so each channel's requests run as their own sequence.
+request one burst. Channels are independent, so each channel's requests run as their own sequence; `run`
+serves one channel's requests in pieces (a trace streamed in chunks) with the same result.
 """
 
 from __future__ import annotations
@@ -13,7 +14,28 @@ import numpy as np
 
 from accelsim.config.dram import DramConfig, constraint_table
 from accelsim.errors import InputError
-from accelsim.kernels.dram_timing import COUNTER_NAMES, SCHEDULER_CODES, simulate_channels
+from accelsim.kernels.dram_timing import (COUNTER_NAMES, REFRESH_CODES, SCHEDULER_CODES, ChannelState,
+                                          commands_by_preceding, run_channel)
+
+
+# DRAMsim3's statistic names for our counters (src/simple_stats.cc); the row-miss / row-conflict split has no
+# DRAMsim3 name and keeps ours.
+DRAMSIM3_NAMES = {"reads": "num_reads_done", "writes": "num_writes_done", "activates": "num_act_cmds",
+                  "precharges": "num_pre_cmds", "row_hits": "num_row_hits", "row_misses": "num_row_misses",
+                  "row_conflicts": "num_row_conflicts", "refreshes": "num_ref_cmds"}
+HISTOGRAM_FIRST_EDGE_NS = 8.0  # read-latency histogram: log2 buckets [0, 8), [8, 16), [16, 32), ... ns
+
+
+def histogram_bucket(latency_ns: np.ndarray) -> np.ndarray:
+    """Bucket index of each latency: 0 below 8 ns, then k for [8 x 2^(k-1), 8 x 2^k) ns."""
+    lat = np.asarray(latency_ns, np.float64)
+    k = np.floor(np.log2(np.maximum(lat, HISTOGRAM_FIRST_EDGE_NS / 2) / HISTOGRAM_FIRST_EDGE_NS)).astype(np.int64) + 1
+    return np.maximum(k, 0)
+
+
+def bucket_low_ns(k: int) -> float:
+    """Lower edge of histogram bucket k."""
+    return 0.0 if k == 0 else HISTOGRAM_FIRST_EDGE_NS * 2.0 ** (k - 1)
 
 
 @dataclass(frozen=True)
@@ -34,6 +56,8 @@ class DramCounters:
     bank_busy_ns: np.ndarray  # [channel, bank]: time each bank held a row open
     sim_time_ns: float
     per_channel: dict[str, np.ndarray] = field(default_factory=dict)
+    per_bank: dict[str, np.ndarray] = field(default_factory=dict)  # each count name -> [channel, bank]
+    read_latency_histogram: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # reads per bucket
 
     @property
     def requests(self) -> int:
@@ -124,23 +148,38 @@ def arrival_order(arr_cyc: np.ndarray, channel: np.ndarray) -> np.ndarray:
     return np.lexsort((arr_cyc, channel))
 
 
-def make_counters(cfg: DramConfig, counts: np.ndarray, busy_ns: np.ndarray, sim_time_ns: float) -> DramCounters:
-    """DramCounters from a [channel, COUNTER_NAMES] array."""
+def make_counters(cfg: DramConfig, counts: np.ndarray, busy_ns: np.ndarray, sim_time_ns: float,
+                  bank_counts: np.ndarray | None = None, read_latency_ns: np.ndarray | None = None) -> DramCounters:
+    """DramCounters from a [channel, COUNTER_NAMES] array (optionally [channel, bank, ...] and read latencies)."""
     per = {name: counts[:, i].copy() for i, name in enumerate(COUNTER_NAMES)}
     tot = {name: int(v.sum()) for name, v in per.items()}
+    per_bank = {} if bank_counts is None else {name: bank_counts[:, :, i].copy()
+                                               for i, name in enumerate(COUNTER_NAMES)}
     return DramCounters(**tot, bytes_read=tot["reads"] * cfg.burst_bytes,
                         bytes_written=tot["writes"] * cfg.burst_bytes,
                         device_activates=tot["activates"] * cfg.devices_per_rank, bank_busy_ns=busy_ns,
-                        sim_time_ns=sim_time_ns, per_channel=per)
+                        sim_time_ns=sim_time_ns, per_channel=per, per_bank=per_bank,
+                        read_latency_histogram=np.bincount(histogram_bucket(read_latency_ns))
+                        if read_latency_ns is not None and read_latency_ns.size else np.zeros(0, np.int64))
 
 
 def _node_table(cfg: DramConfig) -> tuple[np.ndarray, int]:
     """For each bank of a channel, its node id at the channel, rank, bank-group and bank levels."""
-    r, g, k = cfg.ranks, cfg.bankgroups, cfg.banks_per_group
+    r, g, k = cfg.rank_nodes, cfg.bankgroups, cfg.banks_per_group
     b = np.arange(cfg.banks_per_channel)
     rank, bg = b // (g * k), b // k
     nodes = np.stack([np.zeros_like(b), 1 + rank, 1 + r + bg, 1 + r + r * g + b], axis=1).astype(np.int64)
     return nodes, 1 + r + r * g + r * g * k
+
+
+@dataclass(frozen=True)
+class Served:
+    """Requests one `Dram.run` call finished, in issue order: global index, arrival and completion cycle, kind."""
+
+    index: np.ndarray
+    arrival_cycle: np.ndarray
+    completion_cycle: np.ndarray
+    is_write: np.ndarray
 
 
 class Dram:
@@ -149,8 +188,37 @@ class Dram:
     def __init__(self, cfg: DramConfig):
         self.cfg = cfg
         self._nodes, self._nnodes = _node_table(cfg)
-        self._con = np.array(constraint_table(cfg), dtype=np.int64).reshape(-1, 5)
+        self._con = np.array(constraint_table(cfg), dtype=np.int64).reshape(-1, 6)
         self._con[:, 3] = np.maximum(self._con[:, 3], 0)  # a negative latency is no constraint
+        self._by_cmd, self._n_by_cmd = commands_by_preceding(self._con)
+        wq = cfg.write_queue_depth
+        self._w_high = int(np.floor(cfg.write_high_watermark * wq))  # drain when more writes than this wait
+        self._w_low = int(np.ceil(cfg.write_low_watermark * wq))  # stop draining below this
+        self._t_refi = cfg.tREFI if cfg.refresh == "all_bank" else cfg.tREFIsb
+
+    def new_state(self) -> ChannelState:
+        """A channel at cycle 0: queues empty, banks closed, refresh not yet due."""
+        cfg = self.cfg
+        return ChannelState(self._nnodes, self._con, cfg.banks_per_channel, cfg.rank_nodes, cfg.queue_depth,
+                            cfg.write_queue_depth, self._t_refi)
+
+    def run(self, state: ChannelState, arrival_cycle: np.ndarray, bank: np.ndarray, row: np.ndarray,
+            is_write: np.ndarray, base: int = 0, final: bool = True) -> Served:
+        """Serve one channel's next requests (arrival cycles sorted, continuing `state`'s stream).
+
+        With final=False more requests may follow, and the call stops once all of these are admitted.
+        """
+        cfg = self.cfg
+        n = arrival_cycle.size
+        size = n + cfg.queue_depth + cfg.write_queue_depth
+        out_idx, out_arr, out_cyc = (np.empty(size, np.int64) for _ in range(3))
+        out_w = np.empty(size, np.bool_)
+        k = run_channel(arrival_cycle, bank, row, is_write, base, final, out_idx, out_arr, out_cyc, out_w,
+                        *state.arrays(), self._nodes, self._con, self._by_cmd, self._n_by_cmd, cfg.rank_nodes,
+                        cfg.bankgroups, cfg.banks_per_group, SCHEDULER_CODES[cfg.scheduler],
+                        cfg.page_policy == "closed", cfg.tCL, cfg.tCWL, cfg.burst_cycles, self._t_refi,
+                        REFRESH_CODES[cfg.refresh], self._w_high, self._w_low, cfg.dual_command_bus)
+        return Served(out_idx[:k], out_arr[:k], out_cyc[:k], out_w[:k])
 
     def simulate(self, arrival_ns: np.ndarray, addr: np.ndarray, is_write: np.ndarray) -> DramResult:
         """Serve the requests; arrival times are rounded up to the next tCK edge."""
@@ -158,15 +226,24 @@ class Dram:
         req = prepare_requests(cfg, arrival_ns, addr, is_write)
         arr_cyc = arrival_cycles(cfg, req.arrival_ns)
         order = arrival_order(arr_cyc, req.channel)
-        starts = np.searchsorted(req.channel[order], np.arange(cfg.channels + 1)).astype(np.int64)
-        comp_sorted, counts, busy = simulate_channels(
-            arr_cyc[order], req.bank[order], req.row[order], req.is_write[order], starts, self._nodes,
-            self._nnodes, self._con, cfg.ranks, cfg.banks_per_rank, cfg.queue_depth,
-            SCHEDULER_CODES[cfg.scheduler], cfg.page_policy == "closed", cfg.tCL, cfg.tCWL, cfg.burst_cycles,
-            cfg.tREFI)
+        starts = np.searchsorted(req.channel[order], np.arange(cfg.channels + 1))
+        a, b, r, w = arr_cyc[order], req.bank[order], req.row[order], req.is_write[order]
+        comp_sorted = np.empty(order.size, np.int64)
+        counts = np.zeros((cfg.channels, len(COUNTER_NAMES)), np.int64)
+        bank_counts = np.zeros((cfg.channels, cfg.banks_per_channel, len(COUNTER_NAMES)), np.int64)
+        busy = np.zeros((cfg.channels, cfg.banks_per_channel), np.int64)
+        for ch in range(cfg.channels):
+            s, e = int(starts[ch]), int(starts[ch + 1])
+            if e == s:
+                continue
+            state = self.new_state()
+            done = self.run(state, a[s:e], b[s:e], r[s:e], w[s:e], base=s)
+            comp_sorted[done.index] = done.completion_cycle
+            counts[ch], bank_counts[ch], busy[ch] = state.counts, state.bank_counts, state.busy
         completion = np.empty_like(comp_sorted)
         completion[order] = comp_sorted
         completion_ns = completion * cfg.tck_ns
         sim_ns = float(completion_ns.max()) if completion_ns.size else 0.0
+        lat = (completion_ns - req.arrival_ns)[~req.is_write]
         return DramResult(req.arrival_ns, req.is_write, completion_ns,
-                          make_counters(cfg, counts, busy * cfg.tck_ns, sim_ns))
+                          make_counters(cfg, counts, busy * cfg.tck_ns, sim_ns, bank_counts, lat))

@@ -1,7 +1,8 @@
 """Analytic DRAM: closed-form service time per channel from row-hit rate, bank, activate, bus and queue bounds.
 
 Per channel the service time is the largest of
-  bus:     requests x burst_cycles
+  bus:     requests x burst_cycles, plus tRTRS for each rank switch between consecutive requests in arrival
+           order; per pseudo-channel in PC mode (separate buses, no switches)
   bank:    the busiest bank's occupancy (tRC per miss or conflict, tCCD_L per hit)
   activate: the busiest rank's activates x max(tRRD_S, tFAW / 4)
   queue:   Little's law, sum of unloaded latencies / queue_depth
@@ -72,8 +73,13 @@ class AnalyticDram:
             k, b = kind[idx], req.bank[idx]
             opens = k != _HIT
             bank_cyc = np.bincount(b, weights=np.where(opens, cfg.tRC, cfg.tCCD_L), minlength=cfg.banks_per_channel)
-            acts_per_rank = np.bincount(b[opens] // cfg.banks_per_rank, minlength=cfg.ranks)
-            service = max(m * cfg.burst_cycles, bank_cyc.max(), acts_per_rank.max() * act_slot,
+            acts_per_rank = np.bincount(b[opens] // cfg.banks_per_rank, minlength=cfg.rank_nodes)
+            rank_of = b // cfg.banks_per_rank
+            if cfg.pseudo_channels > 1:  # each pseudo-channel has its own bus: no rank switches
+                bus = np.bincount(rank_of, minlength=cfg.rank_nodes).max() * cfg.burst_cycles
+            else:
+                bus = m * cfg.burst_cycles + int(np.count_nonzero(rank_of[1:] != rank_of[:-1])) * cfg.tRTRS
+            service = max(bus, bank_cyc.max(), acts_per_rank.max() * act_slot,
                           lat[idx].sum() / cfg.queue_depth) * refresh_stretch
             slot = service / m
             i = np.arange(m)
@@ -85,10 +91,11 @@ class AnalyticDram:
             counts[ch] = (m - writes, writes, n_open,
                           n_open if cfg.page_policy == "closed" else int((k == _CONFLICT).sum()),
                           int((k == _HIT).sum()), int((k == _MISS).sum()), int((k == _CONFLICT).sum()),
-                          cfg.ranks * int(span // cfg.tREFI))
+                          cfg.rank_nodes * int(span // cfg.tREFI))
             busy[ch] = np.bincount(b, weights=np.where(opens, cfg.tRAS, cfg.tCCD_L),
                                    minlength=cfg.banks_per_channel)
         completion_ns = completion * cfg.tck_ns
         sim_ns = float(completion_ns.max()) if n else 0.0
         return DramResult(req.arrival_ns, req.is_write, completion_ns,
-                          make_counters(cfg, counts, busy * cfg.tck_ns, sim_ns))
+                          make_counters(cfg, counts, busy * cfg.tck_ns, sim_ns,
+                                        read_latency_ns=(completion_ns - req.arrival_ns)[~req.is_write]))

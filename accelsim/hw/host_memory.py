@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from accelsim.config.dram import DramConfig
-from accelsim.hw.dram import Dram, DramCounters
+from accelsim.hw.dram import DRAMSIM3_NAMES, Dram, DramCounters, bucket_low_ns
 
 
 def make_dram(cfg: DramConfig, fidelity: str):
@@ -24,6 +24,12 @@ def idle_read_latency_ns(cfg: DramConfig) -> float:
 
 
 def counter_dict(c: DramCounters) -> dict[str, float]:
-    """The scalar counters of a DRAM run (what energy and the counters frame need)."""
-    return {f.name: float(getattr(c, f.name)) for f in dataclasses.fields(c)
-            if np.isscalar(getattr(c, f.name))}
+    """The counters of a DRAM run (what energy and the counters frame need): the scalar totals, each count per
+    channel under DRAMsim3's name (`num_reads_done_ch0`, ...) and the read-latency histogram
+    (`read_latency_ge_16ns`: reads that took 16 ns up to the next bucket edge). All add up across runs."""
+    out = {f.name: float(getattr(c, f.name)) for f in dataclasses.fields(c) if np.isscalar(getattr(c, f.name))}
+    for name, per in c.per_channel.items():
+        out.update({f"{DRAMSIM3_NAMES[name]}_ch{ch}": float(v) for ch, v in enumerate(per)})
+    out.update({f"read_latency_ge_{bucket_low_ns(k):g}ns": float(v) for k, v in enumerate(c.read_latency_histogram)
+                if v})
+    return out

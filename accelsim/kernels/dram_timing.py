@@ -1,9 +1,17 @@
 """numba kernel: one DRAM channel's controller and banks, event-driven, over arrays of requests.
 
 The standard enters only as a table of constraint rows (level, preceding command, following command, latency
-in cycles, window) — the kernel knows no DDR4 or HBM2 rule by name. Time is an integer count of tCK
+in cycles, window, sibling) — the kernel knows no DDR4 or HBM2 rule by name. Time is an integer count of tCK
 cycles; the loop jumps from one issuable command (or arrival, or refresh) to the next, never through idle
-cycles. One command per cycle on the command bus.
+cycles. One command per cycle on the command bus, or one row (ACT, PRE) and one column (RD, WR) command per
+cycle where the standard has separate row and column command buses (HBM).
+
+The controller keeps reads and writes in separate queues and serves one kind at a time: it drains writes
+when the write queue passes its high watermark (or no read waits) and returns to reads below the low
+watermark, as Ramulator 2's generic controller does, so read/write turnarounds (tWTR, tRTW) come in batches.
+
+A channel's whole state lives in a `ChannelState`, so a trace can be fed in chunks: `run_channel` stops when
+it has admitted every request it was given and, if more may follow, resumes exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -11,18 +19,74 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-COMMANDS = ("ACT", "PRE", "RD", "WR", "REF")
+COMMANDS = ("ACT", "PRE", "RD", "WR", "REF", "REFsb")
 LEVELS = ("channel", "rank", "bankgroup", "bank")
-ACT, PRE, RD, WR, REF = range(5)
+ACT, PRE, RD, WR, REF, REFSB = range(6)
+N_CMD = len(COMMANDS)
 
 # Scheduler implementations the kernel provides, by config name.
 FRFCFS, FCFS = 0, 1
 SCHEDULER_CODES = {"frfcfs": FRFCFS, "fcfs": FCFS}
+# Refresh modes: all banks of a rank at once; the same bank of every bank group (DDR5 REFsb); one bank (HBM).
+REFRESH_CODES = {"all_bank": 0, "same_bank": 1, "per_bank": 2}
 
 COUNTER_NAMES = ("reads", "writes", "activates", "precharges", "row_hits", "row_misses", "row_conflicts",
                  "refreshes")
 _READS, _WRITES, _ACTS, _PRES, _HITS, _MISSES, _CONFLICTS, _REFS = range(8)
+# scalar state slots
+_NOW, _END, _NFREE_R, _NFREE_W, _NACT, _WMODE, _NQ_R, _NQ_W, _ROW_AT, _COL_AT, _NSC = range(11)
 _INF = np.int64(1) << np.int64(62)
+
+
+class ChannelState:
+    """Everything one channel's controller remembers between chunks of its request stream."""
+
+    def __init__(self, nnodes: int, con: np.ndarray, nb: int, ranks: int, read_depth: int, write_depth: int,
+                 t_refi: int):
+        k_rows = con.shape[0]
+        wmax = int(max(1, con[:, 4].max())) if k_rows else 1
+        q = read_depth + write_depth
+        self.nxt = np.zeros((nnodes, N_CMD), np.int64)
+        self.hist = np.zeros((k_rows, nnodes, wmax), np.int64)
+        self.hpos = np.zeros((k_rows, nnodes), np.int64)
+        self.hcnt = np.zeros((k_rows, nnodes), np.int64)
+        self.open_row = np.full(nb, -1, np.int64)
+        self.act_t = np.zeros(nb, np.int64)
+        self.owner = np.full(nb, -1, np.int64)  # the queued request the bank has begun to serve (PRE or ACT)
+        # queue slots, threaded per bank into FIFO lists; qi is the request's global index (its age)
+        self.qi = np.empty(q, np.int64)
+        self.qa = np.empty(q, np.int64)  # arrival cycle
+        self.qr = np.empty(q, np.int64)
+        self.qw = np.empty(q, np.bool_)
+        self.qk = np.empty(q, np.bool_)  # classified as hit / miss / conflict yet
+        self.qnext = np.empty(q, np.int64)
+        self.free = np.arange(q)[::-1].copy()
+        self.head = np.full(nb, -1, np.int64)
+        self.tail = np.full(nb, -1, np.int64)
+        self.cand = np.full(nb, -1, np.int64)  # the slot each bank offers the scheduler
+        # banks with queued requests, packed: bank, its candidate's command and a lower bound on the cycle
+        # that command can issue (constraints only grow, so a stale bound stays a lower bound)
+        self.active = np.empty(nb, np.int64)
+        self.a_cmd = np.zeros(nb, np.int64)
+        self.a_e = np.zeros(nb, np.int64)
+        self.apos = np.full(nb, -1, np.int64)
+        self.next_ref = np.array([t_refi + (rk * t_refi) // ranks for rk in range(ranks)], np.int64)  # staggered
+        self.ref_ptr = np.zeros(ranks, np.int64)  # next bank set a per-bank refresh covers
+        self.sc = np.zeros(_NSC, np.int64)
+        self.sc[_NFREE_R] = read_depth
+        self.sc[_NFREE_W] = write_depth
+        self.sc[_ROW_AT] = -1  # cycle of the last row (ACT, PRE) and column (RD, WR) command
+        self.sc[_COL_AT] = -1
+        self.counts = np.zeros(len(COUNTER_NAMES), np.int64)
+        self.bank_counts = np.zeros((nb, len(COUNTER_NAMES)), np.int64)
+        self.busy = np.zeros(nb, np.int64)
+
+    def arrays(self) -> tuple:
+        """The state in the order run_channel takes it."""
+        return (self.nxt, self.hist, self.hpos, self.hcnt, self.open_row, self.act_t, self.owner, self.qi, self.qa,
+                self.qr, self.qw, self.qk, self.qnext, self.free, self.head, self.tail, self.cand, self.active,
+                self.a_cmd, self.a_e, self.apos, self.next_ref, self.ref_ptr, self.sc, self.counts, self.bank_counts,
+                self.busy)
 
 
 @njit(cache=True, inline="always")
@@ -36,7 +100,7 @@ def _earliest(cmd, b, nxt, node_of):
 
 
 @njit(cache=True, inline="always")
-def _issue(cmd, b, t, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt):
+def _issue(cmd, b, t, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt, ranks):
     """Apply every constraint row whose preceding command is `cmd`, issued to bank `b` at cycle t."""
     for i in range(n_by_cmd[cmd]):
         k = by_cmd[cmd, i]
@@ -56,30 +120,52 @@ def _issue(cmd, b, t, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt):
                     continue
             v = hist[k, node, p] + con[k, 3]
         f = con[k, 2]
-        if v > nxt[node, f]:
+        if con[k, 5]:
+            # sibling row (rank level): binds the channel's other ranks, e.g. tRTRS on a rank switch
+            for rk in range(ranks):
+                sib = 1 + rk
+                if sib != node and v > nxt[sib, f]:
+                    nxt[sib, f] = v
+        elif v > nxt[node, f]:
             nxt[node, f] = v
 
 
 @njit(cache=True, inline="always")
-def _close(b, t, open_row, act_t, busy, counts, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt):
-    _issue(PRE, b, t, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt)
+def _close(b, t, open_row, owner, act_t, busy, counts, bank_counts, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos,
+           hcnt, ranks):
+    _issue(PRE, b, t, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt, ranks)
     busy[b] += t - act_t[b]
     open_row[b] = -1
     counts[_PRES] += 1
+    bank_counts[b, _PRES] += 1
 
 
 @njit(cache=True, inline="always")
-def _eval_bank(b, head, qnext, qr, qw, open_row, closed, policy, nxt, node_of, cand, apos, a_cmd, a_e):
+def _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, apos, a_cmd, a_e,
+               wmode):
     """The one request bank b offers the scheduler next, its command and earliest cycle.
 
-    FR-FCFS offers the oldest request to the open row if any (so a row queued hits want is never closed),
-    else the oldest request; FCFS and closed-page offer the oldest request.
+    A request the bank has begun (precharged or activated for) is finished first, whatever kind is being
+    served (its commands are already queued,
+            as in DRAMsim3's command queues). Otherwise only requests of the kind being served
+    (reads, or writes while draining) are offered: FR-FCFS offers the oldest such request to the open row if
+    any (so a row queued hits want is never closed), else the oldest such request; FCFS and closed-page offer
+    the oldest.
     """
-    s = head[b]
     o = open_row[b]
-    if o >= 0 and policy == FRFCFS and not closed:
+    s = owner[b]
+    if s < 0:
+        s = head[b]
+        while s >= 0 and qw[s] != wmode:
+            s = qnext[s]
+        if s < 0:
+            cand[b] = -1
+            a_cmd[apos[b]] = -1
+            a_e[apos[b]] = _INF
+            return
+    if owner[b] < 0 and o >= 0 and policy == FRFCFS and not closed:
         h = s
-        while h >= 0 and qr[h] != o:
+        while h >= 0 and (qr[h] != o or qw[h] != wmode):
             h = qnext[h]
         if h >= 0:
             s = h
@@ -94,53 +180,82 @@ def _eval_bank(b, head, qnext, qr, qw, open_row, closed, policy, nxt, node_of, c
     a_e[apos[b]] = _earliest(cmd, b, nxt, node_of)
 
 
+@njit(cache=True, inline="always")
+def _switch_mode(wmode, nq_r, nq_w, w_high, w_low):
+    """Drain writes above the high watermark or when no read waits; return to reads below the low one."""
+    if wmode:
+        return nq_r > 0 and (nq_w < w_low or nq_w == 0)
+    return nq_w > 0 and (nq_w > w_high or nq_r == 0)
+
+
 @njit(cache=True)
-def _run_channel(arr, bank, row, isw, completion, counts, busy, node_of, nnodes, con, by_cmd, n_by_cmd, ranks,
-                 banks_per_rank, queue_depth, policy, closed, t_cl, t_cwl, burst, t_refi):
+def _refresh_rank(rk, now, ref_mode, banks_per_rank, bankgroups, banks_per_group, open_row, owner, act_t, busy,
+                  counts, bank_counts, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt, ranks, ref_ptr):
+    """Issue the refresh due on rank rk: close the rows it covers, then REF (all banks) or REFsb (a bank set)."""
+    b0 = rk * banks_per_rank
+    if ref_mode == 0:
+        first, n_set, step, cmd = b0, banks_per_rank, 1, REF
+    elif ref_mode == 1:  # same_bank: bank index k of every bank group
+        first, n_set, step, cmd = b0 + ref_ptr[rk], bankgroups, banks_per_group, REFSB
+    else:  # per_bank: bank k of the rank
+        first, n_set, step, cmd = b0 + ref_ptr[rk], 1, 1, REFSB
+    tr = now
+    for j in range(n_set):
+        b = first + j * step
+        if open_row[b] >= 0:
+            tp = max(now, _earliest(PRE, b, nxt, node_of))
+            _close(b, tp, open_row, owner, act_t, busy, counts, bank_counts, nxt, node_of, con, by_cmd, n_by_cmd,
+                   hist, hpos, hcnt, ranks)
+        tr = max(tr, _earliest(cmd, b, nxt, node_of))
+    for j in range(n_set):
+        b = first + j * step
+        if cmd == REFSB or j == 0:  # one REF binds the whole rank
+            _issue(cmd, b, tr, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt, ranks)
+        bank_counts[b, _REFS] += 1
+    if ref_mode != 0:
+        n_sets = banks_per_group if ref_mode == 1 else banks_per_rank
+        ref_ptr[rk] = ref_ptr[rk] + 1 if ref_ptr[rk] + 1 < n_sets else 0
+    counts[_REFS] += 1
+
+
+@njit(cache=True)
+def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out_w,
+                nxt, hist, hpos, hcnt, open_row, act_t, owner, qi, qa, qr, qw, qk, qnext, free, head, tail, cand,
+                active, a_cmd, a_e, apos, next_ref, ref_ptr, sc, counts, bank_counts, busy,
+                node_of, con, by_cmd, n_by_cmd, ranks, bankgroups, banks_per_group, policy, closed, t_cl, t_cwl,
+                burst, t_refi, ref_mode, w_high, w_low, dual_cmd):
+    """Serve one channel's next requests (sorted by arrival; request i has global index base + i).
+
+    Writes each finished request's global index, arrival, completion cycle and kind to out_* in issue order
+    and returns how many finished. With final=False it returns as soon as every given request is admitted.
+    """
     n = arr.size
     nb = node_of.shape[0]
-    k_rows = con.shape[0]
-    wmax = 1
-    for k in range(k_rows):
-        wmax = max(wmax, con[k, 4])
-    nxt = np.zeros((nnodes, 5), np.int64)
-    hist = np.zeros((k_rows, nnodes, wmax), np.int64)
-    hpos = np.zeros((k_rows, nnodes), np.int64)
-    hcnt = np.zeros((k_rows, nnodes), np.int64)
-    open_row = np.full(nb, -1, np.int64)
-    act_t = np.zeros(nb, np.int64)
-    # Queue slots, threaded per bank into FIFO lists; a request's index is its age (input sorted by arrival).
-    q = queue_depth
-    qi = np.empty(q, np.int64)
-    qr = np.empty(q, np.int64)
-    qw = np.empty(q, np.bool_)
-    qk = np.empty(q, np.bool_)  # classified as hit / miss / conflict yet
-    qnext = np.empty(q, np.int64)
-    free = np.arange(q)[::-1].copy()
-    nfree = q
-    head = np.full(nb, -1, np.int64)
-    tail = np.full(nb, -1, np.int64)
-    cand = np.full(nb, -1, np.int64)  # the slot each bank offers the scheduler
-    # banks with queued requests, packed: bank, its candidate's command and a lower bound on the cycle that
-    # command can issue (constraints only grow, so a stale bound stays a lower bound)
-    active = np.empty(nb, np.int64)
-    a_cmd = np.zeros(nb, np.int64)
-    a_e = np.zeros(nb, np.int64)
-    apos = np.full(nb, -1, np.int64)
-    nact = 0
-    next_ref = np.empty(ranks, np.int64)
-    for rk in range(ranks):
-        next_ref[rk] = t_refi + (rk * t_refi) // ranks  # staggered per rank
+    banks_per_rank = nb // ranks
+    now = sc[_NOW]
+    end = sc[_END]
+    nfree_r = sc[_NFREE_R]
+    nfree_w = sc[_NFREE_W]
+    nact = sc[_NACT]
+    wmode = sc[_WMODE] != 0
+    nq_r = sc[_NQ_R]
+    nq_w = sc[_NQ_W]
+    row_at = sc[_ROW_AT]
+    col_at = sc[_COL_AT]
     nin = 0
-    done = 0
-    now = np.int64(0)
-    end = np.int64(0)
-    while done < n:
-        while nfree > 0 and nin < n and arr[nin] <= now:
+    nout = 0
+    while True:
+        while nin < n and arr[nin] <= now and (nfree_w > 0 if isw[nin] else nfree_r > 0):
             b = bank[nin]
-            nfree -= 1
-            s = free[nfree]
-            qi[s] = nin
+            s = free[nfree_r + nfree_w - 1]
+            if isw[nin]:
+                nfree_w -= 1
+                nq_w += 1
+            else:
+                nfree_r -= 1
+                nq_r += 1
+            qi[s] = base + nin
+            qa[s] = arr[nin]
             qr[s] = row[nin]
             qw[s] = isw[nin]
             qk[s] = False
@@ -154,25 +269,29 @@ def _run_channel(arr, bank, row, isw, completion, counts, busy, node_of, nnodes,
                 qnext[tail[b]] = s
             tail[b] = s
             nin += 1
-            _eval_bank(b, head, qnext, qr, qw, open_row, closed, policy, nxt, node_of, cand, apos, a_cmd, a_e)
+            _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, apos, a_cmd, a_e,
+                       wmode)
+        if nin == n and not final:
+            break
+        if nin == n and nq_r + nq_w == 0:
+            break
+        if _switch_mode(wmode, nq_r, nq_w, w_high, w_low):
+            wmode = not wmode
+            for ai in range(nact):
+                _eval_bank(active[ai], head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, apos,
+                           a_cmd, a_e, wmode)
         ref_next = _INF
         for rk in range(ranks):
             if next_ref[rk] <= now:
-                # all-bank refresh: close the rank's open rows, REF, then tRFC before the next ACT
+                _refresh_rank(rk, now, ref_mode, banks_per_rank, bankgroups, banks_per_group, open_row, owner, act_t,
+                              busy, counts, bank_counts, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt, ranks,
+                              ref_ptr)
+                next_ref[rk] += t_refi
                 b0 = rk * banks_per_rank
                 for b in range(b0, b0 + banks_per_rank):
-                    if open_row[b] >= 0:
-                        tp = max(now, _earliest(PRE, b, nxt, node_of))
-                        _close(b, tp, open_row, act_t, busy, counts, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos,
-                               hcnt)
-                tr = max(now, _earliest(REF, b0, nxt, node_of))
-                _issue(REF, b0, tr, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt)
-                counts[_REFS] += 1
-                next_ref[rk] += t_refi
-                for b in range(b0, b0 + banks_per_rank):
                     if head[b] >= 0:
-                        _eval_bank(b, head, qnext, qr, qw, open_row, closed, policy, nxt, node_of, cand, apos,
-                                   a_cmd, a_e)
+                        _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, apos,
+                                   a_cmd, a_e, wmode)
             ref_next = min(ref_next, next_ref[rk])
         if nact == 0:
             # an idle rank with its rows closed only counts the refreshes before the next arrival; the last one
@@ -181,6 +300,19 @@ def _run_channel(arr, bank, row, isw, completion, counts, busy, node_of, nnodes,
                 k = (arr[nin] - next_ref[rk]) // t_refi
                 if k >= 1 and np.all(open_row[rk * banks_per_rank:(rk + 1) * banks_per_rank] < 0):
                     counts[_REFS] += k
+                    b0 = rk * banks_per_rank
+                    if ref_mode == 0:
+                        for b in range(b0, b0 + banks_per_rank):
+                            bank_counts[b, _REFS] += k
+                    else:
+                        n_set = bankgroups if ref_mode == 1 else 1
+                        step = banks_per_group if ref_mode == 1 else 0
+                        n_sets = banks_per_group if ref_mode == 1 else banks_per_rank
+                        for m in range(n_sets):
+                            got = k // n_sets + (1 if (m - ref_ptr[rk]) % n_sets < k % n_sets else 0)
+                            for j in range(n_set):
+                                bank_counts[b0 + m + j * step, _REFS] += got
+                        ref_ptr[rk] = (ref_ptr[rk] + k) % n_sets
                     next_ref[rk] += k * t_refi
                     ref_next = min(ref_next, next_ref[rk])
             now = min(arr[nin], ref_next)
@@ -192,11 +324,15 @@ def _run_channel(arr, bank, row, isw, completion, counts, busy, node_of, nnodes,
         tmin = _INF
         for ai in range(nact):
             cmd = a_cmd[ai]
+            if cmd < 0:
+                continue
             e = max(a_e[ai], nxt[0, cmd])  # node 0 is the channel: its constraints bind every bank alike
             if e <= now:
                 b = active[ai]
                 e = _earliest(cmd, b, nxt, node_of)
                 a_e[ai] = e
+                if dual_cmd and e <= now and (row_at if cmd < RD else col_at) == now:
+                    e = now + 1  # this cycle's slot on its command bus is taken (dual command bus only)
                 if e <= now:
                     n_ready += 1
                     hit = cmd >= RD and policy == FRFCFS
@@ -208,37 +344,63 @@ def _run_channel(arr, bank, row, isw, completion, counts, busy, node_of, nnodes,
                 tmin = e
         if pick < 0:
             t = min(tmin, ref_next)
-            if nfree > 0 and nin < n and arr[nin] < t:
+            if nin < n and arr[nin] < t and (nfree_w > 0 if isw[nin] else nfree_r > 0):
                 t = arr[nin]
             now = t
             continue
         b = pick
         s = cand[b]
         cmd = a_cmd[apos[b]]
+        if not dual_cmd:
+            row_at = now
+            col_at = now
+        elif cmd < RD:
+            row_at = now
+        else:
+            col_at = now
         if cmd == ACT:
-            _issue(ACT, b, now, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt)
+            _issue(ACT, b, now, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt, ranks)
             open_row[b] = qr[s]
+            owner[b] = s
             act_t[b] = now
             counts[_ACTS] += 1
+            bank_counts[b, _ACTS] += 1
             if not qk[s]:
                 qk[s] = True
                 counts[_MISSES] += 1
+                bank_counts[b, _MISSES] += 1
         elif cmd == PRE:
-            _close(b, now, open_row, act_t, busy, counts, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt)
+            owner[b] = s
+            _close(b, now, open_row, owner, act_t, busy, counts, bank_counts, nxt, node_of, con, by_cmd, n_by_cmd, hist,
+                   hpos, hcnt, ranks)
             if not qk[s]:
                 qk[s] = True
                 counts[_CONFLICTS] += 1
+                bank_counts[b, _CONFLICTS] += 1
         else:
-            _issue(cmd, b, now, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt)
+            _issue(cmd, b, now, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt, ranks)
             if not qk[s]:
                 counts[_HITS] += 1
+                bank_counts[b, _HITS] += 1
             if cmd == RD:
                 c = now + t_cl + burst
                 counts[_READS] += 1
+                bank_counts[b, _READS] += 1
+                nq_r -= 1
+                nfree_r += 1
             else:
                 c = now + t_cwl + burst
                 counts[_WRITES] += 1
-            completion[qi[s]] = c
+                bank_counts[b, _WRITES] += 1
+                nq_w -= 1
+                nfree_w += 1
+            if owner[b] == s:
+                owner[b] = -1
+            out_idx[nout] = qi[s]
+            out_arr[nout] = qa[s]
+            out_cyc[nout] = c
+            out_w[nout] = qw[s]
+            nout += 1
             if c > end:
                 end = c
             # unlink slot s from bank b's list
@@ -252,14 +414,14 @@ def _run_channel(arr, bank, row, isw, completion, counts, busy, node_of, nnodes,
                 qnext[prev] = qnext[s]
             if tail[b] == s:
                 tail[b] = prev
-            free[nfree] = s
-            nfree += 1
-            done += 1
+            free[nfree_r + nfree_w - 1] = s
             if closed:
                 tp = _earliest(PRE, b, nxt, node_of)
-                _close(b, tp, open_row, act_t, busy, counts, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt)
+                _close(b, tp, open_row, owner, act_t, busy, counts, bank_counts, nxt, node_of, con, by_cmd, n_by_cmd,
+                       hist, hpos, hcnt, ranks)
         if head[b] >= 0:
-            _eval_bank(b, head, qnext, qr, qw, open_row, closed, policy, nxt, node_of, cand, apos, a_cmd, a_e)
+            _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, apos, a_cmd, a_e,
+                       wmode)
         else:
             nact -= 1
             last = active[nact]
@@ -269,45 +431,50 @@ def _run_channel(arr, bank, row, isw, completion, counts, busy, node_of, nnodes,
             a_e[p] = a_e[nact]
             apos[last] = p
             apos[b] = -1
+        switched = _switch_mode(wmode, nq_r, nq_w, w_high, w_low)
+        if switched:
+            wmode = not wmode
+            for ai in range(nact):
+                _eval_bank(active[ai], head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand,
+                           apos, a_cmd, a_e, wmode)
         # one command per cycle on the command bus; if nothing else was ready, skip to the next lower bound
         nxt_t = now + 1
-        if n_ready == 1:
+        if dual_cmd and (row_at != now or col_at != now) and n_ready > 1:
+            nxt_t = now  # the other command bus is still free this cycle
+        elif n_ready == 1 and not switched:
             t = tmin
             if head[b] >= 0 and a_e[apos[b]] < t:
                 t = a_e[apos[b]]
             if ref_next < t:
                 t = ref_next
-            if nfree > 0 and nin < n and arr[nin] < t:
+            if nin < n and arr[nin] < t and (nfree_w > 0 if isw[nin] else nfree_r > 0):
                 t = arr[nin]
             if t > nxt_t:
                 nxt_t = t
         now = nxt_t
-    for b in range(nb):
-        if open_row[b] >= 0 and end > act_t[b]:
-            busy[b] += end - act_t[b]
+    if final:
+        for b in range(nb):
+            if open_row[b] >= 0 and end > act_t[b]:
+                busy[b] += end - act_t[b]
+    sc[_NOW] = now
+    sc[_END] = end
+    sc[_NFREE_R] = nfree_r
+    sc[_NFREE_W] = nfree_w
+    sc[_NACT] = nact
+    sc[_WMODE] = 1 if wmode else 0
+    sc[_NQ_R] = nq_r
+    sc[_NQ_W] = nq_w
+    sc[_ROW_AT] = row_at
+    sc[_COL_AT] = col_at
+    return nout
 
-@njit(cache=True)
-def simulate_channels(arr, bank, row, isw, starts, node_of, nnodes, con, ranks, banks_per_rank, queue_depth,
-                      policy, closed, t_cl, t_cwl, burst, t_refi):
-    """Requests sorted by (channel, arrival cycle); channel c is starts[c]:starts[c+1].
 
-    Returns completion cycle per request (same order), counters [channel, COUNTER_NAMES] and bank-open
-    cycles [channel, bank]. `con` rows are (level, preceding, following, latency_cycles, window).
-    """
-    n_ch = starts.size - 1
-    completion = np.empty(arr.size, np.int64)
-    counts = np.zeros((n_ch, len(COUNTER_NAMES)), np.int64)
-    busy = np.zeros((n_ch, node_of.shape[0]), np.int64)
-    by_cmd = np.zeros((5, con.shape[0]), np.int64)
-    n_by_cmd = np.zeros(5, np.int64)
+def commands_by_preceding(con: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each command, the constraint rows it precedes (row indices, count)."""
+    by_cmd = np.zeros((N_CMD, max(1, con.shape[0])), np.int64)
+    n_by_cmd = np.zeros(N_CMD, np.int64)
     for k in range(con.shape[0]):
         c = con[k, 1]
         by_cmd[c, n_by_cmd[c]] = k
         n_by_cmd[c] += 1
-    for ch in range(n_ch):
-        s, e = starts[ch], starts[ch + 1]
-        if e > s:
-            _run_channel(arr[s:e], bank[s:e], row[s:e], isw[s:e], completion[s:e], counts[ch], busy[ch], node_of,
-                         nnodes, con, by_cmd, n_by_cmd, ranks, banks_per_rank, queue_depth, policy, closed, t_cl,
-                         t_cwl, burst, t_refi)
-    return completion, counts, busy
+    return by_cmd, n_by_cmd

@@ -46,10 +46,10 @@ def test_cycles_are_dram_clock_cycles(tmp_path, capsys):
     p.write_text("0x0 READ 1000\n")
     assert main(["memsim", "--dram", "DDR4-2400", "--trace", str(p), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert r["sim_time_ns"] == pytest.approx((1000 + 16 + 16 + 4) * 0.833)
+    assert r["sim_time_ns"] == pytest.approx((1000 + 17 + 17 + 4) * 0.833)
 
 
-@pytest.mark.parametrize("line,problem", [("0x40 READ", "expected 3 fields"), ("0xZZ READ 1", "address"),
+@pytest.mark.parametrize("line,problem", [("0x40 READ 1 2", "expected"), ("0xZZ READ 1", "address"),
                                           ("0x40 FETCH 1", "READ or WRITE"), ("0x40 READ -1", "cycle"),
                                           ("40 READ 1", "address")])
 def test_bad_line_exits_2_naming_the_line(tmp_path, capsys, line, problem):
@@ -85,3 +85,69 @@ def test_large_trace_parses_across_chunks(tmp_path, monkeypatch):
     p.write_text("\n".join(lines[:300] + ["0x1 READ x"] + lines[300:]))
     with pytest.raises(Exception, match="line 301: cycle"):
         memsim_cmd.read_trace(p)
+
+
+def test_ramulator_lines_are_offered_one_per_cycle(tmp_path, capsys):
+    p = tmp_path / "ram.trace"
+    p.write_text("0x0 R\n0x40 R\n0x1000000 W\n")
+    assert main(["memsim", "--dram", "DDR4-2400", "--trace", str(p), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert (r["reads"], r["writes"]) == (2, 1)
+    q = tmp_path / "d3.trace"
+    q.write_text("0x0 READ 0\n0x40 READ 1\n0x1000000 WRITE 2\n")  # the same requests, DRAMsim3-style
+    assert main(["memsim", "--dram", "DDR4-2400", "--trace", str(q), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert {k: v for k, v in r.items() if k != "wall_time_s"} == {k: v for k, v in s.items() if k != "wall_time_s"}
+
+
+@pytest.mark.parametrize("text,problem", [("0x0 READ 10\n0x40 READ 9\n", "line 2: time stamp goes backwards"),
+                                          ("0x0 READ 10\n0x40 R\n", "line 2: a file holds DRAMsim3 lines"),
+                                          ("0x0 R\n0x40 FETCH\n", "line 2: operation must be READ or WRITE")])
+def test_backwards_and_mixed_traces_exit_2(tmp_path, capsys, text, problem):
+    p = tmp_path / "bad.trace"
+    p.write_text(text)
+    assert main(["memsim", "--dram", "DDR4-2400", "--trace", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert f"{p}: {problem}" in err and len(err.strip().splitlines()) == 1
+
+
+def test_binary_trace_round_trips_and_never_overwrites(trace, tmp_path, capsys):
+    out = tmp_path / "t.bin"
+    assert main(["memsim", "--dram", "DDR4-2400", "--trace", str(trace), "--json", "--save-binary", str(out)]) == 0
+    text = json.loads(capsys.readouterr().out)
+    assert main(["memsim", "--dram", "DDR4-2400", "--trace", str(out), "--json"]) == 0
+    binary = json.loads(capsys.readouterr().out)
+    text.pop("wall_time_s"), binary.pop("wall_time_s")
+    assert text == binary
+    before = out.read_bytes()
+    assert main(["memsim", "--dram", "DDR4-2400", "--trace", str(trace), "--save-binary", str(out)]) == 2
+    assert "exists; not overwritten" in capsys.readouterr().err and out.read_bytes() == before
+    out.write_bytes(before[:-3])
+    assert main(["memsim", "--dram", "DDR4-2400", "--trace", str(out)]) == 2
+    assert "not a whole number of 17-byte records" in capsys.readouterr().err
+
+
+def test_json_has_dramsim3_named_stats_histogram_and_epochs(trace, tmp_path, capsys):
+    assert main(["memsim", "--dram", "DDR4-2400", "--channels", "2", "--trace", str(trace), "--json",
+                 "--epoch-ns", "10"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert len(r["per_channel"]) == 2 and len(r["per_channel"][0]["banks"]) == 32
+    assert sum(c["num_reads_done"] for c in r["per_channel"]) == 3
+    assert sum(r["read_latency_histogram"]["counts"]) == r["reads"]
+    assert sum(e["num_reads_done"] + e["num_writes_done"] for e in r["epochs"]) == 4
+    assert r["epoch_ns"] == pytest.approx(10.0, abs=0.833)  # whole cycles
+    assert main(["memsim", "--dram", "DDR4-2400", "--trace", str(trace), "--epoch-ns", "-1"]) == 2
+    assert "--epoch-ns" in capsys.readouterr().err
+    far = tmp_path / "far.trace"
+    far.write_text("0x0 READ 0\n0x40 READ 999999999999999999\n")
+    assert main(["memsim", "--dram", "DDR4-2400", "--trace", str(far), "--epoch-ns", "1000"]) == 2
+    assert "choose a longer epoch" in capsys.readouterr().err
+
+
+def test_dram_given_as_a_dramsim3_ini(trace, tmp_path, capsys):
+    ini = tmp_path / "d.ini"
+    ini.write_text("[dram_structure]\nprotocol = DDR4\nbankgroups = 4\nbanks_per_group = 4\n[timing]\ntCK = 0.83\n"
+                   "CL = 17\nCWL = 12\ntRCD = 17\ntRP = 17\ntRAS = 39\ntRFC = 420\ntREFI = 9360\ntFAW = 26\n"
+                   "[system]\nchannel_size = 16384\nbus_width = 64\n")
+    assert main(["memsim", "--dram", str(ini), "--trace", str(trace), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dram"] == "DDR4"

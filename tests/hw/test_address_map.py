@@ -56,3 +56,17 @@ def test_addresses_beyond_capacity_wrap_and_negative_is_an_error():
     np.testing.assert_array_equal(amap.decode(np.array([cap + 128])).bankgroup, amap.decode(np.array([128])).bankgroup)
     with pytest.raises(InputError, match="negative"):
         amap.decode(np.array([-64]))
+
+
+def test_ramulator_mapper_names_are_presets_of_the_field_string():
+    from accelsim.hw.address_map import parse_mapping
+    # RoBaRaCoCh: channel lowest, then column, then rank, bank group, bank, row upwards
+    assert parse_mapping("RoBaRaCoCh") == ("ro", "ba", "bg", "ra", "co", "ch")
+    assert parse_mapping("ChRaBaRoCo") == ("ch", "ra", "bg", "ba", "ro", "co")
+    counts = {"ch": 2, "ra": 2, "bg": 4, "ba": 4, "ro": 8, "co": 128}
+    m = AddressMap.build("RoBaRaCoCh", counts, 64)
+    d = m.decode(np.array([0, 64, 128, 64 * 2 * 128 * 2]))
+    np.testing.assert_array_equal(d.channel, [0, 1, 0, 0])
+    np.testing.assert_array_equal(d.column, [0, 0, 1, 0])
+    np.testing.assert_array_equal(d.rank, [0, 0, 0, 0])
+    np.testing.assert_array_equal(d.bankgroup, [0, 0, 0, 1])

@@ -35,7 +35,8 @@ def test_presets_load_and_cite_every_field(name):
 
 
 @pytest.mark.parametrize("name,peak_per_channel,channels", [("DDR4-2400", 19.2, 1), ("ddr4_3200", 25.6, 1),
-                                                             ("DDR5-4800", 19.2, 2), ("HBM2", 32.0, 8)])
+                                                             ("DDR5-4800", 19.2, 2), ("DDR5-6400", 25.6, 2),
+                                                             ("HBM2", 32.0, 8)])
 def test_peak_bandwidth_and_burst(name, peak_per_channel, channels):
     cfg = load_dram(name)
     assert cfg.peak_bandwidth_gbps_per_channel == pytest.approx(peak_per_channel, rel=2e-3)
@@ -114,11 +115,14 @@ def test_tfaw_and_trrd_space_activates():
 def test_write_to_read_and_read_to_write_turnarounds():
     cfg = ddr4()
     amap, tck, bc = cfg.address_map, cfg.tck_ns, cfg.burst_cycles
-    a, b = amap.encode(bankgroup=0), amap.encode(bankgroup=1)  # same rank, different bank groups
-    r = run(cfg, [0.0, 0.0], [a, b], [True, False])
-    wr = cfg.tRCD  # the write's column command
-    assert r.completion_ns[1] == pytest.approx((wr + cfg.tCWL + bc + cfg.tWTR_S + cfg.tCL + bc) * tck, abs=1e-9)
-    r = run(cfg, [0.0, 0.0], [a, b], [False, True])
+    a, hit = amap.encode(bankgroup=0, row=3), amap.encode(bankgroup=0, row=3, column=1)  # one open row
+    # the read arrives once the write's column command (at tRCD) has issued: it waits tWTR_L (same bank group)
+    t_rd = (cfg.tRCD + 1) * tck
+    r = run(cfg, [0.0, t_rd], [a, hit], [True, False])
+    wr = cfg.tRCD
+    assert r.completion_ns[1] == pytest.approx((wr + cfg.tCWL + bc + cfg.tWTR_L + cfg.tCL + bc) * tck, abs=1e-9)
+    # read first, then the write to the open row: read-to-write turnaround RL + BL/2 - WL + 2
+    r = run(cfg, [0.0, 0.0], [a, hit], [False, True])
     rd = cfg.tRCD
     assert r.completion_ns[1] == pytest.approx((rd + cfg.tCL + bc + 2 - cfg.tCWL + cfg.tCWL + bc) * tck, abs=1e-9)
 
@@ -256,12 +260,21 @@ PERTURB.update(
     constraints=lambda v: [c.model_dump() for c in v if c.window == 1],
 )
 PERTURB["tRFC"] = lambda v: v * 2
+PERTURB.update(
+    write_queue_depth=lambda v: 2, write_high_watermark=lambda v: 0.3, write_low_watermark=lambda v: 0.7 * 0.8,
+    tRTRS=lambda v: 9, dual_command_bus=lambda v: True,
+)
+# These act only with bank refresh (DDR4 has none) or in pseudo-channel mode (which takes one rank):
+# test_dram_mechanisms.py shows refresh, tRFCsb, tREFIsb and pseudo_channels each changing results.
+BANK_REFRESH = {"refresh", "tRFCsb", "tREFIsb", "pseudo_channels"}
+for _f in BANK_REFRESH:
+    PERTURB.pop(_f, None)
 # `standard` is a label (printed in reports) and `sources` are citations; neither is a model parameter.
 LABELS = {"standard", "sources"}
 
 
 def test_every_field_is_perturbed():
-    assert set(PERTURB) == set(DramConfig.model_fields) - LABELS
+    assert set(PERTURB) == set(DramConfig.model_fields) - LABELS - BANK_REFRESH
 
 
 @pytest.mark.parametrize("field", sorted(PERTURB))

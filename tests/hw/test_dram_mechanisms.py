@@ -1,0 +1,128 @@
+"""Closed-form checks of the controller mechanisms: rank switching, write draining, bank refresh, HBM
+pseudo-channels."""
+
+import numpy as np
+import pytest
+
+from accelsim.config.dram import load_dram
+from accelsim.errors import InputError
+from accelsim.hw.dram import Dram
+
+
+def run(cfg, arrival_ns, addr, is_write=None):
+    addr = np.asarray(addr, np.int64)
+    w = np.zeros(addr.size, bool) if is_write is None else np.asarray(is_write, bool)
+    return Dram(cfg).simulate(np.asarray(arrival_ns, float), addr, w)
+
+
+@pytest.mark.parametrize("trtrs", [0, 1, 5])
+def test_rank_alternation_pays_trtrs(trtrs):
+    cfg = load_dram("DDR4-2400", tRTRS=trtrs)
+    amap, tck, bc = cfg.address_map, cfg.tck_ns, cfg.burst_cycles
+    r = run(cfg, [0.0, 0.0], [amap.encode(rank=0), amap.encode(rank=1)])
+    # ACTs at cycles 0 and 1 (one command a cycle), rank 0 reads at tRCD, rank 1 waits for the burst + tRTRS
+    second_rd = max(1 + cfg.tRCD, cfg.tRCD + bc + trtrs)
+    assert r.completion_ns[1] == pytest.approx((second_rd + cfg.tCL + bc) * tck, abs=1e-9)
+    same_rank = run(cfg, [0.0, 0.0], [amap.encode(bankgroup=0), amap.encode(bankgroup=1)])
+    assert same_rank.completion_ns[1] == pytest.approx((cfg.tRCD + cfg.tCCD_S + cfg.tCL + bc) * tck, abs=1e-9)
+
+
+def _distinct_banks(cfg, n, rank=0):
+    amap = cfg.address_map
+    return [amap.encode(rank=rank, bankgroup=i % cfg.bankgroups, bank=(i // cfg.bankgroups) % cfg.banks_per_group,
+                        row=i) for i in range(n)]
+
+
+def test_reads_go_first_while_writes_stay_below_the_high_watermark():
+    cfg = load_dram("DDR4-2400")
+    addr = _distinct_banks(cfg, 20)
+    w = np.arange(20) < 10  # 10 writes arrive first, then 10 reads
+    r = run(cfg, np.zeros(20), addr, w)
+    assert r.completion_ns[~w].max() < r.completion_ns[w].min()
+
+
+def test_writes_above_the_high_watermark_drain_down_to_the_low_one():
+    cfg = load_dram("DDR4-2400")  # write queue 32, watermarks 0.8 / 0.2: drain above 25, stop below 7
+    amap = cfg.address_map
+    n_w, n_r = 30, 16
+    writes = [amap.encode(row=0, column=c) for c in range(n_w)]  # one open row: no activates pending
+    reads = _distinct_banks(cfg, n_r + 1)[1:]
+    w = np.arange(n_w + n_r) < n_w
+    r = run(cfg, np.zeros(n_w + n_r), writes + reads, w)
+    first_read = r.completion_ns[~w].min()
+    drained = int((r.completion_ns[w] < first_read).sum())
+    assert drained == n_w - int(np.ceil(0.2 * 32)) + 1  # 30 -> 6 writes left, then reads resume
+    deep = load_dram("DDR4-2400", write_high_watermark=0.95)
+    r = run(deep, np.zeros(n_w + n_r), writes + reads, w)
+    assert r.completion_ns[~w].max() < r.completion_ns[w].min()  # 30 <= 0.95 x 32: no drain while reads wait
+
+
+def test_bank_refresh_blocks_only_its_banks():
+    cfg = load_dram("DDR5-4800", refresh="same_bank")
+    amap, tck, bc = cfg.address_map, cfg.tck_ns, cfg.burst_cycles
+    t = cfg.tREFIsb * tck  # the first REFsb (bank index 0 of every bank group) is due now
+    unloaded = (cfg.tRCD + cfg.tCL + bc) * tck
+    r = run(cfg, [t], [amap.encode(bankgroup=3, bank=0)])
+    assert r.completion_ns[0] - t == pytest.approx(cfg.tRFCsb * tck + unloaded, abs=1e-9)
+    r = run(cfg, [t], [amap.encode(bankgroup=3, bank=1)])
+    assert r.completion_ns[0] - t == pytest.approx(unloaded, abs=1e-9)
+    slower = load_dram("DDR5-4800", refresh="same_bank", tRFCsb=cfg.tRFCsb * 2)
+    r = run(slower, [t], [amap.encode(bankgroup=3, bank=0)])
+    assert r.completion_ns[0] - t == pytest.approx(2 * cfg.tRFCsb * tck + unloaded, abs=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["same_bank", "per_bank"])
+def test_bank_refresh_count_is_time_over_trefisb(mode):
+    cfg = load_dram("DDR5-4800", refresh=mode, tREFIsb=1000)
+    n = 20000
+    addr = np.random.default_rng(0).integers(0, cfg.capacity_bytes // 64, n) * 64
+    r = run(cfg, np.arange(n) * 2.0, addr)
+    per_channel = r.counters.sim_time_ns / (1000 * cfg.tck_ns)
+    assert abs(r.counters.refreshes - cfg.channels * per_channel) <= 2 * cfg.channels
+    banks_hit = r.counters.per_bank["refreshes"]
+    assert banks_hit.sum() == r.counters.refreshes * (cfg.bankgroups if mode == "same_bank" else 1)
+    all_bank = run(load_dram("DDR5-4800"), np.arange(n) * 2.0, addr)
+    assert all_bank.counters.refreshes < r.counters.refreshes
+
+
+def test_bank_refresh_needs_its_timings():
+    with pytest.raises(InputError, match="refresh: per_bank needs tRFCsb and tREFIsb"):
+        load_dram("DDR4-2400", refresh="per_bank")
+
+
+def test_hbm_pseudo_channels_double_the_activate_bound_of_random_reads():
+    def bandwidth(pcs):
+        cfg = load_dram("HBM2", channels=1, pseudo_channels=pcs)
+        n = 30000
+        addr = np.random.default_rng(1).integers(0, cfg.capacity_bytes // 64, n) * 64
+        return run(cfg, np.zeros(n), addr).bandwidth_gbps, cfg
+
+    legacy, cfg = bandwidth(1)
+    pc, _ = bandwidth(2)
+    # random rows: every read activates; four ACTs per tFAW per (pseudo-)channel bound the rate. In PC mode
+    # the 32-entry queue, spread over twice the banks, keeps it some 14% below that bound.
+    bound = 4 * cfg.burst_bytes / (cfg.tFAW * cfg.tck_ns)
+    assert 0.9 * bound < legacy <= bound * 1.01
+    assert 1.6 * legacy < pc <= 2 * bound * 1.01
+    assert cfg.peak_bandwidth_gbps_per_channel == pytest.approx(32.0)
+
+
+def test_pseudo_channel_streams_fill_both_halves_of_the_bus():
+    cfg = load_dram("HBM2", channels=1)
+    n = 20000
+    r = run(cfg, np.zeros(n), np.arange(n) * 64)
+    assert r.bandwidth_gbps > 0.85 * cfg.peak_bandwidth_gbps
+    assert set(np.flatnonzero(r.counters.per_bank["reads"][0])) >= {0, cfg.banks_per_rank}  # both halves used
+
+
+def test_dual_command_bus_issues_a_row_and_a_column_command_in_one_cycle():
+    amap_cfg = load_dram("HBM2", channels=1, dual_command_bus=False)
+    amap, tck = amap_cfg.address_map, amap_cfg.tck_ns
+    # a row hit's RD and another bank's ACT are both ready at the same cycle
+    addrs = [amap.encode(bankgroup=0, row=1), amap.encode(bankgroup=0, row=1, column=1), amap.encode(bankgroup=1)]
+    arrival = [0.0, (amap_cfg.tRCD + 4) * tck, (amap_cfg.tRCD + 4) * tck]
+    single = run(amap_cfg, arrival, addrs)
+    dual = run(load_dram("HBM2", channels=1, dual_command_bus=True), arrival, addrs)
+    # one bus: the row hit's RD goes first (FR-FCFS), the ACT a cycle later; two buses: both at once
+    assert dual.completion_ns[2] == pytest.approx(single.completion_ns[2] - tck, abs=1e-9)
+    assert dual.completion_ns[1] == pytest.approx(single.completion_ns[1], abs=1e-9)
