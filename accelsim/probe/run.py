@@ -52,6 +52,7 @@ class ProbeReport:
     load_after: str
     thp_mode: str
     huge_granted: float
+    table_huge_fraction: float
     small: list
     huge: list
     levels: list
@@ -94,7 +95,7 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     gemm = compute.gemm_probe(budget.gemm_s)
     note("torch dispatch, per-lookup cycles, EmbeddingBag threads")
     sw = software.software_probe(host.cores, budget.software_s)
-    report = ProbeReport(host, when, load0, load_average(), transparent_hugepages(), granted, small, huge, levels,
+    report = ProbeReport(host, when, load0, load_average(), transparent_hugepages(), granted, table_pages(), small, huge, levels,
                          memory_ns, memory_ws, tr, mlp, inflight, rr_gbps, st, gemm, sw, None)  # type: ignore[arg-type]
     report.system = build_config(report, fma_units)
     return report
@@ -137,7 +138,7 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
     channels = max(1, math.ceil(need / per_channel))
     dram = load_dram(DRAM_PRESET, channels=channels)
     fabric = max(r.memory_ns - prev - idle_read_latency_ns(dram), 0.0)
-    page = HUGE_PAGE_BYTES if r.thp_mode == "always" else PAGE_4K
+    page = HUGE_PAGE_BYTES if r.table_huge_fraction > 0.5 else PAGE_4K
     entries = max(TLB_WAYS, r.translation.reach_bytes // PAGE_4K // TLB_WAYS * TLB_WAYS)
     sw = r.sw
     freq = host.freq_ghz
@@ -161,8 +162,10 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                     "entries": _cite(r, f"4 KiB vs 2 MiB pointer chase: 4 KiB pages cost nothing extra up to "
                                         f"{r.translation.reach_bytes / 2**20:.2f} MiB = reach / 4 KiB"),
                     "ways": f"ASSUMPTION: {TLB_WAYS}-way (associativity is not probed)",
-                    "page_bytes": f"detected: {memory_thp_path()} is '{r.thp_mode}': torch does not madvise its "
-                                  "tensors, so tables get 2 MiB pages only under 'always'",
+                    "page_bytes": _cite(r, f"a 64 MiB table allocated as the validation and the PyTorch DLRM "
+                                           f"allocate theirs (numpy, then torch.from_numpy) is "
+                                           f"{r.table_huge_fraction:.0%} huge pages (THP mode '{r.thp_mode}' "
+                                           f"in {memory_thp_path()})"),
                     "page_walk_ns": _cite(r, "4 KiB minus 2 MiB pointer-chase latency at "
                                              f"{r.memory_ws_bytes / 2**20:.0f} MiB")}},
         "software": {
@@ -177,7 +180,7 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                 "gemm_threads": "torch.nn.Linear uses torch.get_num_threads() threads (every core by default)",
                 "embedding_tables": "DLRM's apply_emb calls each table's EmbeddingBag in turn (the PyTorch DLRM "
                                     "accelsim builds does the same)",
-                "op_dispatch_ns": _cite(r, f"torch.nn.Linear(16, 16) on 1 x 16, per call "
+                "op_dispatch_ns": _cite(r, f"a DLRM layer Linear(16, 16) + ReLU on 1 x 16, per call "
                                            f"(spread {sw.linear_dispatch.spread:.0%})"),
                 "embedding_dispatch_ns": _cite(r, "EmbeddingBag of one bag of one row, per call "
                                                   f"(spread {sw.embedding_dispatch.spread:.0%})"),
@@ -215,6 +218,15 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
     return parse_model(SystemConfig, cfg, source="probed machine")
 
 
+def table_pages() -> float:
+    """Share of a freshly allocated 64 MiB fp32 table (numpy, as TorchDlrm's tables) on huge pages."""
+    import numpy as np
+
+    from accelsim.probe.chase import huge_page_fraction
+    a = np.ones((1 << 20, 16), dtype=np.float32)
+    return huge_page_fraction(a.ctypes.data, a.nbytes)
+
+
 def memory_thp_path() -> str:
     """Where the THP mode is read (for citations)."""
     from accelsim.probe.host import THP_ENABLED
@@ -249,6 +261,7 @@ def report_dict(r: ProbeReport) -> dict:
     return {
         "host": r.host.model_name, "cores": r.host.cores, "when": r.when, "load_before": r.load_before,
         "load_after": r.load_after, "thp_mode": r.thp_mode, "huge_page_fraction_granted": r.huge_granted,
+        "table_huge_page_fraction": r.table_huge_fraction,
         "latency_4k": [asdict(p) for p in r.small], "latency_2m": [asdict(p) for p in r.huge],
         "levels": [asdict(lv) for lv in r.levels], "memory_latency_ns": r.memory_ns,
         "memory_latency_ws_bytes": r.memory_ws_bytes,

@@ -1,6 +1,6 @@
 """Software probes: what the installed PyTorch costs per operator and how it spreads one EmbeddingBag over threads.
 
-- dispatch: a Linear of 1 x 16 -> 16 and an EmbeddingBag of one bag of one row take almost no work, so their
+- dispatch: a DLRM layer (Linear + ReLU) of 1 x 16 -> 16 and an EmbeddingBag of one bag of one row take almost no work, so their
   call time is the framework's per-operator cost (Python binding, dispatcher, allocation, OpenMP fork/join).
 - gather cycles: an EmbeddingBag whose table fits in L1 (64 rows x 64 fp32 = 16 KiB) on one thread is
   issue-bound, so (time - dispatch) x clock / lookups is the kernel's per-lookup core cost.
@@ -56,7 +56,7 @@ def software_probe(threads: int, budget_s: float, seed: int = 0) -> SoftwareProb
     try:
         with torch.no_grad():
             torch.set_num_threads(1)
-            lin = torch.nn.Linear(16, 16)
+            lin = torch.nn.Sequential(torch.nn.Linear(16, 16), torch.nn.ReLU())
             x = torch.randn(1, 16)
             linear = repeat(lambda: [lin(x) for _ in range(100)], budget_s=share, warmup=2)
             tiny, ti, to = _bag(16, 16, 1, 1, seed)
