@@ -243,17 +243,3 @@ def transparent_hugepages(path: str | Path = THP_ENABLED) -> str:
     m = re.search(r"\[(\w+)\]", text)
     return m.group(1) if m else "unknown"
 
-
-def parse_cache_override(text: str) -> tuple[str, int, int | None]:
-    """'L3=32M,16' or 'L2=1M' -> (name, size_bytes, ways or None): a cache the user describes by hand."""
-    name, sep, rest = text.partition("=")
-    size, _, ways = rest.partition(",")
-    if not sep or not name.strip() or not size.strip():
-        raise InputError(f"--cache: expected NAME=SIZE[,WAYS] such as L3=32M,16, got {text!r}")
-    try:
-        n_ways = int(ways) if ways.strip() else None
-    except ValueError:
-        raise InputError(f"--cache {text}: ways must be an integer, got {ways!r}") from None
-    if n_ways is not None and n_ways < 1:
-        raise InputError(f"--cache {text}: ways must be >= 1, got {n_ways}")
-    return name.strip().upper(), parse_size_bytes(size, f"--cache {text}"), n_ways

@@ -24,6 +24,7 @@ class Timing:
     spread: float
     runs: int
     converged: bool   # spread fell below the tolerance before the budget ended
+    min_ns: float = 0.0  # fastest run of all
 
     def per(self, n: float) -> float:
         """Median time per unit of work (e.g. per hop, per call), ns."""
@@ -48,9 +49,9 @@ def repeat(fn: Callable[[], object], *, tol: float = 0.05, window: int = 5, min_
         med = float(np.median(last))
         spread = float((last.max() - last.min()) / med) if med > 0 else 0.0
         if len(times) >= min_runs and spread <= tol:
-            return Timing(med, spread, len(times), True)
+            return Timing(med, spread, len(times), True, min(times))
         if time.perf_counter() > t_end and len(times) >= min_runs:
-            return Timing(med, spread, len(times), False)
+            return Timing(med, spread, len(times), False, min(times))
 
 
 def load_average() -> str:

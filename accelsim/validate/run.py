@@ -41,7 +41,7 @@ def validate(hw: SystemConfig, grid: Grid, *, seed: int = 0, budget_s: float = B
             progress(f"[{i + 1}/{len(grid.cases)}] {case.name}")
         m = measure(case, seed, budget_s)
         rows.append(Row(case=case.name, kind=case.kind, regime=regime(case, hw), threads=case.threads,
-                        measured_ms=m.timing.median_ns / 1e6, measured_spread=m.timing.spread,
+                        measured_ms=m.time_ns / 1e6, measured_spread=m.timing.spread,
                         predicted_ms=predict(hw, case, m, "detailed") / 1e6,
-                        predicted_analytic_ms=predict(hw, case, m, "analytic") / 1e6))
+                        predicted_analytic_ms=predict(hw, case, m, "analytic") / 1e6, noisy=m.noisy))
     return rows
