@@ -126,8 +126,9 @@ class Cpu:
         c = self.cfg
         sw = c.software
         if sw.embedding_tables == "concurrent" and len(batch.tables) > 1:
-            lk, calls = _concurrent_lookups(batch, min(c.cores, sw.embedding_threads or c.cores))
-            # Each core dispatches its own tables' calls, one before each call's first lookup.
+            # Inter-op parallelism: each call runs on one core, the calls dealt out over every core; each core
+            # dispatches its own tables' calls, one before each call's first lookup.
+            lk, calls = _concurrent_lookups(batch, c.cores)
             return self._operator(lk, bases, row_bytes, dim, dram, analytic, 0.0,
                                   dispatch_ns=(calls + 1) * sw.embedding_dispatch_ns)
         t_now, core_ns, lines = 0.0, 0.0, 0
