@@ -4,16 +4,20 @@
   call time is the framework's per-operator cost (Python binding, dispatcher, allocation, OpenMP fork/join).
 - gather cycles: an EmbeddingBag whose table fits in L1 (64 rows x 64 fp32 = 16 KiB) on one thread is
   issue-bound, so (time - dispatch) x clock / lookups is the kernel's per-lookup core cost.
-- threads: the same kind of call on a 1 MiB table with 1 and with all threads. The calling thread's CPU time
-  drops to about 1/N of the one-thread call when the installed stack splits one EmbeddingBag call over N threads
-  (PyTorch does since pytorch/pytorch#27477), and stays near 1 when it does not. CPU time, not wall time, so a
-  peer thread descheduled by other work does not hide the split.
+- threads: the same kind of call on a 1 MiB table with all threads, for a while: the share of the process's CPU
+  time (/proc/self/task/*/stat) that threads other than the calling one spend. It is about (N-1)/N when the
+  installed stack splits one EmbeddingBag call over N threads (PyTorch does since pytorch/pytorch#27477) and
+  near 0 when it does not (no parallel region opens, so the pool's threads sleep). Unlike a speed-up, this does
+  not depend on the other threads getting a core on a loaded machine.
 Everything is timed on the calling thread's CPU clock (accelsim.probe.repeat).
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -37,6 +41,7 @@ class SoftwareProbe:
     one_thread: Timing
     all_threads: Timing
     threads: int
+    other_threads_cpu_share: float   # of the process's CPU time during the all-thread calls
 
 
 def _bag(rows: int, dim: int, bag: int, batch: int, seed: int):
@@ -67,8 +72,30 @@ def software_probe(threads: int, budget_s: float, seed: int = 0) -> SoftwareProb
             one = repeat(lambda: eb2(idx2, off2), budget_s=share, warmup=3)
             torch.set_num_threads(threads)
             many = repeat(lambda: eb2(idx2, off2), budget_s=share, warmup=3)
+            before = task_cpu_ticks()
+            t_end = time.perf_counter() + share
+            while time.perf_counter() < t_end:
+                eb2(idx2, off2)
+            after = task_cpu_ticks()
     finally:
         torch.set_num_threads(prev)
-    per_call = lambda t: type(t)(t.median_ns / 100, t.spread, t.runs, t.converged)  # noqa: E731
+    per_call = lambda t: type(t)(t.median_ns / 100, t.spread, t.runs, t.converged, t.min_ns / 100)  # noqa: E731
+    me = threading.get_native_id()
+    spent = {k: after[k] - before.get(k, 0) for k in after}
+    total = sum(spent.values())
+    others = (total - spent.get(me, 0)) / total if total else 0.0
     return SoftwareProbe(torch.__version__, per_call(linear), per_call(emb), CYCLE_DIM,
-                         int(np.int64(CYCLE_BAG * CYCLE_BATCH)), cyc, THREAD_BAG * THREAD_BATCH, one, many, threads)
+                         int(np.int64(CYCLE_BAG * CYCLE_BATCH)), cyc, THREAD_BAG * THREAD_BATCH, one, many, threads,
+                         others)
+
+
+def task_cpu_ticks(task_dir: str | Path = "/proc/self/task") -> dict[int, int]:
+    """utime + stime (clock ticks) of every thread of this process."""
+    out = {}
+    for d in Path(task_dir).iterdir():
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        out[int(d.name)] = int(fields[11]) + int(fields[12])
+    return out
