@@ -49,7 +49,12 @@ def _main(args: argparse.Namespace) -> int:
     df = centaur_table(sizes, args.fidelity)
     with atomic_path(args.out) as tmp:
         df.to_csv(tmp, index=False)
-    print(f"Centaur (HARPv2 CPU+FPGA) vs CPU-only (Broadwell), {args.fidelity} fidelity, shipped traces")
+    from accelsim.config.system import load_system
+    from accelsim.figures.runs import CPU_ONLY
+
+    sw = load_system(CPU_ONLY[0]).cpu.software
+    print(f"Centaur (HARPv2 CPU+FPGA) vs CPU-only (Broadwell), {args.fidelity} fidelity, shipped traces; "
+          f"CPU software profile {sw.name} ({sw.description}; docs/centaur_results.md shows both profiles)")
     print(f"{'model':<6}{'batch':>6}{'CPU us':>11}{'FPGA us':>11}{'speed-up':>10}{'CPU uJ/inf':>12}"
           f"{'FPGA uJ/inf':>13}{'energy eff.':>12}{'CPU GB/s':>10}{'FPGA GB/s':>10}")
     for _, r in df.iterrows():

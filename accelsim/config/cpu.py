@@ -1,11 +1,40 @@
-"""CPU configuration: cores, clock, SIMD/FMA, memory-level parallelism, and its cache levels."""
+"""CPU configuration: cores, clock, SIMD/FMA, memory-level parallelism, TLB, caches, and the software on it."""
 
 from __future__ import annotations
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
+from typing import Any
 
-from accelsim.config.base import Sourced
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+
+from accelsim.config.base import Model, Sourced
 from accelsim.config.cache import CacheConfig
+from accelsim.config.software import SoftwareConfig, resolve_software
+
+
+class GemmEfficiencyPoint(Model):
+    """Measured efficiency of one GEMM shape out[m, n] = x[m, k] @ W[k, n] over the model's tiled peak."""
+
+    m: PositiveInt
+    k: PositiveInt
+    n: PositiveInt
+    efficiency: float = Field(gt=0, le=1)
+
+
+class TlbConfig(Sourced):
+    """The last-level (second-level, unified) data TLB of one core and the page size the tables live on."""
+
+    entries: PositiveInt = Field(description="translations it holds (its reach is entries x page_bytes)")
+    ways: PositiveInt
+    page_bytes: PositiveInt = Field(description="page size of the embedding tables (4096, or 2 MiB huge pages)")
+    page_walk_ns: NonNegativeFloat = Field(description="latency a TLB miss adds to the access that takes it")
+
+    @model_validator(mode="after")
+    def _geometry(self) -> "TlbConfig":
+        if self.entries % self.ways:
+            raise ValueError(f"entries: {self.entries} is not a whole number of sets of {self.ways} ways")
+        if self.page_bytes & (self.page_bytes - 1):
+            raise ValueError(f"page_bytes: must be a power of two, got {self.page_bytes}")
+        return self
 
 
 class CpuConfig(Sourced):
@@ -16,13 +45,30 @@ class CpuConfig(Sourced):
     freq_ghz: PositiveFloat
     simd_fp32_lanes: PositiveInt = Field(description="FP32 lanes per vector register (AVX2: 8)")
     fma_units_per_core: PositiveInt
-    gemm_efficiency: float = Field(gt=0, le=1, description="achieved / peak FLOP rate of an MKL-class GEMM")
+    gemm_efficiency: float = Field(gt=0, le=1, description="achieved / peak FLOP rate of an MKL-class GEMM "
+                                                            "(used where gemm_efficiency_table is empty)")
+    gemm_efficiency_table: tuple[GemmEfficiencyPoint, ...] = Field(
+        (), description="measured efficiency by shape; interpolated in log(m) and log(sqrt(k n)), clamped")
     line_fill_buffers_per_core: PositiveInt = Field(description="outstanding L1 misses per core (MLP limit)")
     gather_cycles_per_lookup: PositiveFloat = Field(
         description="core cycles of index load, address arithmetic and loop control per looked-up row")
-    op_overhead_ns: float = Field(ge=0, description="per-operator dispatch cost of the framework (per layer)")
     memory_fabric_latency_ns: NonNegativeFloat = Field(
         description="round trip through the on-die fabric, home agent and memory controller on top of the DRAM "
                     "device's own timing, for every DRAM access (cores' LLC misses and accelerator reads alike)")
     private_cache_levels: PositiveInt = Field(description="how many of `caches` are private to each core")
     caches: tuple[CacheConfig, ...] = Field(min_length=1)
+    tlb: TlbConfig
+    software: SoftwareConfig
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named_software(cls, data: Any) -> Any:
+        # `software: pytorch_2019` reads the shipped profile, so a saved config holds every number.
+        if isinstance(data, dict) and isinstance(data.get("software"), str):
+            data = {**data, "software": resolve_software(data["software"])}
+        return data
+
+    @property
+    def op_overhead_ns(self) -> float:
+        """Framework cost of one dense operator call (the software profile's op_dispatch_ns)."""
+        return self.software.op_dispatch_ns

@@ -7,7 +7,10 @@ lanes and cores idle (utilisation falls with batch size as it does on real CPUs)
 Embedding gathers: the bags are dealt out to cores; each core walks its lookups in order, issuing every line
 of a row once the index is read. Lines go through the core's private caches and the shared LLC (real trace
 addresses, state kept across batches); a core keeps at most `line_fill_buffers_per_core` L1 misses in flight,
-which is what bounds a CPU's random-gather bandwidth far below the DRAM peak.
+which is what bounds a CPU's random-gather bandwidth far below the DRAM peak. Every line is translated by the
+core's TLB (a cache of pages): a line on a page the TLB does not hold pays `tlb.page_walk_ns` once, and the
+lines after it on that page hit. How the framework runs the operators (threads per EmbeddingBag call, tables
+one after another or concurrently, dispatch cost) comes from `cfg.software`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from accelsim.config.cache import CacheConfig
 from accelsim.config.cpu import CpuConfig
 from accelsim.hw.cache import CacheHierarchy
 from accelsim.hw.host_memory import counter_dict, idle_read_latency_ns
@@ -57,17 +61,38 @@ class Cpu:
         self.private = [CacheHierarchy(cfg.caches[:p]) for _ in range(cfg.cores)]
         self.llc = CacheHierarchy(cfg.caches[p:])
         self.line_bytes = cfg.caches[0].line_bytes
+        t = cfg.tlb
+        page = CacheConfig(name="TLB", size_bytes=t.entries * t.page_bytes, ways=t.ways, line_bytes=t.page_bytes,
+                           hit_latency_ns=0.0)
+        self.tlb = [CacheHierarchy([page]) for _ in range(cfg.cores)]
 
     def gemm(self, m: int, k: int, n: int) -> CpuGemm:
-        """out[m,n] = x[m,k] @ W[k,n] with micro-tiles spread over cores, at the roofline efficiency."""
+        """out[m,n] = x[m,k] @ W[k,n] with micro-tiles spread over the GEMM's threads, at the shape's efficiency."""
+        compute_ns = self.gemm_peak_ns(m, k, n) / self.gemm_efficiency(m, k, n)
+        return CpuGemm(compute_ns + self.cfg.software.op_dispatch_ns, 2 * m * k * n, self._gemm_tiles(m, n)[1])
+
+    def _gemm_tiles(self, m: int, n: int) -> tuple[int, int]:
+        """(micro-tiles of the output, threads they are spread over)."""
+        c = self.cfg
+        tiles = math.ceil(m / GEMM_MICROTILE_ROWS) * math.ceil(n / (2 * c.simd_fp32_lanes))
+        return tiles, min(c.software.gemm_threads or c.cores, c.cores, tiles)
+
+    def gemm_peak_ns(self, m: int, k: int, n: int) -> float:
+        """The tiled GEMM's time at efficiency 1: the busiest thread's tiles at simd x fma lanes per cycle."""
         c = self.cfg
         nr = 2 * c.simd_fp32_lanes
-        tiles = math.ceil(m / GEMM_MICROTILE_ROWS) * math.ceil(n / nr)
-        cores_used = min(c.cores, tiles)
+        tiles, cores_used = self._gemm_tiles(m, n)
         # A tile does mr x nr FMAs per k-step, at simd x fma lanes per cycle.
         cycles_per_tile = k * GEMM_MICROTILE_ROWS * nr / (c.simd_fp32_lanes * c.fma_units_per_core)
-        compute_ns = math.ceil(tiles / cores_used) * cycles_per_tile / c.freq_ghz / c.gemm_efficiency
-        return CpuGemm(compute_ns + c.op_overhead_ns, 2 * m * k * n, cores_used)
+        return math.ceil(tiles / cores_used) * cycles_per_tile / c.freq_ghz
+
+    def gemm_efficiency(self, m: int, k: int, n: int) -> float:
+        """Achieved / tiled peak at this shape: the measured table where there is one, else the constant."""
+        t = self.cfg.gemm_efficiency_table
+        if not t:
+            return self.cfg.gemm_efficiency
+        return efficiency_at(np.array([p.m for p in t], float), np.array([math.sqrt(p.k * p.n) for p in t]),
+                             np.array([p.efficiency for p in t]), m, math.sqrt(k * n))
 
     def cycles_per_lookup(self, dim: int) -> float:
         """Core cycles to issue one row lookup and add it into its bag's sum."""
@@ -75,32 +100,46 @@ class Cpu:
         adds = math.ceil(dim / c.simd_fp32_lanes) / c.fma_units_per_core
         return c.gather_cycles_per_lookup + adds
 
-    def filter_caches(self, lookups: Lookups, bases: np.ndarray, row_bytes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(line addresses, owning lookup, level that served each line) after the private caches and the LLC."""
+    def filter_caches(self, lookups: Lookups, bases: np.ndarray, row_bytes: int
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(line addresses, owning lookup, level that served each line, TLB miss per line) after the TLBs, the
+        private caches and the LLC."""
         addr, owner = lookup_lines(lookups, bases, row_bytes, self.line_bytes)
         served = np.empty(addr.size, dtype=np.int8)
+        walk = np.empty(addr.size, dtype=np.bool_)
         core = lookups.requester[owner]
         p = self.cfg.private_cache_levels
         for c in range(self.cfg.cores):
             sel = np.flatnonzero(core == c)
+            walk[sel] = self.tlb[c].access(addr[sel]) > 0
             served[sel] = self.private[c].access(addr[sel])
         # The LLC sees the cores' misses interleaved in issue order (position within each core's stream).
         miss = np.flatnonzero(served == p)
         order = miss[np.lexsort((core[miss], lookups.position[owner[miss]]))]
         served[order] = p + self.llc.access(addr[order])
-        return addr, owner, served
+        return addr, owner, served, walk
 
     def gather(self, batch: Batch, bases: np.ndarray, row_bytes: int, dim: int, dram, *,
                analytic: bool = False) -> GatherTiming:
-        """One EmbeddingBag operator per table, run one after another (as DLRM's apply_emb does on a CPU)."""
+        """The embedding stage as the software profile runs it: one EmbeddingBag call per table, the calls one
+        after another (DLRM's apply_emb) or concurrently, each on `software.embedding_threads` cores."""
         c = self.cfg
+        sw = c.software
+        if sw.embedding_tables == "concurrent" and len(batch.tables) > 1:
+            # Inter-op parallelism: each call runs on one core, the calls dealt out over every core; each core
+            # dispatches its own tables' calls, one before each call's first lookup.
+            lk, calls = _concurrent_lookups(batch, c.cores)
+            return self._operator(lk, bases, row_bytes, dim, dram, analytic, 0.0,
+                                  dispatch_ns=(calls + 1) * sw.embedding_dispatch_ns)
         t_now, core_ns, lines = 0.0, 0.0, 0
         served_all, lat_sum, lat_n = [], 0.0, 0
         dram_counts: dict[str, float] = {}
+        threads = min(c.cores, sw.embedding_threads or c.cores)
         for t, bags in enumerate(batch.tables):
-            # An operator splits its bags over the cores, so a batch smaller than the core count idles cores.
-            lk = split_lookups(Batch((bags,)), min(c.cores, max(bags.batch_size, 1)))
-            op = self._operator(lk, bases[t:t + 1], row_bytes, dim, dram, analytic, t_now + c.op_overhead_ns)
+            # An operator splits its bags over its threads, so a batch smaller than that idles cores.
+            lk = split_lookups(Batch((bags,)), min(threads, max(bags.batch_size, 1)))
+            op = self._operator(lk, bases[t:t + 1], row_bytes, dim, dram, analytic,
+                                t_now + sw.embedding_dispatch_ns)
             t_now = op.time_ns
             core_ns += op.core_busy_ns
             lines += op.lines
@@ -115,22 +154,27 @@ class Cpu:
                             mean_miss_latency_ns=lat_sum / lat_n if lat_n else 0.0)
 
     def _operator(self, lookups: Lookups, bases: np.ndarray, row_bytes: int, dim: int, dram, analytic: bool,
-                  start_ns: float) -> GatherTiming:
-        """One operator starting at `start_ns`: issue-bound, MLP-bound or DRAM-bound as the trace makes it."""
+                  start_ns: float, dispatch_ns: np.ndarray | float = 0.0) -> GatherTiming:
+        """Lookups starting at `start_ns` (+ a per-lookup dispatch delay): issue-bound, MLP-bound or DRAM-bound
+        as the trace makes it."""
         c = self.cfg
-        addr, owner, served = self.filter_caches(lookups, bases, row_bytes)
+        addr, owner, served, walk = self.filter_caches(lookups, bases, row_bytes)
         ns_per_lookup = self.cycles_per_lookup(dim) / c.freq_ghz
-        ready_lookup = start_ns + lookups.position * ns_per_lookup
-        compute_end = start_ns + float(lookups.per_requester().max(initial=0) * ns_per_lookup)
+        ready_lookup = start_ns + dispatch_ns + lookups.position * ns_per_lookup
+        per_core = np.zeros(lookups.n_requesters)
+        np.maximum.at(per_core, lookups.requester, ready_lookup + ns_per_lookup)
+        compute_end = float(per_core.max(initial=start_ns))
         busy = lookups.size * ns_per_lookup
         probe = np.cumsum([lvl.hit_latency_ns for lvl in c.caches])
         n_levels = len(c.caches)
-        miss = np.flatnonzero(served > 0)  # L1 misses take a fill buffer
+        # L1 misses take a fill buffer; an L1 hit whose translation missed waits for the page walk in a slot too.
+        miss = np.flatnonzero((served > 0) | walk)
         if miss.size == 0:
             return GatherTiming(compute_end, addr.size, served, busy)
         lvl = served[miss].astype(np.int64)
         to_dram = lvl == n_levels
-        on_chip_ns = np.where(to_dram, probe[-1], probe[np.minimum(lvl, n_levels - 1)])
+        on_chip_ns = np.where(to_dram, probe[-1], np.where(lvl > 0, probe[np.minimum(lvl, n_levels - 1)], 0.0))
+        on_chip_ns = on_chip_ns + walk[miss] * c.tlb.page_walk_ns
         dram_addr = addr[miss][to_dram]
         captured: dict = {}
 
@@ -156,3 +200,41 @@ class Cpu:
             dram_counters=counter_dict(res.counters) if res is not None else {},
             mean_miss_latency_ns=loop.latency_ns,
         )
+
+
+def efficiency_at(ms: np.ndarray, ws: np.ndarray, eff: np.ndarray, m: float, w: float) -> float:
+    """Bilinear interpolation of measured efficiencies in (log m, log w), clamped to the measured range.
+
+    Corners the probe skipped (too large to time) drop out and the others' weights are renormalised; with no
+    corner measured, the nearest point in log distance counts."""
+    lm, lw, x, y = np.log(ms), np.log(ws), math.log(max(m, 1)), math.log(max(w, 1))
+    um, uw = np.unique(lm), np.unique(lw)
+    x, y = min(max(x, um[0]), um[-1]), min(max(y, uw[0]), uw[-1])
+    i, j = min(np.searchsorted(um, x, side="right") - 1, um.size - 1), min(np.searchsorted(uw, y, side="right") - 1, uw.size - 1)
+    i1, j1 = min(i + 1, um.size - 1), min(j + 1, uw.size - 1)
+    fx = (x - um[i]) / (um[i1] - um[i]) if i1 > i else 0.0
+    fy = (y - uw[j]) / (uw[j1] - uw[j]) if j1 > j else 0.0
+    total = weight = 0.0
+    for a, wa in ((i, 1 - fx), (i1, fx)):
+        for b, wb in ((j, 1 - fy), (j1, fy)):
+            hit = np.flatnonzero(np.isclose(lm, um[a]) & np.isclose(lw, uw[b]))
+            if hit.size and wa * wb > 0:
+                total += wa * wb * float(eff[hit[0]])
+                weight += wa * wb
+    if weight > 0:
+        return total / weight
+    return float(eff[np.argmin((lm - x) ** 2 + (lw - y) ** 2)])
+
+
+def _concurrent_lookups(batch: Batch, cores: int) -> tuple[Lookups, np.ndarray]:
+    """Tables dealt out round-robin to `cores`, each core running its tables' calls back to back.
+
+    Returns the lookups and, per lookup, how many calls its core ran before this one's table (for dispatch)."""
+    lk = split_lookups(batch, 1)
+    core = lk.table % cores
+    order = np.lexsort((np.arange(lk.size), core))
+    position = np.empty(lk.size, dtype=np.int64)
+    starts = np.searchsorted(core[order], np.arange(cores))
+    position[order] = np.arange(lk.size) - np.repeat(starts, np.diff(np.r_[starts, lk.size]))
+    calls = lk.table // cores
+    return Lookups(lk.table, lk.row, core.astype(np.int64), position, cores), calls

@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from accelsim.config import accel, cache, cpu, dram, energy, link, system, workload
+from accelsim.config import accel, cache, cpu, dram, energy, link, software, system, workload
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "configs.md").read_text()
 DERIVED = {"Table"}  # built from a ModelSpec, never written by a user
-MODELS = [obj for mod in (accel, cache, cpu, dram, energy, link, system, workload) for obj in vars(mod).values()
+MODELS = [obj for mod in (accel, cache, cpu, dram, energy, link, software, system, workload) for obj in vars(mod).values()
           if isinstance(obj, type) and issubclass(obj, BaseModel) and obj.__module__ == mod.__name__
           and obj.__name__ not in DERIVED]
 

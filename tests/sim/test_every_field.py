@@ -29,7 +29,8 @@ LABELS = {"name", "description", "sources", "standard", "constraints", "tWR", "t
 TRACE = {"dist": "zipf", "alpha": 1.2, "reuse": 0.5}  # reuse across the two batches, so caches matter
 ALTERNATIVES = {"policy": "srrip", "dataflow": "ws", "page_policy": "closed", "scheduler": "fcfs",
                 "steering": "round_robin", "hot_cache_kind": "scratchpad", "precision": "fp16",
-                "address_mapping": "ro-ra-bg-ba-co-ch", "refresh": "per_bank"}
+                "address_mapping": "ro-ra-bg-ba-co-ch", "refresh": "per_bank",
+                "embedding_tables": "concurrent"}
 
 
 def base_hw() -> dict:
@@ -45,6 +46,9 @@ def base_hw() -> dict:
     hw["cpu"]["caches"][1]["size_bytes"] = 16384
     hw["cpu"]["caches"][2]["size_bytes"] = 65536
     hw["cpu"]["caches"][2]["ways"] = 16
+    hw["cpu"]["gemm_efficiency_table"] = [{"m": 1, "k": 64, "n": 64, "efficiency": 0.3},
+                                          {"m": 64, "k": 64, "n": 64, "efficiency": 0.6}]
+    hw["cpu"]["software"].update(embedding_threads=4, gemm_threads=4)  # numbers, so that they can be perturbed
     hw["dram"]["address_mapping"] = "ro-ba-ra-bg-ch-co"  # a row's lines share a DRAM row: FR-FCFS has hits to favour
     return hw
 

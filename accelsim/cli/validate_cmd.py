@@ -1,0 +1,72 @@
+"""`accelsim validate`: real PyTorch on this machine vs the CPU model on a (probed) hardware config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `validate` subcommand."""
+    p = sub.add_parser("validate", help="time real PyTorch cases here and compare with the CPU model's predictions")
+    p.add_argument("--grid", metavar="FILE.yaml", help="cases to run (default: the built-in grid, every regime)")
+    p.add_argument("--hw", default=None, metavar="FILE",
+                   help="hardware config to predict on (default: run `accelsim probe` first and use its config)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per row, then the summary")
+    p.add_argument("-o", "--out", metavar="DIR", help="write rows.csv, summary.json and the figure here")
+    p.add_argument("--seed", type=int, default=0, help="input and table seed")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load or probe the machine, run the grid, print and write."""
+    import pandas as pd
+
+    from accelsim.atomic import write_text_atomic
+    from accelsim.config.system import load_system
+    from accelsim.errors import InputError
+    from accelsim.probe.repeat import load_average
+    from accelsim.validate.grid import default_grid, load_grid
+    from accelsim.validate.report import summary
+    from accelsim.validate.run import validate
+    if args.seed < 0:
+        raise InputError(f"--seed: expected a non-negative integer, got {args.seed}")
+    grid = load_grid(args.grid) if args.grid else default_grid()
+    note = lambda msg: print(f"  ... {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    if args.hw:
+        hw = load_system(args.hw)
+    else:
+        from accelsim.probe.run import run_probes
+        note("no --hw: probing this machine first")
+        hw = run_probes(progress=note).system
+    load0 = load_average()
+    rows = validate(hw, grid, seed=args.seed, progress=note)
+    s = {**summary(rows), "hw": hw.name, "load_before": load0, "load_after": load_average()}
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        frame = pd.DataFrame([r.to_dict() for r in rows])
+        write_text_atomic(out / "rows.csv", frame.to_csv(index=False))
+        write_text_atomic(out / "summary.json", json.dumps(s, indent=1))
+        from accelsim.validate.report import plot
+        plot(rows, out, "validate", f"CPU model on {hw.name} vs PyTorch here ({len(rows)} cases)")
+    if args.json:
+        for r in rows:
+            print(json.dumps(r.to_dict()))
+        print(json.dumps({"summary": s}))
+        return 0
+    print(f"{'case':<44}{'regime':>9}{'measured ms':>13}{'spread':>8}{'predicted ms':>14}{'ratio':>7}")
+    for r in rows:
+        flag = "  noisy (spread > 10%)" if r.noisy else ""
+        print(f"{r.case:<44}{r.regime:>9}{r.measured_ms:>13.4f}{r.measured_spread:>8.1%}{r.predicted_ms:>14.4f}"
+              f"{r.ratio:>7.2f}{flag}")
+    print(f"{'regime':<22}{'n':>4}{'median |err|':>14}{'p90':>8}{'max':>8}")
+    for k, v in s.items():
+        if isinstance(v, dict):
+            print(f"{k:<22}{v['n']:>4}{v['median_abs_error']:>14.1%}{v['p90_abs_error']:>8.1%}"
+                  f"{v['max_abs_error']:>8.1%}")
+    print(f"hw {hw.name}; {load0} (after: {s['load_after']})")
+    return 0

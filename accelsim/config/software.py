@@ -1,0 +1,38 @@
+"""SoftwareConfig: how a framework runs a DLRM on the CPU (threads per operator, table order, dispatch cost).
+
+Profiles ship in hwconfigs/software/; a CPU config names one (`software: pytorch_2019`) or writes it inline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, NonNegativeFloat, PositiveInt
+
+from accelsim.config.base import Sourced, read_yaml, resolve_named
+
+SOFTWARE_DIR = Path(__file__).resolve().parents[2] / "hwconfigs" / "software"
+
+
+class SoftwareConfig(Sourced):
+    """The framework's execution of the model's operators on the CPU."""
+
+    name: str
+    description: str = ""
+    embedding_threads: PositiveInt | None = Field(
+        None, description="threads one EmbeddingBag call splits its bags over (None: every core)")
+    gemm_threads: PositiveInt | None = Field(
+        None, description="threads one Linear (BLAS GEMM) uses (None: every core)")
+    embedding_tables: Literal["sequential", "concurrent"] = Field(
+        "sequential", description="sequential: one EmbeddingBag call per table, one after another (DLRM's "
+                                  "apply_emb); concurrent: tables run at the same time, dealt out to the cores")
+    op_dispatch_ns: NonNegativeFloat = Field(
+        description="framework cost of one dense operator call (Linear, interaction), before its kernel runs")
+    embedding_dispatch_ns: NonNegativeFloat = Field(
+        description="framework cost of one EmbeddingBag call, before its kernel runs")
+
+
+def resolve_software(name_or_path: str) -> dict:
+    """The mapping of a shipped profile (`pytorch_2019`) or a YAML file."""
+    return read_yaml(resolve_named(name_or_path, SOFTWARE_DIR, "software profile"))

@@ -1,0 +1,93 @@
+"""Pointer-chase and streaming kernels for the memory probes (numba, GIL released so threads overlap).
+
+A chase follows a random cyclic permutation of the lines of a buffer: every load's address is the previous
+load's value, so one chain measures load-to-use latency and k chains interleaved in one loop measure how many
+misses a core keeps in flight. Buffers come from mmap with madvise, so the probe chooses 4 KiB pages or asks for
+transparent huge pages (2 MiB) where the kernel grants them.
+"""
+
+from __future__ import annotations
+
+import mmap
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+LINE_BYTES = 64
+WORDS_PER_LINE = LINE_BYTES // 8
+HUGE_PAGE_BYTES = 2 << 20
+
+
+@njit(cache=True, nogil=True)
+def chase(nxt: np.ndarray, pos: np.ndarray, hops: int) -> int:
+    """Advance `pos.size` independent chains `hops` steps each, in place (the next run continues where this one
+    stopped, so a repeat never re-walks lines the previous run just cached); returns a checksum."""
+    k = pos.size
+    for _ in range(hops):
+        for j in range(k):
+            pos[j] = nxt[pos[j]]
+    return int(pos.sum())
+
+
+@njit(cache=True, nogil=True)
+def triad(a: np.ndarray, b: np.ndarray, c: np.ndarray, s: float) -> None:
+    """STREAM triad a = b + s * c (two reads and one write per element)."""
+    for i in range(a.size):
+        a[i] = b[i] + s * c[i]
+
+
+@dataclass
+class ChaseBuffer:
+    """A buffer of `lines` 64 B lines holding a single random cycle; `huge` asks the kernel for 2 MiB pages."""
+
+    lines: int
+    huge: bool
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        nbytes = -(-self.lines * LINE_BYTES // HUGE_PAGE_BYTES) * HUGE_PAGE_BYTES
+        self._map = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        self._map.madvise(mmap.MADV_HUGEPAGE if self.huge else mmap.MADV_NOHUGEPAGE)
+        self.words = np.frombuffer(self._map, dtype=np.int64)
+        self.words[::512] = 0  # touch every 4 KiB page now, so first-touch faults are not timed
+        self.address = self.words.ctypes.data
+        self.prefix_lines = 0
+
+    def use(self, lines: int) -> np.ndarray:
+        """Lay one random cycle over the first `lines` lines; returns the chain order (word indices)."""
+        rng = np.random.default_rng([self.seed, lines])
+        order = rng.permutation(lines).astype(np.int64) * WORDS_PER_LINE
+        self.words[order] = np.roll(order, -1)
+        self.prefix_lines = lines
+        return order
+
+    def huge_fraction(self) -> float:
+        """Share of this buffer the kernel backs with huge pages (AnonHugePages in /proc/self/smaps)."""
+        return huge_page_fraction(self.address, len(self._map))
+
+    def close(self) -> None:
+        """Unmap the buffer."""
+        del self.words
+        self._map.close()
+
+
+def huge_page_fraction(address: int, nbytes: int, smaps: str | Path = "/proc/self/smaps") -> float:
+    """AnonHugePages / size of the mapping that contains `address` (0 where smaps is unreadable)."""
+    try:
+        text = Path(smaps).read_text()
+    except OSError:
+        return 0.0
+    for block in re.split(r"\n(?=[0-9a-f]+-[0-9a-f]+ )", text):
+        lo, _, rest = block.partition("-")
+        hi = rest.split(" ", 1)[0]
+        try:
+            if not int(lo, 16) <= address < int(hi, 16):
+                continue
+        except ValueError:
+            continue
+        m = re.search(r"AnonHugePages:\s+(\d+) kB", block)
+        return min(1.0, int(m.group(1)) * 1024 / nbytes) if m else 0.0
+    return 0.0

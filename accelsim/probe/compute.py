@@ -1,0 +1,50 @@
+"""Compute probe: torch SGEMM time at DLRM layer shapes, as an efficiency over the CPU model's tiled peak.
+
+The CPU model times a GEMM as micro-tiles over cores at `simd x fma` lanes per cycle (accelsim.hw.cpu); the
+efficiency of a shape is that model's time with efficiency 1 over the measured time minus the framework's
+dispatch cost. So the model, given the table, reproduces the probe at the probed shapes and interpolates between.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accelsim.probe.repeat import Timing, repeat
+
+BATCHES = (1, 16, 128, 512, 2048)
+WIDTHS = (16, 64, 256, 1024, 4096)
+MAX_FLOPS = 2 ** 31  # larger shapes take too long for a 3-minute probe; the table clamps to its edge
+
+
+@dataclass(frozen=True)
+class GemmPoint:
+    """One probed shape: out[m, n] = x[m, k] @ W[k, n]."""
+
+    m: int
+    k: int
+    n: int
+    timing: Timing
+
+
+def shapes() -> list[tuple[int, int, int]]:
+    """(m, k, n) of square layers k = n = width, as DLRM MLPs are, up to MAX_FLOPS."""
+    return [(m, w, w) for m in BATCHES for w in WIDTHS if 2 * m * w * w <= MAX_FLOPS]
+
+
+def gemm_probe(budget_s: float, threads: int = 1) -> list[GemmPoint]:
+    """Time torch.nn.functional.linear at every shape on one thread (its CPU time; the model spreads tiles over
+    cores itself, and a one-thread timing is not disturbed by a descheduled OpenMP peer)."""
+    import torch
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    out = []
+    try:
+        todo = shapes()
+        with torch.no_grad():
+            for m, k, n in todo:
+                x, w, b = torch.randn(m, k), torch.randn(n, k), torch.randn(n)
+                t = repeat(lambda: torch.nn.functional.linear(x, w, b), budget_s=budget_s / len(todo), warmup=2)
+                out.append(GemmPoint(m, k, n, t))
+    finally:
+        torch.set_num_threads(prev)
+    return out

@@ -1,0 +1,235 @@
+"""Memory probes: load-to-use latency vs working set (4 KiB and 2 MiB pages), misses in flight, bandwidth.
+
+What each one measures, and how the numbers are read off (pure functions below, tested on made-up curves):
+- `latency_curve`: one chain over 16 KiB .. 1 GiB. A cache level's plateau is the lowest latency between twice
+  the previous level's size and its own sysfs size; its *effective* capacity is where the curve crosses the
+  geometric mean of its plateau and the next one (a guest may own much less L3 than sysfs says). The idle
+  memory latency is the huge-page curve at the first working set >= MEMORY_WS_FACTOR x the effective LLC, where
+  under 2% of a random chase can hit in the LLC; beyond it the 2 MiB-page curve rises too (2 MiB translations
+  and, in a guest, the host's nested page tables) and that rise is not DRAM.
+- The 4 KiB minus 2 MiB curve is the translation cost: TLB reach is the largest working set where it is still
+  small, the page-walk cost is its value at the same working set as the memory latency (every hop a new page,
+  a TLB miss; the walk grows for larger tables as their page tables stop fitting the caches).
+- `parallelism`: k chains per thread (k = 1..32), 1..N threads, in a table too large for any cache and on huge
+  pages: the loaded-latency curve (bandwidth, ns per miss). Misses in flight per core = the best one-thread
+  throughput x the idle latency (Little's law); random-read bandwidth = the best all-thread throughput x 64 B.
+- `stream`: STREAM triad over 3 x 128 MiB arrays on N threads (bytes read + written / time).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from accelsim.probe.chase import LINE_BYTES, ChaseBuffer, chase, triad
+from accelsim.probe.repeat import Timing, repeat
+
+KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
+CHAINS = (1, 2, 4, 8, 12, 16, 24, 32)
+MEMORY_WS_FACTOR = 64
+TARGET_NS = 4e6  # each timed run chases for about this long
+
+
+def working_sets(lo: int = 16 * KIB, hi: int = GIB) -> list[int]:
+    """Powers of two and the points halfway between (x1.5) from `lo` to `hi` bytes."""
+    out, s = [], lo
+    while s <= hi:
+        out.append(s)
+        if s * 3 // 2 < hi:
+            out.append(s * 3 // 2)
+        s *= 2
+    return out
+
+
+@dataclass(frozen=True)
+class LatencyPoint:
+    """Load-to-use latency of one chain over a working set."""
+
+    ws_bytes: int
+    huge_pages: bool
+    latency_ns: float
+    spread: float
+
+
+def _hops_for(buf_words: np.ndarray, start: np.ndarray) -> int:
+    """Hops that make one timed run last about TARGET_NS, from a short trial."""
+    trial = 2000
+    t0 = time.thread_time_ns()
+    chase(buf_words, start, trial)
+    per_hop = max((time.thread_time_ns() - t0) / trial, 0.2)
+    return max(1000, int(TARGET_NS / per_hop))
+
+
+def latency_curve(sizes: list[int], huge: bool, budget_s: float, seed: int = 0
+                  ) -> tuple[list[LatencyPoint], float]:
+    """One chain over each working set, on 4 KiB pages or transparent huge pages; and the share of the buffer
+    the kernel backed with huge pages."""
+    buf = ChaseBuffer(max(sizes) // LINE_BYTES, huge, seed)
+    out = []
+    try:
+        for ws in sizes:
+            lines = ws // LINE_BYTES
+            order = buf.use(lines)
+            start = order[:1].copy()
+            chase(buf.words, start, min(lines, 200_000))  # warm caches and TLBs with what fits
+            hops = _hops_for(buf.words, start)
+            t = repeat(lambda: chase(buf.words, start, hops), budget_s=budget_s / len(sizes), warmup=1)
+            out.append(LatencyPoint(ws, huge, t.per(hops), t.spread))
+        granted = buf.huge_fraction()
+    finally:
+        buf.close()
+    return out, granted
+
+
+@dataclass(frozen=True)
+class MlpPoint:
+    """k chains on each of `threads` threads: ns per hop per chain and the bytes per second all threads pull."""
+
+    threads: int
+    chains: int
+    latency_ns: float
+    bandwidth_gbps: float
+    spread: float
+
+
+def _parallel(fn, threads: int) -> float:
+    """Run fn(i) on `threads` threads; the slowest thread's CPU time, ns."""
+    spent = [0.0] * threads
+
+    def timed(i: int) -> None:
+        t0 = time.thread_time_ns()
+        fn(i)
+        spent[i] = float(time.thread_time_ns() - t0)
+
+    ts = [threading.Thread(target=timed, args=(i,)) for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return max(spent)
+
+
+def parallelism(ws_bytes: int, max_threads: int, budget_s: float, seed: int = 0) -> list[MlpPoint]:
+    """The loaded-latency curve: CHAINS chains per thread on 1..max_threads threads, huge pages."""
+    buf = ChaseBuffer(ws_bytes // LINE_BYTES, True, seed)
+    out = []
+    try:
+        order = buf.use(ws_bytes // LINE_BYTES)
+        n_runs = max_threads * len(CHAINS)
+        for threads in range(1, max_threads + 1):
+            for k in CHAINS:
+                # Chains spread evenly around the cycle, so no two ever meet.
+                starts = [order[(np.arange(k) * threads + i) * (order.size // (k * threads))].copy()
+                          for i in range(threads)]
+                hops = _hops_for(buf.words, starts[0]) // k
+                t = repeat(lambda: _parallel(lambda i: chase(buf.words, starts[i], hops), threads),
+                           budget_s=budget_s / n_runs, warmup=1)
+                per_hop = t.per(hops)
+                out.append(MlpPoint(threads, k, per_hop, threads * k * LINE_BYTES / per_hop, t.spread))
+    finally:
+        buf.close()
+    return out
+
+
+@dataclass(frozen=True)
+class Stream:
+    """STREAM triad bandwidth on `threads` threads."""
+
+    threads: int
+    bandwidth_gbps: float
+    spread: float
+
+
+def stream(threads: int, budget_s: float, elements: int = 16 * MIB) -> Stream:
+    """Triad over 3 arrays of `elements` float64 (128 MiB each by default), split in `threads` chunks."""
+    a, b, c = (np.ones(elements) for _ in range(3))
+    cut = np.linspace(0, elements, threads + 1).astype(np.int64)
+    parts = [(a[cut[i]:cut[i + 1]], b[cut[i]:cut[i + 1]], c[cut[i]:cut[i + 1]]) for i in range(threads)]
+    t = repeat(lambda: _parallel(lambda i: triad(*parts[i], 3.0), threads), budget_s=budget_s, warmup=1)
+    return Stream(threads, 3 * 8 * elements / t.median_ns, t.spread)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading the curves
+# ---------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Level:
+    """A cache level as the chase sees it."""
+
+    name: str
+    latency_ns: float             # load-to-use latency of a hit here (cumulative, as the chase sees it)
+    effective_bytes: int          # where the curve leaves this level's plateau
+    sysfs_bytes: int
+
+
+def _crossing(ws: np.ndarray, lat: np.ndarray, threshold: float, lo: int) -> float:
+    """Largest working set >= lo before the curve first exceeds `threshold` (log-interpolated)."""
+    for i in range(1, ws.size):
+        if ws[i] <= lo or lat[i] <= threshold:
+            continue
+        if lat[i - 1] > threshold:
+            return float(ws[i - 1])
+        f = (math.log(threshold) - math.log(lat[i - 1])) / (math.log(lat[i]) - math.log(lat[i - 1]))
+        return float(math.exp(math.log(ws[i - 1]) + f * (math.log(ws[i]) - math.log(ws[i - 1]))))
+    return float(ws[-1])
+
+
+def cache_levels(points: list[LatencyPoint], sysfs: list[tuple[str, int]]) -> tuple[list[Level], float, int]:
+    """(levels, idle memory latency ns, the working set it was read at) off a huge-page latency curve;
+    sysfs = [(name, size_bytes)...]."""
+    pts = sorted(points, key=lambda p: p.ws_bytes)
+    ws = np.array([p.ws_bytes for p in pts], dtype=np.float64)
+    lat = np.array([p.latency_ns for p in pts])
+    memory_ns = float(lat[-1])  # first estimate, for the last level's crossing
+    plateaus = []
+    prev = 0
+    for name, size in sysfs:
+        sel = (ws > 2 * prev) & (ws <= size) if prev else ws <= size // 2
+        if not sel.any():
+            sel = ws <= size
+        plateaus.append(float(lat[sel].min()) if sel.any() else float(lat[0]))
+        prev = size
+    levels = []
+    for i, (name, size) in enumerate(sysfs):
+        nxt = plateaus[i + 1] if i + 1 < len(plateaus) else memory_ns
+        threshold = math.sqrt(plateaus[i] * max(nxt, plateaus[i]))
+        lo = sysfs[i - 1][1] if i else 0
+        eff = min(_crossing(ws, lat, threshold, lo), float(size))
+        levels.append(Level(name, plateaus[i], int(eff), size))
+    at = int(np.searchsorted(ws, MEMORY_WS_FACTOR * levels[-1].effective_bytes))
+    at = min(at, ws.size - 1)
+    return levels, float(lat[at]), int(ws[at])
+
+
+@dataclass(frozen=True)
+class Translation:
+    """What 4 KiB pages cost over 2 MiB ones."""
+
+    reach_bytes: int          # largest working set whose 4 KiB chase is within `slack_ns` of the huge-page one
+    page_walk_ns: float       # extra latency per hop once every hop misses the TLBs
+
+
+def translation(small: list[LatencyPoint], huge: list[LatencyPoint], at_ws: int, slack_frac: float = 0.1
+                ) -> Translation:
+    """TLB reach and page-walk cost (at working set `at_ws`) from the 4 KiB and 2 MiB curves."""
+    by_ws = {p.ws_bytes: p.latency_ns for p in huge}
+    pairs = sorted((p.ws_bytes, p.latency_ns - by_ws[p.ws_bytes]) for p in small if p.ws_bytes in by_ws)
+    walk = max(next((e for w, e in pairs if w >= at_ws), pairs[-1][1]), 0.0)
+    reach = pairs[0][0]
+    for ws, extra in pairs:
+        if extra > slack_frac * walk + 1.0:
+            break
+        reach = ws
+    return Translation(reach, walk)
+
+
+def misses_in_flight(points: list[MlpPoint], idle_latency_ns: float) -> tuple[float, float]:
+    """(misses one core keeps in flight, random-read GB/s of all threads) from the loaded-latency curve."""
+    one = [p for p in points if p.threads == 1]
+    best_one = max(p.chains / p.latency_ns for p in one)        # misses per ns of one core
+    return best_one * idle_latency_ns, max(p.bandwidth_gbps for p in points)

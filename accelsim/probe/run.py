@@ -1,0 +1,276 @@
+"""`accelsim probe`: run every probe within a time budget and describe this machine as a cpu-only config.
+
+The config's measured numbers cite the probe, the date and the host in `sources:`. The probes read nothing but
+the machine and the installed software: no validation grid, no validation timing (tests/probe checks this).
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import platform
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from accelsim.config.base import parse_model
+from accelsim.config.dram import load_dram
+from accelsim.config.system import SystemConfig, load_system
+from accelsim.errors import InputError
+from accelsim.hw.cpu import Cpu
+from accelsim.hw.host_memory import idle_read_latency_ns
+from accelsim.probe import compute, memory, software
+from accelsim.probe.chase import HUGE_PAGE_BYTES
+from accelsim.probe.host import DEFAULT_FMA_UNITS, HostCpu, detect_host, transparent_hugepages
+from accelsim.probe.repeat import load_average
+
+DRAM_PRESET = "ddr5_4800"
+SUSTAINED_FRACTION = 0.7  # ASSUMPTION: STREAM reaches ~70% of a DDR channel's peak
+TLB_WAYS = 8              # ASSUMPTION: associativity is not measured; the model needs a set count
+PAGE_4K = 4096
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Seconds each probe may spend (the whole run stays under 3 minutes on 2 cores)."""
+
+    latency_s: float = 25.0     # per page size
+    parallelism_s: float = 25.0
+    stream_s: float = 6.0
+    gemm_s: float = 25.0
+    software_s: float = 12.0
+
+
+@dataclass
+class ProbeReport:
+    """Everything measured, and the config built from it."""
+
+    host: HostCpu
+    when: str
+    load_before: str
+    load_after: str
+    thp_mode: str
+    huge_granted: float
+    table_huge_fraction: float
+    small: list
+    huge: list
+    levels: list
+    memory_ns: float
+    memory_ws_bytes: int
+    translation: memory.Translation
+    mlp: list
+    misses_in_flight: float
+    random_read_gbps: float
+    stream: memory.Stream
+    gemm: list
+    sw: software.SoftwareProbe
+    system: SystemConfig
+
+
+def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma_units: int = DEFAULT_FMA_UNITS,
+               progress: Callable[[str], None] | None = None) -> ProbeReport:
+    """Measure this machine and build its config."""
+    note = progress or (lambda _msg: None)
+    host = detect_host()
+    if host.freq_ghz is None:
+        raise InputError("the clock of this machine is unknown (no cpufreq, no 'cpu MHz' in /proc/cpuinfo)")
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load0 = load_average()
+    sizes = memory.working_sets(hi=max_ws_bytes)
+    note("load-to-use latency, 4 KiB pages")
+    small, _ = memory.latency_curve(sizes, False, budget.latency_s)
+    note("load-to-use latency, transparent huge pages")
+    huge, granted = memory.latency_curve(sizes, True, budget.latency_s)
+    sysfs = [(c.name, c.size_bytes * (c.instances if i == len(host.caches) - 1 else 1))
+             for i, c in enumerate(host.caches)]
+    levels, memory_ns, memory_ws = memory.cache_levels(huge, sysfs)
+    tr = memory.translation(small, huge, memory_ws)
+    note("misses in flight: k chains x threads")
+    mlp = memory.parallelism(min(max_ws_bytes, 256 * memory.MIB), host.cores, budget.parallelism_s)
+    inflight, rr_gbps = memory.misses_in_flight(mlp, memory_ns)
+    note("STREAM triad")
+    st = memory.stream(host.cores, budget.stream_s)
+    note("torch SGEMM at DLRM shapes")
+    gemm = compute.gemm_probe(budget.gemm_s)
+    note("torch dispatch, per-lookup cycles, EmbeddingBag threads")
+    sw = software.software_probe(host.cores, budget.software_s)
+    report = ProbeReport(host, when, load0, load_average(), transparent_hugepages(), granted, table_pages(), small, huge, levels,
+                         memory_ns, memory_ws, tr, mlp, inflight, rr_gbps, st, gemm, sw, None)  # type: ignore[arg-type]
+    report.system = build_config(report, fma_units)
+    return report
+
+
+def _cite(r: ProbeReport, what: str) -> str:
+    return (f"measured: accelsim probe {what}, {r.when}, host {platform.node()} ({r.host.model_name}, "
+            f"{r.host.cores} cores), {r.load_before}")
+
+
+def _round_geometry(size: float, ways: int, line: int) -> int:
+    return max(1, int(size // (ways * line))) * ways * line
+
+
+def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemConfig:
+    """The cpu-only SystemConfig of this machine from the probe results; every measured number cited."""
+    host = r.host
+    base = load_system("broadwell_cpu_only").model_dump(mode="json")
+    caches, prev = [], 0.0
+    for i, (hc, lv) in enumerate(zip(host.caches, r.levels)):
+        size = _round_geometry(lv.effective_bytes, hc.ways, hc.line_bytes)
+        caches.append({
+            "name": hc.name, "size_bytes": size, "ways": hc.ways, "line_bytes": hc.line_bytes,
+            "hit_latency_ns": round(max(lv.latency_ns - prev, 0.0), 3),
+            "policy": "lru" if i < len(host.caches) - 1 else "srrip",
+            "sources": {
+                "size_bytes": _cite(r, f"pointer chase (2 MiB pages): the curve leaves this level at "
+                                       f"{lv.effective_bytes / 2**20:.2f} MiB (sysfs {hc.directory}/size says "
+                                       f"{lv.sysfs_bytes / 2**20:.2f} MiB), rounded down to whole sets"),
+                "ways": f"detected: {hc.directory}/ways_of_associativity",
+                "line_bytes": f"detected: {hc.directory}/coherency_line_size",
+                "hit_latency_ns": _cite(r, f"pointer chase: {lv.latency_ns:.2f} ns load-to-use at this level's "
+                                           f"plateau minus {prev:.2f} ns of the levels above"),
+                "policy": "ASSUMPTION: LRU private levels, SRRIP shared LLC (not measured)",
+            }})
+        prev = lv.latency_ns
+    dram = load_dram(DRAM_PRESET)
+    per_channel = dram.peak_bandwidth_gbps / dram.channels
+    need = max(r.stream.bandwidth_gbps, r.random_read_gbps) / SUSTAINED_FRACTION
+    channels = max(1, math.ceil(need / per_channel))
+    dram = load_dram(DRAM_PRESET, channels=channels)
+    fabric = max(r.memory_ns - prev - idle_read_latency_ns(dram), 0.0)
+    page = HUGE_PAGE_BYTES if r.table_huge_fraction > 0.5 else PAGE_4K
+    entries = max(TLB_WAYS, r.translation.reach_bytes // PAGE_4K // TLB_WAYS * TLB_WAYS)
+    sw = r.sw
+    freq = host.freq_ghz
+    emb_dispatch = sw.embedding_dispatch.median_ns
+    # Issue-bound cycles of one lookup: the L1-resident call minus its dispatch, less the model's SIMD adds.
+    adds = math.ceil(sw.cycles_dim / host.simd_fp32_lanes) / fma_units
+    cycles = max((sw.cycles_run.median_ns - emb_dispatch) * freq / sw.cycles_lookups - adds, 0.5)
+    # Split over threads when the other threads do at least half of their fair share, (N-1)/N, of the work.
+    parallel = sw.other_threads_cpu_share > 0.5 * (1 - 1 / sw.threads)
+    lin = sw.linear_dispatch.median_ns
+    torch_v = sw.torch_version
+    cpu = {
+        **_cpu_fields(host, freq, fma_units, caches),
+        "gemm_efficiency": 1.0,
+        "line_fill_buffers_per_core": max(1, round(r.misses_in_flight)),
+        "gather_cycles_per_lookup": round(cycles, 3),
+        "memory_fabric_latency_ns": round(fabric, 2),
+        "tlb": {"entries": entries, "ways": TLB_WAYS, "page_bytes": page,
+                "page_walk_ns": round(r.translation.page_walk_ns, 2),
+                "sources": {
+                    "entries": _cite(r, f"4 KiB vs 2 MiB pointer chase: 4 KiB pages cost nothing extra up to "
+                                        f"{r.translation.reach_bytes / 2**20:.2f} MiB = reach / 4 KiB"),
+                    "ways": f"ASSUMPTION: {TLB_WAYS}-way (associativity is not probed)",
+                    "page_bytes": _cite(r, f"a 64 MiB table allocated as the validation and the PyTorch DLRM "
+                                           f"allocate theirs (numpy, then torch.from_numpy) is "
+                                           f"{r.table_huge_fraction:.0%} huge pages (THP mode '{r.thp_mode}' "
+                                           f"in {memory_thp_path()})"),
+                    "page_walk_ns": _cite(r, "4 KiB minus 2 MiB pointer-chase latency at "
+                                             f"{r.memory_ws_bytes / 2**20:.0f} MiB")}},
+        "software": {
+            "name": f"pytorch_{re.sub(r'[^0-9a-z]+', '_', torch_v.split('+')[0])}_host",
+            "description": f"torch {torch_v} as installed on {platform.node()}, measured by accelsim probe",
+            "embedding_threads": None if parallel else 1, "gemm_threads": None, "embedding_tables": "sequential",
+            "op_dispatch_ns": round(lin, 1), "embedding_dispatch_ns": round(emb_dispatch, 1),
+            "sources": {
+                "embedding_threads": _cite(r, f"EmbeddingBag {software.THREAD_BATCH} bags x {software.THREAD_BAG} "
+                                              f"on {sw.threads} threads: threads other than the caller spend "
+                                              f"{sw.other_threads_cpu_share:.0%} of the process's CPU time"),
+                "gemm_threads": "torch.nn.Linear uses torch.get_num_threads() threads (every core by default)",
+                "embedding_tables": "DLRM's apply_emb calls each table's EmbeddingBag in turn (the PyTorch DLRM "
+                                    "accelsim builds does the same)",
+                "op_dispatch_ns": _cite(r, f"a DLRM layer Linear(16, 16) + ReLU on 1 x 16, per call "
+                                           f"(spread {sw.linear_dispatch.spread:.0%})"),
+                "embedding_dispatch_ns": _cite(r, "EmbeddingBag of one bag of one row, per call "
+                                                  f"(spread {sw.embedding_dispatch.spread:.0%})"),
+            }},
+        "sources": {
+            **_cpu_sources(host, fma_units),
+            "gemm_efficiency": _cite(r, "torch linear at the largest probed shape"),
+            "gemm_efficiency_table": _cite(r, "one-thread torch linear at each shape: the model's one-thread tiled "
+                                              "peak time / (measured - op_dispatch_ns)"),
+            "line_fill_buffers_per_core": _cite(r, f"k chains on one thread: best {r.misses_in_flight:.1f} misses "
+                                                   f"in flight (throughput x idle latency {r.memory_ns:.0f} ns)"),
+            "gather_cycles_per_lookup": _cite(r, f"one-thread EmbeddingBag on a {software.CYCLE_ROWS} x "
+                                                 f"{software.CYCLE_DIM} table (L1): (time - dispatch) x clock / "
+                                                 f"lookups - {adds:g} SIMD add cycles"),
+            "memory_fabric_latency_ns": _cite(r, f"pointer chase at {r.memory_ws_bytes / 2**20:.0f} "
+                                                 f"MiB on 2 MiB pages: {r.memory_ns:.1f} ns minus the caches' "
+                                                 f"{prev:.1f} ns and the DRAM device's idle read"),
+            "tlb": "see tlb.sources", "software": "see software.sources",
+        },
+    }
+    cfg = {**_skeleton(base, host, freq, fma_units, caches, channels), "cpu": cpu}
+    # Efficiency by shape: the model's tiled peak time over the measured time less the dispatch cost.
+    one = parse_model(SystemConfig, {**cfg, "cpu": {**cpu, "software": {**cpu["software"], "gemm_threads": 1}}},
+                      source="probed machine").cpu
+    model = Cpu(one)  # the probe timed one thread
+    table = [{"m": g.m, "k": g.k, "n": g.n, "efficiency": round(min(max(
+        model.gemm_peak_ns(g.m, g.k, g.n) / max(g.timing.median_ns - lin, 1.0), 1e-4), 1.0), 4)} for g in r.gemm]
+    cpu["gemm_efficiency_table"] = table
+    cpu["gemm_efficiency"] = max(table, key=lambda t: t["m"] * t["k"] * t["n"])["efficiency"]
+    cfg["dram"]["sources"] = {
+        "standard": f"ASSUMPTION: {DRAM_PRESET} (the DIMMs of a guest are not visible)",
+        "channels": _cite(r, f"STREAM triad {r.stream.bandwidth_gbps:.1f} GB/s, random reads "
+                             f"{r.random_read_gbps:.1f} GB/s: channels so that {SUSTAINED_FRACTION:.0%} of their "
+                             f"peak covers the larger")}
+    return parse_model(SystemConfig, cfg, source="probed machine")
+
+
+def table_pages() -> float:
+    """Share of a freshly allocated 64 MiB fp32 table (numpy, as TorchDlrm's tables) on huge pages."""
+    import numpy as np
+
+    from accelsim.probe.chase import huge_page_fraction
+    a = np.ones((1 << 20, 16), dtype=np.float32)
+    return huge_page_fraction(a.ctypes.data, a.nbytes)
+
+
+def memory_thp_path() -> str:
+    """Where the THP mode is read (for citations)."""
+    from accelsim.probe.host import THP_ENABLED
+    return str(THP_ENABLED)
+
+
+def _cpu_fields(host: HostCpu, freq: float, fma_units: int, caches: list) -> dict:
+    return {"name": f"host_{re.sub(r'[^a-z0-9]+', '_', host.model_name.lower()).strip('_')}",
+            "cores": host.cores, "freq_ghz": freq, "simd_fp32_lanes": host.simd_fp32_lanes,
+            "fma_units_per_core": fma_units, "private_cache_levels": len(caches) - 1, "caches": caches}
+
+
+def _cpu_sources(host: HostCpu, fma_units: int) -> dict:
+    return {"cores": host.cores_source, "freq_ghz": host.freq_source, "simd_fp32_lanes": host.simd_source,
+            "fma_units_per_core": (f"CLI --fma-units {fma_units}" if fma_units != DEFAULT_FMA_UNITS else
+                                   f"ASSUMPTION: {DEFAULT_FMA_UNITS} FMA pipes (typical of AVX2/AVX-512 server "
+                                   "cores; not detectable); the GEMM table absorbs the difference"),
+            "private_cache_levels": "detected: the last data level is the shared LLC, the ones before it private"}
+
+
+def _skeleton(base: dict, host: HostCpu, freq: float, fma_units: int, caches: list, channels: int) -> dict:
+    return {"name": f"probed_{re.sub(r'[^a-z0-9]+', '_', host.model_name.lower()).strip('_')}_{host.cores}c",
+            "description": f"this machine ({host.model_name}, {host.cores} cores) as measured by accelsim probe",
+            "dram": {"preset": DRAM_PRESET, "channels": channels},
+            "energy": {**base["energy"], "sources": {k: f"from broadwell_cpu_only: {v}" for k, v in
+                                                     base["energy"].get("sources", {}).items()}}}
+
+
+def report_dict(r: ProbeReport) -> dict:
+    """Every measurement as JSON-ready values (units in the keys)."""
+    t = lambda x: {"median_ns": x.median_ns, "spread": x.spread, "runs": x.runs, "converged": x.converged}  # noqa
+    return {
+        "host": r.host.model_name, "cores": r.host.cores, "when": r.when, "load_before": r.load_before,
+        "load_after": r.load_after, "thp_mode": r.thp_mode, "huge_page_fraction_granted": r.huge_granted,
+        "table_huge_page_fraction": r.table_huge_fraction,
+        "latency_4k": [asdict(p) for p in r.small], "latency_2m": [asdict(p) for p in r.huge],
+        "levels": [asdict(lv) for lv in r.levels], "memory_latency_ns": r.memory_ns,
+        "memory_latency_ws_bytes": r.memory_ws_bytes,
+        "tlb_reach_bytes": r.translation.reach_bytes, "page_walk_ns": r.translation.page_walk_ns,
+        "loaded_latency": [asdict(p) for p in r.mlp], "misses_in_flight_per_core": r.misses_in_flight,
+        "random_read_gbps": r.random_read_gbps, "stream_gbps": r.stream.bandwidth_gbps,
+        "stream_spread": r.stream.spread,
+        "gemm": [{"m": g.m, "k": g.k, "n": g.n, **t(g.timing)} for g in r.gemm],
+        "software": {"torch": r.sw.torch_version, "linear_dispatch": t(r.sw.linear_dispatch),
+                     "embedding_dispatch": t(r.sw.embedding_dispatch), "l1_gather": t(r.sw.cycles_run),
+                     "gather_1_thread": t(r.sw.one_thread), "gather_all_threads": t(r.sw.all_threads),
+                     "other_threads_cpu_share": r.sw.other_threads_cpu_share},
+    }

@@ -1,0 +1,101 @@
+"""Software probes: what the installed PyTorch costs per operator and how it spreads one EmbeddingBag over threads.
+
+- dispatch: a DLRM layer (Linear + ReLU) of 1 x 16 -> 16 and an EmbeddingBag of one bag of one row take almost no work, so their
+  call time is the framework's per-operator cost (Python binding, dispatcher, allocation, OpenMP fork/join).
+- gather cycles: an EmbeddingBag whose table fits in L1 (64 rows x 64 fp32 = 16 KiB) on one thread is
+  issue-bound, so (time - dispatch) x clock / lookups is the kernel's per-lookup core cost.
+- threads: the same kind of call on a 1 MiB table with all threads, for a while: the share of the process's CPU
+  time (/proc/self/task/*/stat) that threads other than the calling one spend. It is about (N-1)/N when the
+  installed stack splits one EmbeddingBag call over N threads (PyTorch does since pytorch/pytorch#27477) and
+  near 0 when it does not (no parallel region opens, so the pool's threads sleep). Unlike a speed-up, this does
+  not depend on the other threads getting a core on a loaded machine.
+Everything is timed on the calling thread's CPU clock (accelsim.probe.repeat).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from accelsim.probe.repeat import Timing, repeat
+
+CYCLE_ROWS, CYCLE_DIM, CYCLE_BAG, CYCLE_BATCH = 64, 64, 50, 512
+THREAD_ROWS, THREAD_DIM, THREAD_BAG, THREAD_BATCH = 4096, 64, 20, 2048
+
+
+@dataclass(frozen=True)
+class SoftwareProbe:
+    """The installed framework as measured."""
+
+    torch_version: str
+    linear_dispatch: Timing
+    embedding_dispatch: Timing
+    cycles_dim: int
+    cycles_lookups: int
+    cycles_run: Timing            # one thread, table in L1
+    thread_lookups: int
+    one_thread: Timing
+    all_threads: Timing
+    threads: int
+    other_threads_cpu_share: float   # of the process's CPU time during the all-thread calls
+
+
+def _bag(rows: int, dim: int, bag: int, batch: int, seed: int):
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    eb = torch.nn.EmbeddingBag(rows, dim, mode="sum")
+    idx = torch.randint(0, rows, (bag * batch,), generator=g)
+    off = torch.arange(0, bag * batch, bag)
+    return eb, idx, off
+
+
+def software_probe(threads: int, budget_s: float, seed: int = 0) -> SoftwareProbe:
+    """Dispatch costs, per-lookup cycles and the thread behaviour of torch's EmbeddingBag."""
+    import torch
+    prev = torch.get_num_threads()
+    share = budget_s / 5
+    try:
+        with torch.no_grad():
+            torch.set_num_threads(1)
+            lin = torch.nn.Sequential(torch.nn.Linear(16, 16), torch.nn.ReLU())
+            x = torch.randn(1, 16)
+            linear = repeat(lambda: [lin(x) for _ in range(100)], budget_s=share, warmup=2)
+            tiny, ti, to = _bag(16, 16, 1, 1, seed)
+            emb = repeat(lambda: [tiny(ti, to) for _ in range(100)], budget_s=share, warmup=2)
+            eb, idx, off = _bag(CYCLE_ROWS, CYCLE_DIM, CYCLE_BAG, CYCLE_BATCH, seed)
+            cyc = repeat(lambda: eb(idx, off), budget_s=share, warmup=3)
+            eb2, idx2, off2 = _bag(THREAD_ROWS, THREAD_DIM, THREAD_BAG, THREAD_BATCH, seed)
+            one = repeat(lambda: eb2(idx2, off2), budget_s=share, warmup=3)
+            torch.set_num_threads(threads)
+            many = repeat(lambda: eb2(idx2, off2), budget_s=share, warmup=3)
+            before = task_cpu_ticks()
+            t_end = time.perf_counter() + share
+            while time.perf_counter() < t_end:
+                eb2(idx2, off2)
+            after = task_cpu_ticks()
+    finally:
+        torch.set_num_threads(prev)
+    per_call = lambda t: type(t)(t.median_ns / 100, t.spread, t.runs, t.converged, t.min_ns / 100)  # noqa: E731
+    me = threading.get_native_id()
+    spent = {k: after[k] - before.get(k, 0) for k in after}
+    total = sum(spent.values())
+    others = (total - spent.get(me, 0)) / total if total else 0.0
+    return SoftwareProbe(torch.__version__, per_call(linear), per_call(emb), CYCLE_DIM,
+                         int(np.int64(CYCLE_BAG * CYCLE_BATCH)), cyc, THREAD_BAG * THREAD_BATCH, one, many, threads,
+                         others)
+
+
+def task_cpu_ticks(task_dir: str | Path = "/proc/self/task") -> dict[int, int]:
+    """utime + stime (clock ticks) of every thread of this process."""
+    out = {}
+    for d in Path(task_dir).iterdir():
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        out[int(d.name)] = int(fields[11]) + int(fields[12])
+    return out

@@ -1,0 +1,118 @@
+"""Real PyTorch timings of the validation cases on this machine (the inputs the predictions replay too).
+
+One-thread cases are timed on the calling thread's CPU clock (other processes' time slices do not count; see
+accelsim.probe.repeat) and report the median run. Multi-thread cases need the wall clock (a fork/join operator
+ends with its slowest thread), and on a machine shared with other work a run whose peer thread waits for a core
+takes whole scheduler slices longer (on the project's 2-core guest: +4, +8, +12 ms); they report the fastest
+run (best-of, as benchmarks/bench_kernels.py does) and count as noisy when their median is > 10% above it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from accelsim.config.base import parse_model
+from accelsim.config.workload import ModelSpec, load_workload
+from accelsim.probe.repeat import Timing, repeat
+from accelsim.validate.grid import DlrmCase, EmbeddingBagCase, MlpCase
+from accelsim.workload.trace import Batch
+
+BUDGET_S = 2.0
+NOISY = 0.10
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A case's timing and the inputs it ran on."""
+
+    timing: Timing
+    time_ns: float                  # median (one thread) or fastest run (several threads)
+    noisy: bool                     # spread > 10%, or (several threads) median > 1.1 x fastest
+    batch: Batch | None = None      # the bags (embedding_bag, dlrm)
+    spec: ModelSpec | None = None   # the model the bags belong to
+
+
+def _clock(threads: int):
+    return time.thread_time_ns if threads == 1 else time.perf_counter_ns
+
+
+def _measured(timing: Timing, threads: int, batch: Batch | None = None, spec: ModelSpec | None = None) -> Measured:
+    if threads == 1:
+        return Measured(timing, timing.median_ns, timing.spread > NOISY, batch, spec)
+    return Measured(timing, timing.min_ns, timing.spread > NOISY or timing.median_ns > (1 + NOISY) * timing.min_ns,
+                    batch, spec)
+
+
+def eb_spec(case: EmbeddingBagCase) -> ModelSpec:
+    """The one-table model of an EmbeddingBag case (its MLPs unused)."""
+    return parse_model(ModelSpec, {
+        "name": case.name, "source": "accelsim validate: one table built in code", "embedding_dim": case.dim,
+        "tables": [{"rows": case.rows, "lookups_per_sample": case.lookups}], "bottom_mlp": [case.dim],
+        "top_mlp": [1], "interaction": "dot"}, source=case.name)
+
+
+def dlrm_spec(case: DlrmCase) -> ModelSpec:
+    """The case's workload with every table cut to at most `max_rows` rows."""
+    d = load_workload(case.workload).model_dump(mode="json")
+    for t in d["tables"]:
+        t["rows"] = min(t["rows"], case.max_rows)
+    d["name"] = case.name
+    return parse_model(ModelSpec, d, source=case.name)
+
+
+def measure(case, seed: int = 0, budget_s: float = BUDGET_S) -> Measured:
+    """Time one case with torch at its thread count."""
+    import torch
+    prev = torch.get_num_threads()
+    torch.set_num_threads(case.threads)
+    try:
+        with torch.no_grad():
+            if isinstance(case, EmbeddingBagCase):
+                return _embedding_bag(case, seed, budget_s)
+            if isinstance(case, MlpCase):
+                return _mlp(case, seed, budget_s)
+            return _dlrm(case, seed, budget_s)
+    finally:
+        torch.set_num_threads(prev)
+
+
+def _embedding_bag(case: EmbeddingBagCase, seed: int, budget_s: float) -> Measured:
+    import torch
+
+    from accelsim.workload.synth import synth_batches
+    spec = eb_spec(case)
+    batch = next(synth_batches(spec, dist=case.dist, batches=1, batch_size=case.batch, seed=seed, alpha=case.alpha))
+    # numpy-allocated like the project's TorchDlrm tables (so on the same kind of pages)
+    table = np.random.default_rng(seed).random((case.rows, case.dim), dtype=np.float32)
+    bag = torch.nn.EmbeddingBag(case.rows, case.dim, mode="sum", include_last_offset=True,
+                                _weight=torch.from_numpy(table))
+    t = batch.tables[0]
+    ids, off = torch.from_numpy(np.array(t.indices)), torch.from_numpy(np.array(t.offsets))
+    timing = repeat(lambda: bag(ids, off), budget_s=budget_s, warmup=3, clock=_clock(case.threads))
+    return _measured(timing, case.threads, batch, spec)
+
+
+def _mlp(case: MlpCase, seed: int, budget_s: float) -> Measured:
+    import torch
+    torch.manual_seed(seed)
+    layers = []
+    for a, b in zip(case.widths[:-1], case.widths[1:]):
+        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+    net = torch.nn.Sequential(*layers)
+    x = torch.randn(case.batch, case.widths[0])
+    return _measured(repeat(lambda: net(x), budget_s=budget_s, warmup=3, clock=_clock(case.threads)), case.threads)
+
+
+def _dlrm(case: DlrmCase, seed: int, budget_s: float) -> Measured:
+    import torch
+
+    from accelsim.workload.torch_model import build_torch_dlrm, generate_inputs, torch_bags
+    spec = dlrm_spec(case)
+    model = build_torch_dlrm(spec, seed)
+    dense, batch = generate_inputs(spec, case.batch, seed, 0)
+    x, bags = torch.from_numpy(dense), torch_bags(batch)
+    timing = repeat(lambda: model(x, bags), budget_s=budget_s, warmup=2, clock=_clock(case.threads))
+    return _measured(timing, case.threads, batch, spec)

@@ -1,0 +1,47 @@
+"""Run a validation grid: measure each case, predict it on the hardware config, collect the rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from accelsim.config.system import SystemConfig
+from accelsim.errors import InputError
+from accelsim.validate.grid import DlrmCase, EmbeddingBagCase, Grid
+from accelsim.validate.measure import BUDGET_S, dlrm_spec, measure
+from accelsim.validate.predict import predict
+from accelsim.validate.report import Row, regime
+
+MEMORY_FRACTION = 0.5  # a case may use at most half the free memory
+
+
+def _check_fits(case) -> None:
+    import os
+    need = case.table_bytes if isinstance(case, EmbeddingBagCase) else (
+        sum(t.rows for t in dlrm_spec(case).table_list) * dlrm_spec(case).embedding_dim * 4
+        if isinstance(case, DlrmCase) else 0)
+    try:
+        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > avail * MEMORY_FRACTION:
+        raise InputError(f"case {case.name}: its tables need {need / 2**30:.2f} GiB, more than half of the "
+                         f"{avail / 2**30:.2f} GiB of free memory")
+
+
+def validate(hw: SystemConfig, grid: Grid, *, seed: int = 0, budget_s: float = BUDGET_S,
+             progress: Callable[[str], None] | None = None) -> list[Row]:
+    """One row per case: torch measured here, the model's prediction on `hw` (both fidelities)."""
+    for case in grid.cases:
+        if case.threads > hw.cpu.cores:
+            raise InputError(f"case {case.name}: {case.threads} threads, but {hw.name} has {hw.cpu.cores} cores")
+        _check_fits(case)
+    rows = []
+    for i, case in enumerate(grid.cases):
+        if progress:
+            progress(f"[{i + 1}/{len(grid.cases)}] {case.name}")
+        m = measure(case, seed, budget_s)
+        rows.append(Row(case=case.name, kind=case.kind, regime=regime(case, hw), threads=case.threads,
+                        measured_ms=m.time_ns / 1e6, measured_spread=m.timing.spread,
+                        predicted_ms=predict(hw, case, m, "detailed") / 1e6,
+                        predicted_analytic_ms=predict(hw, case, m, "analytic") / 1e6, noisy=m.noisy))
+    return rows

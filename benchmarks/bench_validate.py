@@ -1,0 +1,63 @@
+"""`accelsim validate` on the default grid, before and after the probed CPU model, in one measurement pass.
+
+before = the CPU model as it was (calibrate --save-hw of this machine: sysfs caches, Broadwell latencies, fill
+buffers, per-lookup cycles and 5 us dispatch, no TLB, one GEMM efficiency), written in today's schema with the
+new mechanisms neutral (page walk 0, every core per EmbeddingBag call, no efficiency table).
+after = `accelsim probe` of this machine. Each case is measured once and predicted on both configs.
+Writes benchmarks/validate/{rows.csv, summary.json, validate.png, validate.pdf, probed_hw.yaml}.
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from accelsim.atomic import write_text_atomic
+from accelsim.config.base import to_yaml
+from accelsim.config.system import load_system
+from accelsim.probe.repeat import load_average
+from accelsim.probe.run import run_probes
+from accelsim.validate.grid import default_grid
+from accelsim.validate.measure import measure
+from accelsim.validate.predict import predict
+from accelsim.validate.report import Row, plot, regime, summary
+
+OUT = Path(__file__).resolve().parent / "validate"
+BEFORE = OUT / "before_hw.yaml"
+
+
+def main() -> None:
+    t0 = time.perf_counter()
+    report = run_probes(progress=lambda m: print("  probe:", m, file=sys.stderr, flush=True))
+    after = report.system
+    before = load_system(str(BEFORE))
+    write_text_atomic(OUT / "probed_hw.yaml", to_yaml(after))
+    load0 = load_average()
+    rows = {"before": [], "after": []}
+    for i, case in enumerate(default_grid().cases):
+        print(f"  [{i + 1}] {case.name}", file=sys.stderr, flush=True)
+        m = measure(case)
+        for name, hw in (("before", before), ("after", after)):
+            rows[name].append(Row(case.name, case.kind, regime(case, after), case.threads,
+                                  m.time_ns / 1e6, m.timing.spread,
+                                  predict(hw, case, m, "detailed") / 1e6, predict(hw, case, m, "analytic") / 1e6,
+                                  m.noisy))
+    out = {name: summary(r) for name, r in rows.items()}
+    out["load_before"], out["load_after"] = load0, load_average()
+    out["probe_when"], out["seconds"] = report.when, time.perf_counter() - t0
+    frame = pd.concat([pd.DataFrame([r.to_dict() for r in rs]).assign(model=name) for name, rs in rows.items()])
+    write_text_atomic(OUT / "rows.csv", frame.to_csv(index=False))
+    write_text_atomic(OUT / "summary.json", json.dumps(out, indent=1))
+    plot(rows["after"], OUT, "validate", f"CPU model (probed config) vs PyTorch, default grid, {len(rows['after'])} cases")
+    plot(rows["before"], OUT, "validate_before", "CPU model before (calibrate --save-hw) vs PyTorch, default grid")
+    for name in ("before", "after"):
+        for k, v in out[name].items():
+            print(f"{name:7}{k:<22}{v['n']:>4}{v['median_abs_error']:>9.1%}{v['p90_abs_error']:>9.1%}"
+                  f"{v['max_abs_error']:>9.1%}")
+    print(out["load_before"], "->", out["load_after"], f"{out['seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""The CPU model's mechanisms against closed forms: TLB page walks, fill buffers, GEMM efficiency by shape, and
+the software profile (threads per EmbeddingBag call, table order, dispatch)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accelsim.config.base import parse_model
+from accelsim.config.system import SystemConfig, load_system
+from accelsim.hw.cpu import Cpu, efficiency_at
+from accelsim.sim.machine import Machine
+from accelsim.workload.trace import Batch, TableBags
+
+
+def hw(**cpu) -> SystemConfig:
+    d = load_system("broadwell_cpu_only").model_dump(mode="json")
+    for k, v in cpu.items():
+        if isinstance(v, dict):
+            d["cpu"][k] = {**d["cpu"][k], **v}
+        else:
+            d["cpu"][k] = v
+    return parse_model(SystemConfig, d)
+
+
+def gather(cfg: SystemConfig, rows: np.ndarray, bag: int = 1, row_bytes: int = 64, tables: int = 1):
+    m = Machine(cfg, "detailed")
+    # Each table its own rows (a permutation of the first's), so tables do not collide in the same DRAM banks.
+    perm = [np.random.default_rng(t).permutation(rows) if t else rows for t in range(tables)]
+    bags = tuple(TableBags(p.astype(np.int64), np.arange(0, rows.size + 1, bag, dtype=np.int64)) for p in perm)
+    bases = np.arange(tables, dtype=np.int64) * (1 << 28)
+    return m.cpu.gather(Batch(bags), bases, row_bytes, row_bytes // 4, m.dram)
+
+
+def test_a_page_walk_is_paid_once_per_new_page():
+    from accelsim.hw.lookups import split_lookups
+    cpu = Cpu(hw(cores=1, tlb={"entries": 6, "ways": 6, "page_bytes": 4096}).cpu)
+    rows = np.arange(64 * 8)  # 64 B rows: 8 pages of 64 lines, each line once
+    lk = split_lookups(Batch((TableBags(rows, np.arange(rows.size + 1)),)), 1)
+    walk = cpu.filter_caches(lk, np.zeros(1, np.int64), 64)[3]
+    assert walk.sum() == 8 and np.flatnonzero(walk).tolist() == list(range(0, 512, 64))
+    # Again: a cyclic pass over 8 pages through 6 LRU entries misses every page again, one walk each.
+    assert cpu.filter_caches(lk, np.zeros(1, np.int64), 64)[3].sum() == 8
+    few = split_lookups(Batch((TableBags(rows[:256], np.arange(257)),)), 1)  # 4 pages fit: walked once
+    fresh = Cpu(cpu.cfg)
+    assert [fresh.filter_caches(few, np.zeros(1, np.int64), 64)[3].sum() for _ in range(2)] == [4, 0]
+
+
+def test_a_walk_adds_its_latency_to_the_access_that_takes_it():
+    base = dict(cores=1, software={"embedding_threads": 1, "embedding_dispatch_ns": 0.0})
+    t = {w: gather(hw(**base, tlb={"page_walk_ns": w}), np.array([5])).time_ns for w in (0.0, 700.0)}
+    assert t[700.0] - t[0.0] == pytest.approx(700.0, abs=2.0)  # DRAM timing shifts by a clock or two
+
+
+def test_huge_pages_remove_the_walks_a_small_tlb_takes():
+    rows = np.random.default_rng(0).integers(0, 1 << 20, 4000)
+    small = gather(hw(tlb={"entries": 6, "ways": 6, "page_bytes": 4096, "page_walk_ns": 200.0}), rows).time_ns
+    huge = gather(hw(tlb={"entries": 6, "ways": 6, "page_bytes": 1 << 30, "page_walk_ns": 200.0}), rows).time_ns
+    none = gather(hw(tlb={"entries": 6, "ways": 6, "page_bytes": 4096, "page_walk_ns": 0.0}), rows).time_ns
+    assert huge < small and none < small
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 20), st.integers(1, 20))
+def test_more_fill_buffers_never_slow_a_gather(a, b):
+    rows = np.random.default_rng(a * 31 + b).integers(0, 1 << 22, 3000)
+    lo, hi = sorted((a, b))
+    t = [gather(hw(line_fill_buffers_per_core=w, cores=2), rows).time_ns for w in (lo, hi)]
+    assert t[1] <= t[0] * 1.0001
+
+
+def test_one_thread_per_embedding_call_is_slower_when_memory_bound():
+    rows = np.random.default_rng(1).integers(0, 1 << 22, 20000)
+    par = gather(hw(software={"embedding_threads": None}), rows, bag=20).time_ns
+    one = gather(hw(software={"embedding_threads": 1}), rows, bag=20).time_ns
+    assert one > 5 * par  # 14 cores' fill buffers vs one core's
+
+
+def test_concurrent_tables_overlap_sequential_ones_do_not():
+    rows = np.random.default_rng(2).integers(0, 1 << 20, 4000)
+    sw = {"embedding_threads": 1}
+    seq = gather(hw(software={**sw, "embedding_tables": "sequential"}), rows, bag=20, tables=4).time_ns
+    con = gather(hw(software={**sw, "embedding_tables": "concurrent"}), rows, bag=20, tables=4).time_ns
+    assert con < seq / 2
+
+
+def test_embedding_dispatch_is_paid_per_table_call():
+    rows = np.arange(8)
+    sw = lambda d: {"software": {"embedding_dispatch_ns": d}}  # noqa: E731
+    t0 = gather(hw(**sw(0.0)), rows, tables=3).time_ns
+    t1 = gather(hw(**sw(1000.0)), rows, tables=3).time_ns
+    assert t1 - t0 == pytest.approx(3000.0, rel=0.05)
+
+
+def test_gemm_table_reproduces_measured_points_and_interpolates():
+    table = [{"m": m, "k": w, "n": w, "efficiency": e} for m, w, e in
+             ((1, 16, 0.01), (1, 1024, 0.2), (1024, 16, 0.3), (1024, 1024, 0.9))]
+    cpu = Cpu(hw(gemm_efficiency_table=table).cpu)
+    assert cpu.gemm_efficiency(1024, 1024, 1024) == pytest.approx(0.9)
+    assert cpu.gemm_efficiency(1, 16, 16) == pytest.approx(0.01)
+    assert cpu.gemm_efficiency(32, 128, 128) == pytest.approx((0.01 + 0.2 + 0.3 + 0.9) / 4)  # log midpoint
+    assert cpu.gemm_efficiency(1 << 20, 1 << 14, 1 << 14) == pytest.approx(0.9)  # clamped
+    flat = Cpu(hw().cpu)
+    assert flat.gemm_efficiency(1, 16, 16) == flat.cfg.gemm_efficiency
+    t = cpu.gemm(1024, 1024, 1024).time_ns - cpu.cfg.software.op_dispatch_ns
+    assert t == pytest.approx(cpu.gemm_peak_ns(1024, 1024, 1024) / 0.9)
+
+
+def test_missing_corners_drop_out_of_the_interpolation():
+    ms, ws, eff = np.array([1.0, 1024.0]), np.array([16.0, 16.0]), np.array([0.1, 0.5])
+    assert efficiency_at(np.r_[ms, 1.0], np.r_[ws, 1024.0], np.r_[eff, 0.3], 1024, 1024) == pytest.approx(0.5)
+
+
+def test_gemm_threads_limit_the_cores_a_layer_uses():
+    assert Cpu(hw(software={"gemm_threads": 2}).cpu).gemm(2048, 256, 256).cores_used == 2
+    assert Cpu(hw().cpu).gemm(2048, 256, 256).cores_used == 14

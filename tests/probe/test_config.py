@@ -1,0 +1,67 @@
+"""The config `accelsim probe` writes, built from made-up probe results: every measured number lands and cites."""
+
+import pytest
+
+from accelsim.config.base import parse_model, to_yaml
+from accelsim.config.system import SystemConfig
+from accelsim.hw.cpu import Cpu
+from accelsim.probe import memory
+from accelsim.probe.compute import GemmPoint
+from accelsim.probe.host import HostCache, HostCpu
+from accelsim.probe.repeat import Timing
+from accelsim.probe.run import ProbeReport, build_config
+from accelsim.probe.software import SoftwareProbe
+
+KIB, MIB = 1 << 10, 1 << 20
+
+
+def t(ns):
+    return Timing(ns, 0.01, 5, True, ns * 0.99)
+
+
+def report(other_share=0.5, huge_tables=0.0):
+    caches = tuple(HostCache(n, s, w, 64, sh, 1, "0", f"/sys/x/index{i}") for i, (n, s, w, sh) in
+                   enumerate((("L1D", 32 * KIB, 8, 1), ("L2", MIB, 8, 1), ("L3", 32 * MIB, 16, 2))))
+    host = HostCpu("Fake EPYC", 2, "test", 2.5, "test", 16, "test", caches)
+    levels = [memory.Level("L1D", 2.0, 32 * KIB, 32 * KIB), memory.Level("L2", 5.0, MIB, MIB),
+              memory.Level("L3", 16.0, 4 * MIB, 32 * MIB)]
+    sw = SoftwareProbe("2.13.0", t(5000.0), t(8000.0), 64, 25600, t(8000.0 + 25600 * 6 / 2.5), 40960,
+                       t(1e5), t(6e4), 2, other_share)
+    gemm = [GemmPoint(m, w, w, t(5000.0 + 2 * m * w * w / 50.0)) for m in (1, 2048) for w in (16, 1024)]
+    r = ProbeReport(host, "2026-12-01 00:00 UTC", "load average 0.1, 0.1, 0.1", "load average 0.1, 0.1, 0.1",
+                    "madvise", 1.0, huge_tables, [], [memory.LatencyPoint(1 << 30, True, 200.0, 0.01)], levels,
+                    180.0, 256 * MIB, memory.Translation(12 * MIB, 40.0), [], 20.4, 13.0,
+                    memory.Stream(2, 30.0, 0.02), gemm, sw, None)
+    return build_config(r)
+
+
+def test_measured_numbers_land_in_the_config():
+    s = report()
+    c = s.cpu
+    assert [x.size_bytes for x in c.caches] == [32 * KIB, MIB, 4 * MIB]
+    assert [x.hit_latency_ns for x in c.caches] == [2.0, 3.0, 11.0]
+    assert c.line_fill_buffers_per_core == 20 and c.tlb.page_walk_ns == 40.0
+    assert c.tlb.entries * 4096 == 12 * MIB and c.tlb.page_bytes == 4096
+    assert c.gather_cycles_per_lookup == pytest.approx(6 - 4 / 2)  # minus ceil(64 / 16) / 2 add cycles
+    assert c.software.op_dispatch_ns == 5000.0 and c.software.embedding_dispatch_ns == 8000.0
+    assert c.software.embedding_threads is None
+    assert c.memory_fabric_latency_ns == pytest.approx(180.0 - 16.0 - 30.0, abs=15)  # minus a DDR5 idle read
+    assert len(c.gemm_efficiency_table) == 4 and all(0 < p.efficiency <= 1 for p in c.gemm_efficiency_table)
+    for key in ("line_fill_buffers_per_core", "gather_cycles_per_lookup", "memory_fabric_latency_ns",
+                "gemm_efficiency_table"):
+        assert c.sources[key].startswith("measured: accelsim probe") and "2026-12-01" in c.sources[key]
+    assert parse_model(SystemConfig, __import__("yaml").safe_load(to_yaml(s))) == s
+
+
+def test_the_efficiency_table_reproduces_the_probed_gemm_on_one_thread():
+    s = report()
+    d = s.model_dump(mode="json")
+    d["cpu"]["software"]["gemm_threads"] = 1
+    cpu = Cpu(parse_model(SystemConfig, d).cpu)
+    want = 5000.0 + 2 * 2048 * 1024 * 1024 / 50.0
+    assert cpu.gemm(2048, 1024, 1024).time_ns == pytest.approx(want, rel=0.01)
+
+
+def test_thread_split_and_huge_pages_follow_the_probes():
+    s = report(other_share=0.02, huge_tables=1.0)
+    assert s.cpu.software.embedding_threads == 1 and s.cpu.tlb.page_bytes == 2 << 20

@@ -1,0 +1,66 @@
+"""Reading the memory probes' curves (made-up curves with known answers), and the chase kernel itself."""
+
+import numpy as np
+import pytest
+
+from accelsim.probe.chase import ChaseBuffer, chase
+from accelsim.probe.memory import (LatencyPoint, MlpPoint, cache_levels, misses_in_flight, translation,
+                                   working_sets)
+from accelsim.probe.repeat import repeat
+
+KIB, MIB = 1 << 10, 1 << 20
+
+
+def curve(huge: bool, walk_from: int = 1 << 62, walk_ns: float = 0.0):
+    """L1 32 KiB @ 1 ns, L2 1 MiB @ 4 ns, an LLC that really holds 4 MiB (sysfs says 32) @ 15 ns, DRAM 100 ns."""
+    out = []
+    for ws in working_sets(16 * KIB, 1 << 30):
+        lat = 1.0 if ws <= 32 * KIB else 4.0 if ws <= MIB else 15.0 if ws <= 4 * MIB else 100.0
+        if not huge and ws >= walk_from:
+            lat += walk_ns
+        out.append(LatencyPoint(ws, huge, lat, 0.01))
+    return out
+
+
+SYSFS = [("L1D", 32 * KIB), ("L2", MIB), ("L3", 32 * MIB)]
+
+
+def test_levels_latencies_and_the_effective_llc():
+    levels, mem, at = cache_levels(curve(True), SYSFS)
+    assert [lv.latency_ns for lv in levels] == [1.0, 4.0, 15.0]
+    assert [lv.effective_bytes for lv in levels][:2] == [32 * KIB, MIB]
+    assert 4 * MIB <= levels[2].effective_bytes < 6 * MIB  # not the 32 MiB sysfs reports
+    assert mem == 100.0 and at >= 64 * levels[2].effective_bytes
+
+
+def test_translation_reach_and_walk():
+    tr = translation(curve(False, walk_from=16 * MIB, walk_ns=40.0), curve(True), at_ws=256 * MIB)
+    assert tr.reach_bytes == 12 * MIB and tr.page_walk_ns == pytest.approx(40.0)
+
+
+def test_misses_in_flight_is_littles_law():
+    pts = [MlpPoint(1, k, 100.0 * max(1, k / 10), k * 64 / (100.0 * max(1, k / 10)), 0.0) for k in (1, 4, 10, 20)]
+    inflight, bw = misses_in_flight(pts, 100.0)
+    assert inflight == pytest.approx(10.0) and bw == pytest.approx(6.4)
+
+
+def test_chase_follows_one_cycle_and_continues_where_it_stopped():
+    buf = ChaseBuffer(1024, huge=False)
+    try:
+        order = buf.use(1000)
+        pos = order[:1].copy()
+        chase(buf.words, pos, 1000)
+        assert pos[0] == order[0]  # a full cycle comes back
+        chase(buf.words, pos, 3)
+        assert pos[0] == order[3]
+    finally:
+        buf.close()
+
+
+def test_repeat_reports_spread_and_stops_on_budget():
+    t = repeat(lambda: sum(range(1000)), budget_s=0.2, tol=0.5)
+    assert t.converged and t.runs >= 3 and t.spread <= 0.5
+    times = iter([1e6, 3e6, 1e6, 3e6, 1e6, 3e6] * 1000)
+    t = repeat(lambda: float(next(times)), budget_s=0.01, tol=0.05, warmup=0)
+    # the last window of five alternates 1,3,1,3,1 (spread 2) or 3,1,3,1,3 (spread 2/3), by when the budget ends
+    assert not t.converged and t.spread > 0.6 and t.median_ns in (1e6, 3e6)

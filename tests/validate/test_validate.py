@@ -1,0 +1,59 @@
+"""The validation grid, its YAML form, and `accelsim validate --json` on a tiny grid."""
+
+import json
+
+import pytest
+
+from accelsim.cli import main
+from accelsim.config.system import load_system
+from accelsim.errors import InputError
+from accelsim.validate.grid import DlrmCase, EmbeddingBagCase, MlpCase, default_grid, load_grid
+from accelsim.validate.report import Row, regime, summary
+
+
+def test_default_grid_spans_the_regimes():
+    g = default_grid().cases
+    eb = [c for c in g if isinstance(c, EmbeddingBagCase)]
+    hw = load_system("broadwell_cpu_only")
+    llc = hw.cpu.caches[-1].size_bytes
+    assert min(c.table_bytes for c in eb) <= hw.cpu.caches[0].size_bytes
+    assert max(c.table_bytes for c in eb) >= 4 * llc
+    assert {c.dim for c in eb} >= {16, 256} and {c.lookups for c in eb} >= {1, 100}
+    assert {c.batch for c in g} >= {1, 2048} and {c.threads for c in g} == {1, 2}
+    assert {c.dist for c in eb} == {"uniform", "zipf"} and {c.alpha for c in eb if c.dist == "zipf"} == {1.05, 1.2}
+    assert any(isinstance(c, MlpCase) for c in g) and any(isinstance(c, DlrmCase) for c in g)
+    assert len({c.name for c in g}) == len(g)
+
+
+def test_grid_file_errors_name_the_file_and_field(tmp_path):
+    bad = tmp_path / "g.yaml"
+    bad.write_text("cases:\n  - {kind: embedding_bag, rows: 0, dim: 4, lookups: 1, batch: 1}\n")
+    with pytest.raises(InputError, match=r"g.yaml.*rows"):
+        load_grid(bad)
+    assert main(["validate", "--grid", str(bad), "--hw", "broadwell_cpu_only"]) == 2
+
+
+def test_summary_and_regimes():
+    hw = load_system("broadwell_cpu_only")
+    assert regime(EmbeddingBagCase(rows=64, dim=64, lookups=1, batch=1), hw) == "eb_l1"
+    assert regime(EmbeddingBagCase(rows=10**7, dim=64, lookups=1, batch=1), hw) == "eb_dram"
+    rows = [Row("a", "mlp", "mlp", 1, 1.0, 0.01, 1.1, 1.1), Row("b", "mlp", "mlp", 1, 1.0, 0.5, 0.5, 0.5, True)]
+    s = summary(rows)
+    assert s["all"]["median_abs_error"] == pytest.approx(0.3) and s["all"]["max_abs_error"] == pytest.approx(0.5)
+    assert s["quiet"]["n"] == 1 and s["quiet"]["max_abs_error"] == pytest.approx(0.1)
+
+
+def test_validate_json_on_a_tiny_grid(tmp_path, capsys):
+    grid = tmp_path / "g.yaml"
+    grid.write_text("cases:\n  - {kind: embedding_bag, rows: 64, dim: 16, lookups: 4, batch: 8}\n"
+                    "  - {kind: mlp, widths: [16, 8], batch: 4}\n")
+    out = tmp_path / "out"
+    assert main(["validate", "--grid", str(grid), "--hw", "broadwell_cpu_only", "--json", "-o", str(out)]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    rows, tail = lines[:-1], lines[-1]
+    assert [r["kind"] for r in rows] == ["embedding_bag", "mlp"]
+    for r in rows:
+        assert {"case", "kind", "measured_ms", "measured_spread", "predicted_ms", "ratio"} <= set(r)
+        assert r["measured_ms"] > 0 and r["ratio"] == pytest.approx(r["predicted_ms"] / r["measured_ms"])
+    assert tail["summary"]["all"]["n"] == 2
+    assert (out / "rows.csv").exists() and (out / "validate.png").exists() and (out / "summary.json").exists()
