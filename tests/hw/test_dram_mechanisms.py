@@ -126,3 +126,28 @@ def test_dual_command_bus_issues_a_row_and_a_column_command_in_one_cycle():
     # one bus: the row hit's RD goes first (FR-FCFS), the ACT a cycle later; two buses: both at once
     assert dual.completion_ns[2] == pytest.approx(single.completion_ns[2] - tck, abs=1e-9)
     assert dual.completion_ns[1] == pytest.approx(single.completion_ns[1], abs=1e-9)
+
+
+def test_all_bank_refresh_closes_its_rank_only():
+    cfg = load_dram("DDR4-2400")
+    amap, tck, bc = cfg.address_map, cfg.tck_ns, cfg.burst_cycles
+    t = cfg.tREFI * tck  # rank 0's first REF is due now (rank 1's comes tREFI / ranks later)
+    unloaded = (cfg.tRCD + cfg.tCL + bc) * tck
+    r = run(cfg, [t], [amap.encode(rank=0, row=5)])
+    assert r.completion_ns[0] - t == pytest.approx(cfg.tRFC * tck + unloaded, abs=1e-9)
+    r = run(cfg, [t], [amap.encode(rank=1, row=5)])
+    assert r.completion_ns[0] - t == pytest.approx(unloaded, abs=1e-9)
+
+
+def test_requests_to_a_refreshing_rank_fill_the_shared_queue_and_hold_back_the_other_rank():
+    # one read queue per channel: reads waiting out rank 0's tRFC occupy it, so a read to rank 1 is admitted
+    # only when the first of them issues (DRAMsim3 keeps a command queue per rank and would serve it at once)
+    cfg = load_dram("DDR4-2400", queue_depth=4)
+    amap, tck, bc = cfg.address_map, cfg.tck_ns, cfg.burst_cycles
+    t = cfg.tREFI * tck
+    unloaded = (cfg.tRCD + cfg.tCL + bc) * tck
+    addr = [amap.encode(rank=0, bankgroup=i, row=5) for i in range(4)] + [amap.encode(rank=1, row=5)]
+    r = run(cfg, [t] * 5, addr)
+    assert r.completion_ns[4] - t >= (cfg.tRFC + cfg.tRCD) * tck + unloaded - 1e-9
+    r = run(load_dram("DDR4-2400", queue_depth=5), [t] * 5, addr)
+    assert r.completion_ns[4] - t == pytest.approx(unloaded, abs=1e-9)
