@@ -70,3 +70,81 @@ def test_spec_is_immutable():
     spec = load_workload("rm1")
     with pytest.raises(Exception):
         spec.embedding_dim = 3
+
+
+def _spec(tables, **kw) -> ModelSpec:
+    return parse_model(ModelSpec, {**BASE, "tables": tables, **kw}, source="spec.yaml")
+
+
+def test_per_table_fields_default_to_the_model_level():
+    spec = _spec([{"rows": 10, "lookups_per_sample": 2, "count": 2}], dtype="fp16", pooling="mean")
+    assert [(t.name, t.dim, t.dtype, t.row_bytes, t.pooling, t.storage) for t in spec.table_list] == [
+        ("table0", 4, "fp16", 8, "mean", 0), ("table1", 4, "fp16", 8, "mean", 1)]
+
+
+def test_per_table_dim_dtype_pooling_set_row_bytes_and_widths():
+    spec = _spec([{"rows": 10, "lookups_per_sample": 2, "name": "user", "dim": 16, "dtype": "int8", "pooling": "max"},
+                  {"rows": 20, "lookups_per_sample": 3, "count": 2, "name": "item", "dtype": "bf16"}],
+                 interaction="cat")
+    user, i0, i1 = spec.table_list
+    assert (user.name, user.dim, user.row_bytes, user.pooling) == ("user", 16, 16, "max")
+    assert (i0.name, i1.name, i0.dim, i0.row_bytes, i0.pooling) == ("item[0]", "item[1]", 4, 8, "sum")
+    assert spec.total_table_bytes == 10 * 16 + 2 * 20 * 8
+    assert spec.bytes_gathered_per_sample == 2 * 16 + 2 * 3 * 8
+    assert spec.top_input_width == 4 + 16 + 4 + 4  # cat sums the dims
+
+
+def test_shared_with_reads_one_table_and_adds_no_storage():
+    spec = _spec([{"rows": 10, "lookups_per_sample": 2, "name": "user", "dtype": "fp16"},
+                  {"lookups_per_sample": 5, "count": 2, "shared_with": "user", "pooling": "max"}])
+    t0, t1, t2 = spec.table_list
+    assert (t1.storage, t2.storage, t1.rows, t1.row_bytes, t1.pooling) == (0, 0, 10, 8, "max")
+    assert t0.owns_storage and not t1.owns_storage
+    assert spec.total_table_bytes == 10 * 8
+    assert spec.bytes_gathered_per_sample == (2 + 2 * 5) * 8
+    assert spec.num_tables == 3  # three features in the trace and the interaction
+
+
+def test_shared_with_target_may_come_later():
+    spec = _spec([{"lookups_per_sample": 1, "shared_with": "later"},
+                  {"rows": 7, "lookups_per_sample": 1, "name": "later"}])
+    assert [t.storage for t in spec.table_list] == [1, 1] and spec.table_list[0].rows == 7
+
+
+@pytest.mark.parametrize("tables,kw,needle", [
+    ([{"rows": 10, "lookups_per_sample": 2, "dim": 8}], {},
+     r"tables.0.dim: 8 differs from embedding_dim 4; .*'dot'"),
+    ([{"lookups_per_sample": 2}], {}, "tables.0.rows: missing required field"),
+    ([{"rows": 1, "lookups_per_sample": 1, "name": "a"}, {"rows": 1, "lookups_per_sample": 1, "name": "a"}], {},
+     "tables.1.name: 'a' is already the name of tables.0"),
+    ([{"rows": 1, "lookups_per_sample": 1, "shared_with": "zz"}], {},
+     "tables.0.shared_with: no table group is named 'zz'"),
+    ([{"rows": 1, "lookups_per_sample": 1, "name": "a", "shared_with": "a"}], {}, "cannot share its own rows"),
+    ([{"rows": 1, "lookups_per_sample": 1, "name": "a", "count": 2}, {"lookups_per_sample": 1, "shared_with": "a"}],
+     {}, "has count 2; a shared table must be one table"),
+    ([{"rows": 1, "lookups_per_sample": 1, "name": "a"}, {"lookups_per_sample": 1, "name": "b", "shared_with": "a"},
+      {"lookups_per_sample": 1, "shared_with": "b"}], {}, "'b' itself reads 'a'"),
+    ([{"rows": 5, "lookups_per_sample": 1, "name": "a"}, {"rows": 6, "lookups_per_sample": 1, "shared_with": "a"}],
+     {}, "tables.1.rows: 6 differs from 5 of 'a'"),
+    ([{"rows": 5, "lookups_per_sample": 1, "name": "a"},
+      {"lookups_per_sample": 1, "dtype": "int8", "shared_with": "a"}], {}, "tables.1.dtype: 'int8' differs from 'fp32'"),
+    ([{"rows": 5, "lookups_per_sample": 1, "pooling": "avg"}], {}, "tables.0.pooling"),
+])
+def test_bad_per_table_fields_name_the_field(tables, kw, needle):
+    with pytest.raises(InputError, match=needle):
+        _spec(tables, **kw)
+
+
+def test_shared_with_restating_the_target_layout_is_accepted():
+    spec = _spec([{"rows": 5, "lookups_per_sample": 1, "name": "a"},
+                  {"rows": 5, "lookups_per_sample": 1, "dim": 4, "dtype": "fp32", "shared_with": "a"}])
+    assert spec.table_list[1].storage == 0
+
+
+def test_per_table_spec_round_trips_through_yaml(tmp_path):
+    from accelsim.config.base import to_yaml
+    spec = _spec([{"rows": 10, "lookups_per_sample": 2, "name": "u", "dim": 8},
+                  {"lookups_per_sample": 1, "shared_with": "u"}], interaction="cat")
+    p = tmp_path / "w.yaml"
+    p.write_text(to_yaml(spec))
+    assert load_workload(str(p)) == spec
