@@ -205,11 +205,17 @@ class Table(Model):
             return flops
         if c.scheme == "hash" and c.combine == "sum":
             flops += (c.hashes - 1) * d
-        elif c.scheme == "tt":
-            flops += tt_contraction_flops(c)
-        elif c.scheme == "lowrank":
-            flops += 2 * c.rank * d
-        return flops
+        return flops + self.rebuild_flops_per_lookup
+
+    @property
+    def rebuild_flops_per_lookup(self) -> float:
+        """The matrix work of rebuilding one looked-up row (tensor-train contraction, low-rank U V); 0 otherwise."""
+        c = self.compression
+        if c is not None and c.scheme == "tt":
+            return tt_contraction_flops(c)
+        if c is not None and c.scheme == "lowrank":
+            return float(2 * c.rank * self.dim)
+        return 0.0
 
     @property
     def extra_flops_per_bag(self) -> float:
@@ -351,6 +357,11 @@ class ModelSpec(Model):
         """(in, out) of each top Linear."""
         w = (self.top_input_width, *self.top_mlp)
         return tuple(zip(w[:-1], w[1:]))
+
+    @property
+    def pooled_width(self) -> int:
+        """Elements of all pooled vectors of one sample (what the embedding stage hands the interaction)."""
+        return sum(t.dim for t in self.table_list)
 
     @property
     def total_table_bytes(self) -> int:

@@ -21,10 +21,13 @@ from accelsim.config.cpu import CpuConfig
 from accelsim.hw.cache import CacheHierarchy
 from accelsim.hw.host_memory import counter_dict, idle_read_latency_ns
 from accelsim.hw.requester import closed_loop, closed_loop_bound
-from accelsim.hw.lookups import Lookups, lookup_lines, split_lookups
+from accelsim.hw.lookups import Lookups, PartLayout, Reads, expand_lookups, lookup_lines, split_lookups
 from accelsim.workload.trace import Batch
 
 GEMM_MICROTILE_ROWS = 6  # BLIS/MKL AVX2 SGEMM micro-kernel is 6 x 16 (6 rows x 2 vectors of 8 FP32)
+# Row-wise dequantisation per vector of codes: one widening convert (vpmovzxbd + vcvtdq2ps, as FBGEMM's
+# fused 8-bit kernels do) and one FMA with the row's scale and bias. ASSUMPTION: both issue at FMA-port rate.
+DEQUANT_VECTOR_OPS = 2
 
 
 @dataclass(frozen=True)
@@ -90,8 +93,7 @@ class Cpu:
         served[order] = p + self.llc.access(addr[order])
         return addr, owner, served
 
-    def gather(self, batch: Batch, bases: np.ndarray, row_bytes: int, dim: int, dram, *,
-               analytic: bool = False) -> GatherTiming:
+    def gather(self, batch: Batch, spec, layout: PartLayout, dram, *, analytic: bool = False) -> GatherTiming:
         """One EmbeddingBag operator per table, run one after another (as DLRM's apply_emb does on a CPU)."""
         c = self.cfg
         t_now, core_ns, lines = 0.0, 0.0, 0
@@ -100,7 +102,9 @@ class Cpu:
         for t, bags in enumerate(batch.tables):
             # An operator splits its bags over the cores, so a batch smaller than the core count idles cores.
             lk = split_lookups(Batch((bags,)), min(c.cores, max(bags.batch_size, 1)))
-            op = self._operator(lk, bases[t:t + 1], row_bytes, dim, dram, analytic, t_now + c.op_overhead_ns)
+            reads = expand_lookups(lk, spec, layout, tables=np.array([t]))
+            op = self._operator(reads, layout, spec.table_list[t].rebuild_flops_per_lookup, dram, analytic,
+                                t_now + c.op_overhead_ns)
             t_now = op.time_ns
             core_ns += op.core_busy_ns
             lines += op.lines
@@ -114,15 +118,31 @@ class Cpu:
                             core_busy_ns=core_ns, dram_counters=dram_counts,
                             mean_miss_latency_ns=lat_sum / lat_n if lat_n else 0.0)
 
-    def _operator(self, lookups: Lookups, bases: np.ndarray, row_bytes: int, dim: int, dram, analytic: bool,
+    # Compressed and quantised tables (docs/compression.md): a lookup is one or more reads of stored part rows;
+    # each read is issued and accumulated, row-wise codes are dequantised in SIMD on the way, and a lookup whose
+    # row must be rebuilt (tensor train, low rank) spends its contraction FLOPs on its first read.
+    def read_cycles(self, reads: Reads, rebuild_flops_per_lookup: float) -> np.ndarray:
+        """Core cycles of each read of a gather (issue, accumulate, dequantise, rebuild)."""
+        c = self.cfg
+        vectors = np.ceil(reads.elems / c.simd_fp32_lanes)
+        cycles = c.gather_cycles_per_lookup + vectors / c.fma_units_per_core
+        # widen the codes to fp32, then one FMA with the row's scale and bias
+        cycles = cycles + np.where(reads.quantized, DEQUANT_VECTOR_OPS * vectors / c.fma_units_per_core, 0.0)
+        rebuild = rebuild_flops_per_lookup / (2 * c.simd_fp32_lanes * c.fma_units_per_core)
+        return cycles + np.where(reads.first, rebuild, 0.0)
+
+    def _operator(self, reads: Reads, layout: PartLayout, rebuild_flops_per_lookup: float, dram, analytic: bool,
                   start_ns: float) -> GatherTiming:
         """One operator starting at `start_ns`: issue-bound, MLP-bound or DRAM-bound as the trace makes it."""
         c = self.cfg
-        addr, owner, served = self.filter_caches(lookups, bases, row_bytes)
-        ns_per_lookup = self.cycles_per_lookup(dim) / c.freq_ghz
-        ready_lookup = start_ns + lookups.position * ns_per_lookup
-        compute_end = start_ns + float(lookups.per_requester().max(initial=0) * ns_per_lookup)
-        busy = lookups.size * ns_per_lookup
+        lookups = reads.reads
+        addr, owner, served = self.filter_caches(lookups, layout.bases, layout.row_bytes)
+        ns = self.read_cycles(reads, rebuild_flops_per_lookup) / c.freq_ghz
+        done_ns = np.cumsum(ns)
+        starts = np.searchsorted(lookups.requester, np.arange(lookups.n_requesters), side="left")
+        ready_lookup = start_ns + done_ns - ns - np.r_[0.0, done_ns][starts[lookups.requester]]
+        compute_end = start_ns + float(np.bincount(lookups.requester, ns, lookups.n_requesters).max(initial=0))
+        busy = float(ns.sum())
         probe = np.cumsum([lvl.hit_latency_ns for lvl in c.caches])
         n_levels = len(c.caches)
         miss = np.flatnonzero(served > 0)  # L1 misses take a fill buffer
