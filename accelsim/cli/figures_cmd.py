@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models", default="rm1,rm2,rm3", help="comma-separated models with shipped traces")
     p.add_argument("--batch-sizes", default="1,2,4,8,16,32,64,128")
     p.add_argument("-o", "--out", default="results/figures", help="directory for the figures")
+    p.add_argument("--compression", metavar="DIR", help="results store of sweeps/compression.yaml: also draw "
+                   "g_compression_pareto (table memory vs latency and energy)")
     p.set_defaults(func=_figures)
 
 
@@ -42,6 +44,10 @@ def _figures(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     figures = make_figures(args.out, sweep_dir=args.sweep, fidelity=args.fidelity, models=models,
                            batch_sizes=sizes, log=lambda msg: print(msg, file=sys.stderr))
+    if args.compression:
+        from accelsim.figures.compression import figure_from_store
+        figure_from_store(args.compression, args.out)
+        figures = [*figures, "g_compression_pareto"]
     for name in figures:
         print(f"{args.out}/{name}.pdf  {args.out}/{name}.png")
     print(f"{len(figures)} figures written to {args.out} in {time.perf_counter() - t0:.1f} s")
