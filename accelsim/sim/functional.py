@@ -17,13 +17,14 @@ from accelsim.workload.weights import DlrmParams, dense_inputs
 def functional_pass(spec: ModelSpec, batches: Sequence[Batch], seed: int) -> list[reference.DlrmOutputs]:
     """Every intermediate (pooled embeddings, interaction, CTR) of every batch, from the reference kernels."""
     plain = [t for t in spec.table_list if t.compression is None and t.dim == spec.embedding_dim
-             and t.dtype == spec.dtype and t.pooling == spec.pooling]
+             and t.dtype == spec.dtype and t.owns_storage]
     if len(plain) != spec.num_tables:
         # accelsim.kernels.compressed computes these tables; the whole-model forward does not call it yet
         raise InputError(f"workload {spec.name!r}: the functional model covers uniform uncompressed tables only; "
-                         "compressed, mixed-dim, per-table dtype or pooling tables run with functional: false")
+                         "compressed, mixed-dim, per-table dtype or shared tables run with functional: false")
     params = DlrmParams.from_spec(spec, seed)
-    return [reference.dlrm_forward(params, dense_inputs(spec, batch.batch_size, seed, b), batch)
+    poolings = [t.pooling for t in spec.table_list]
+    return [reference.dlrm_forward(params, dense_inputs(spec, batch.batch_size, seed, b), batch, poolings)
             for b, batch in enumerate(batches)]
 
 
