@@ -16,6 +16,7 @@ import pandas as pd
 from accelsim.config.system import SystemConfig
 from accelsim.config.workload import ModelSpec
 from accelsim.errors import InputError
+from accelsim.hw.fpga_resources import check_fits, resource_usage
 from accelsim.hw.lookups import Lookups, expand_lookups, part_layout, scratch_base
 from accelsim.sim.machine import Machine
 from accelsim.sim.mapping import Mapping
@@ -29,6 +30,10 @@ def simulate_batches(hw: SystemConfig, spec: ModelSpec, mapping: Mapping, batche
     """(stage schedule, counters) of running `batches` back to back."""
     machine = Machine(hw, fidelity, scratch_base(spec))
     check_devices(mapping, machine)
+    if hw.accelerator is not None and mapping.embedding == "sparse_engine":
+        # the engine is built for the workload's tables: dequantisers and index units for compressed ones
+        machine.resources = resource_usage(hw.accelerator, spec)
+        check_fits(machine.resources, hw.accelerator.device)
     if machine.scratch_base_addr > hw.dram.capacity_bytes:
         raise InputError(f"workload {spec.name!r}: tables need {machine.scratch_base_addr / 2**30:.1f} GiB, "
                          f"host DRAM of {hw.name} holds {hw.dram.capacity_bytes / 2**30:.1f} GiB")

@@ -1,4 +1,4 @@
-"""Compressed tables: the simulated DRAM traffic of a gather equals the spec's closed forms (uniform rows, no caches)."""
+"""Compressed tables: simulated DRAM traffic of a gather equals the closed forms (uniform rows, no caches)."""
 
 import pytest
 
