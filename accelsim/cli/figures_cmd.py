@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="axis words for a swept config path, e.g. 'hw.dram.channels=DRAM channels' (repeatable; "
                         "overrides accelsim.figures.style.AXIS_LABELS)")
     p.add_argument("-o", "--out", default="results/figures", help="directory for the figures")
+    p.add_argument("--compression", metavar="DIR", help="results store of sweeps/compression.yaml: also draw "
+                   "g_compression_pareto (table memory vs latency and energy)")
     p.set_defaults(func=_figures)
 
 
@@ -53,6 +55,10 @@ def _figures(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     figures = make_figures(args.out, sweep_dir=args.sweep, fidelity=args.fidelity, models=models,
                            batch_sizes=sizes, labels=labels, log=lambda msg: print(msg, file=sys.stderr))
+    if args.compression:
+        from accelsim.figures.compression import figure_from_store
+        figure_from_store(args.compression, args.out)
+        figures = [*figures, "g_compression_pareto"]
     for name in figures:
         print(f"{args.out}/{name}.pdf  {args.out}/{name}.png")
     print(f"{len(figures)} figures written to {args.out} in {time.perf_counter() - t0:.1f} s")

@@ -149,6 +149,12 @@ def _fmt_table(stats: dict) -> str:
     lines = [f"trace {stats['trace']}: {stats['num_batches']} batches, batch size {stats['batch_size']}, "
              f"{stats['num_tables']} tables, source {stats['source']}"]
     lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in [list(cols), *body]]
+    for t in stats["tables"]:
+        if "scheme" in t:  # the spec's closed forms (docs/compression.md)
+            lines.append(f"table {t['table']} ({t['name']}): {t['scheme']}, {t['dtype']}, dim {t['dim']}, "
+                         f"stored {t['bytes_stored'] / 1e6:.2f} MB, {t['row_bytes']:.1f} B and "
+                         f"{t['lines_per_lookup_64b']:.3f} lines per lookup, extra FLOPs "
+                         f"{t['extra_flops_per_lookup']:.0f} per lookup + {t['extra_flops_per_bag']:.0f} per bag")
     reuse = stats["overall"]["reuse_distance"]
     lines.append(f"reuse distance (LRU stack, all tables): first touch {reuse['first_touch']}; " + ", ".join(
         f"[{b['min_distance']},{b['max_distance']}]: {b['count']}" for b in reuse["log2_buckets"]))

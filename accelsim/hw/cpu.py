@@ -25,10 +25,14 @@ from accelsim.config.cpu import CpuConfig
 from accelsim.hw.cache import CacheHierarchy
 from accelsim.hw.host_memory import counter_dict, idle_read_latency_ns
 from accelsim.hw.requester import closed_loop, closed_loop_bound
-from accelsim.hw.lookups import Lookups, lookup_lines, split_lookups
+from accelsim.hw.lookups import Lookups, PartLayout, Reads, expand_lookups, lookup_lines, split_lookups
 from accelsim.workload.trace import Batch
 
 GEMM_MICROTILE_ROWS = 6  # BLIS/MKL AVX2 SGEMM micro-kernel is 6 x 16 (6 rows x 2 vectors of 8 FP32)
+
+# Row-wise dequantisation per vector of codes: one widening convert (vpmovzxbd + vcvtdq2ps, as FBGEMM's
+# fused 8-bit kernels do) and one FMA with the row's scale and bias. ASSUMPTION: both issue at FMA-port rate.
+DEQUANT_VECTOR_OPS = 2
 
 
 @dataclass(frozen=True)
@@ -94,12 +98,6 @@ class Cpu:
         return efficiency_at(np.array([p.m for p in t], float), np.array([math.sqrt(p.k * p.n) for p in t]),
                              np.array([p.efficiency for p in t]), m, math.sqrt(k * n))
 
-    def cycles_per_lookup(self, dim: int) -> float:
-        """Core cycles to issue one row lookup and add it into its bag's sum."""
-        c = self.cfg
-        adds = math.ceil(dim / c.simd_fp32_lanes) / c.fma_units_per_core
-        return c.gather_cycles_per_lookup + adds
-
     def filter_caches(self, lookups: Lookups, bases: np.ndarray, row_bytes: int
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(line addresses, owning lookup, level that served each line, TLB miss per line) after the TLBs, the
@@ -119,8 +117,7 @@ class Cpu:
         served[order] = p + self.llc.access(addr[order])
         return addr, owner, served, walk
 
-    def gather(self, batch: Batch, bases: np.ndarray, row_bytes: int, dim: int, dram, *,
-               analytic: bool = False) -> GatherTiming:
+    def gather(self, batch: Batch, spec, layout: PartLayout, dram, *, analytic: bool = False) -> GatherTiming:
         """The embedding stage as the software profile runs it: one EmbeddingBag call per table, the calls one
         after another (DLRM's apply_emb) or concurrently, each on `software.embedding_threads` cores."""
         c = self.cfg
@@ -129,8 +126,10 @@ class Cpu:
             # Inter-op parallelism: each call runs on one core, the calls dealt out over every core; each core
             # dispatches its own tables' calls, one before each call's first lookup.
             lk, calls = _concurrent_lookups(batch, c.cores)
-            return self._operator(lk, bases, row_bytes, dim, dram, analytic, 0.0,
-                                  dispatch_ns=(calls + 1) * sw.embedding_dispatch_ns)
+            reads = expand_lookups(lk, spec, layout)
+            rebuild = np.array([t.rebuild_flops_per_lookup for t in spec.table_list])[lk.table[reads.parent]]
+            return self._operator(reads, layout, rebuild, dram, analytic, 0.0,
+                                  dispatch_ns=((calls + 1) * sw.embedding_dispatch_ns)[reads.parent])
         t_now, core_ns, lines = 0.0, 0.0, 0
         served_all, lat_sum, lat_n = [], 0.0, 0
         dram_counts: dict[str, float] = {}
@@ -138,7 +137,8 @@ class Cpu:
         for t, bags in enumerate(batch.tables):
             # An operator splits its bags over its threads, so a batch smaller than that idles cores.
             lk = split_lookups(Batch((bags,)), min(threads, max(bags.batch_size, 1)))
-            op = self._operator(lk, bases[t:t + 1], row_bytes, dim, dram, analytic,
+            reads = expand_lookups(lk, spec, layout, tables=np.array([t]))
+            op = self._operator(reads, layout, spec.table_list[t].rebuild_flops_per_lookup, dram, analytic,
                                 t_now + sw.embedding_dispatch_ns)
             t_now = op.time_ns
             core_ns += op.core_busy_ns
@@ -153,18 +153,38 @@ class Cpu:
                             core_busy_ns=core_ns, dram_counters=dram_counts,
                             mean_miss_latency_ns=lat_sum / lat_n if lat_n else 0.0)
 
-    def _operator(self, lookups: Lookups, bases: np.ndarray, row_bytes: int, dim: int, dram, analytic: bool,
-                  start_ns: float, dispatch_ns: np.ndarray | float = 0.0) -> GatherTiming:
-        """Lookups starting at `start_ns` (+ a per-lookup dispatch delay): issue-bound, MLP-bound or DRAM-bound
-        as the trace makes it."""
+    # Compressed and quantised tables (docs/compression.md): a lookup is one or more reads of stored part rows;
+    # each read is issued and accumulated, row-wise codes are dequantised in SIMD on the way, and a lookup whose
+    # row must be rebuilt (tensor train, low rank) spends its contraction FLOPs on its first read.
+    def read_cycles(self, reads: Reads, rebuild_flops_per_lookup: np.ndarray | float) -> np.ndarray:
+        """Core cycles of each read of a gather (issue, accumulate, dequantise, rebuild)."""
         c = self.cfg
-        addr, owner, served, walk = self.filter_caches(lookups, bases, row_bytes)
-        ns_per_lookup = self.cycles_per_lookup(dim) / c.freq_ghz
-        ready_lookup = start_ns + dispatch_ns + lookups.position * ns_per_lookup
+        vectors = np.ceil(reads.elems / c.simd_fp32_lanes)
+        cycles = c.gather_cycles_per_lookup + vectors / c.fma_units_per_core
+        # widen the codes to fp32, then one FMA with the row's scale and bias
+        cycles = cycles + np.where(reads.quantized, DEQUANT_VECTOR_OPS * vectors / c.fma_units_per_core, 0.0)
+        rebuild = rebuild_flops_per_lookup / (2 * c.simd_fp32_lanes * c.fma_units_per_core)
+        return cycles + np.where(reads.first, rebuild, 0.0)
+
+    def _operator(self, reads: Reads, layout: PartLayout, rebuild_flops_per_lookup: np.ndarray | float, dram,
+                  analytic: bool, start_ns: float, dispatch_ns: np.ndarray | float = 0.0) -> GatherTiming:
+        """Reads starting at `start_ns` (+ a per-read dispatch delay): issue-bound, MLP-bound or DRAM-bound as
+        the trace makes it. Each requester issues its reads one after another, in lookup order."""
+        c = self.cfg
+        lookups = reads.reads
+        addr, owner, served, walk = self.filter_caches(lookups, layout.bases, layout.row_bytes)
+        ns = self.read_cycles(reads, rebuild_flops_per_lookup) / c.freq_ghz
+        order = np.lexsort((np.arange(ns.size), lookups.requester))
+        done_sorted = np.cumsum(ns[order])
+        req_sorted = lookups.requester[order]
+        group_start = np.searchsorted(req_sorted, req_sorted, side="left")
+        before = np.empty(ns.size)
+        before[order] = done_sorted - ns[order] - np.r_[0.0, done_sorted][group_start]
+        ready_lookup = start_ns + dispatch_ns + before
         per_core = np.zeros(lookups.n_requesters)
-        np.maximum.at(per_core, lookups.requester, ready_lookup + ns_per_lookup)
+        np.maximum.at(per_core, lookups.requester, ready_lookup + ns)
         compute_end = float(per_core.max(initial=start_ns))
-        busy = lookups.size * ns_per_lookup
+        busy = float(ns.sum())
         probe = np.cumsum([lvl.hit_latency_ns for lvl in c.caches])
         n_levels = len(c.caches)
         # L1 misses take a fill buffer; an L1 hit whose translation missed waits for the page walk in a slot too.

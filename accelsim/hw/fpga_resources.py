@@ -22,6 +22,15 @@ from accelsim.config.accel import AcceleratorConfig, DenseEngineConfig, FpgaDevi
 from accelsim.errors import InputError
 
 RESOURCE_NAMES = {"dsp": "DSP", "m20k": "M20K", "alm": "ALM"}
+# What compressed tables add to each gather unit (docs/compression.md). Arria 10 DSP blocks in FP32 mode do a
+# multiply-add, so a reduce lane's block accumulates code * scale directly; the row's bias, the same for all
+# its elements, is summed once per row by one scalar DSP per unit; each lane adds soft logic that widens its
+# code to fp32. An index unit (hash function, QR or TT division by a constant as a reciprocal multiply)
+# needs 64-bit multiplies: four 27x27 multipliers, two per DSP block. ASSUMPTION: the ALM counts.
+DSP_PER_DEQUANT_UNIT = 1
+DSP_PER_INDEX_UNIT = 2
+ALMS_PER_DEQUANT_LANE = 60
+ALMS_PER_INDEX_UNIT = 400
 
 
 class ResourceOverflow(InputError):
@@ -100,12 +109,42 @@ def sparse_engine_usage(cfg: SparseEngineConfig, device: FpgaDeviceConfig) -> Re
     )
 
 
-def resource_usage(accel: AcceleratorConfig) -> ResourceReport:
-    """DSP, M20K and ALM use of the shell and each configured engine, and their total."""
+def index_units_per_gather_unit(spec) -> int:
+    """Index arithmetic units a gather unit needs: k for k hashes, 1 for QR, K - 1 digit splits for TT."""
+    need = 0
+    for t in spec.table_list:
+        c = t.compression
+        if c is not None and c.scheme == "hash":
+            need = max(need, c.hashes)
+        elif c is not None and c.scheme == "qr":
+            need = max(need, 1)
+        elif c is not None and c.scheme == "tt":
+            need = max(need, len(c.row_factors) - 1)
+    return need
+
+
+def compression_usage(cfg: SparseEngineConfig, spec) -> ResourceUse:
+    """Dequantisers on every reduce lane (if any table is row-wise quantised) and index units."""
+    from accelsim.config.workload import QUANT_BITS
+    quantized = any(t.dtype in QUANT_BITS for t in spec.table_list)
+    lanes = cfg.gather_units * cfg.reduce_lanes if quantized else 0
+    units = cfg.gather_units * index_units_per_gather_unit(spec)
+    return ResourceUse(dsp_blocks=(cfg.gather_units * DSP_PER_DEQUANT_UNIT if quantized else 0)
+                       + units * DSP_PER_INDEX_UNIT,
+                       alms=lanes * ALMS_PER_DEQUANT_LANE + units * ALMS_PER_INDEX_UNIT)
+
+
+def resource_usage(accel: AcceleratorConfig, spec=None) -> ResourceReport:
+    """DSP, M20K and ALM use of the shell and each configured engine, and their total.
+
+    With a workload `spec`, the sparse engine also holds what its compressed tables need (compression_usage).
+    """
     dev = accel.device
     parts = {"shell": ResourceUse(m20k_blocks=accel.logic_overhead_m20k_blocks, alms=accel.logic_overhead_alms)}
     if accel.sparse_engine is not None:
         parts["sparse"] = sparse_engine_usage(accel.sparse_engine, dev)
+        if spec is not None:
+            parts["sparse"] = parts["sparse"] + compression_usage(accel.sparse_engine, spec)
     if accel.dense_engine is not None:
         parts["dense"] = dense_engine_usage(accel.dense_engine, dev)
     total = sum(parts.values(), ResourceUse())

@@ -7,6 +7,12 @@ flight; (3) requests first look in the on-chip hot-row store and the platform ca
 misses cross the links, are served by host DRAM, and come back over the links; (4) each unit sums its rows
 with `reduce_lanes` FP32 adders per cycle.
 
+Compressed tables (docs/compression.md): a lookup expands into reads of stored part rows (QR's two tables,
+k hashed rows, TT cores), each one generated address and its lines; row-wise quantised codes pass a dequantiser
+in front of each adder lane (pipelined: no throughput cost, one more pipeline stage). A unit's line requests
+that repeat a line it requested within its last `outstanding_per_unit` lines merge into the earlier request
+(MSHR-style), so narrow rows that share a line cost the line once.
+
 A read's path is composed from the component models: host DRAM sees the request when its header has crossed
 the link, and the link's return leg starts when DRAM has the data, so both the link FIFO and the DRAM banks
 impose their own limits on the same requests.
@@ -26,7 +32,7 @@ from accelsim.hw.host_memory import counter_dict
 from accelsim.hw.link import request_line_addresses, split_requests
 from accelsim.hw.requester import closed_loop, closed_loop_bound
 from accelsim.hw.scratchpad import Scratchpad
-from accelsim.hw.lookups import Lookups, lookup_lines
+from accelsim.hw.lookups import Lookups, PartLayout, expand_lookups, lookup_lines
 
 INDEX_BYTES = 8  # int64 indices and offsets, as the trace format and nn.EmbeddingBag hold them
 
@@ -46,6 +52,8 @@ class EngineGather:
     reduce_adds: int
     index_stream_ns: float
     dram_counters: dict = field(default_factory=dict)
+    merged_lines: int = 0
+    dequant_elems: int = 0
 
     @property
     def link_bits(self) -> float:
@@ -55,7 +63,7 @@ class EngineGather:
         """The engine's own action counts, by name."""
         return [(k, float(getattr(self, k))) for k in (
             "lines", "index_bytes", "hot_hits_lines", "link_cache_hits_lines", "link_requests", "reduce_adds",
-            "index_stream_ns")]
+            "index_stream_ns", "merged_lines", "dequant_elems")]
 
 
 class HostReadPath:
@@ -105,7 +113,7 @@ class SparseEngine:
         """Whether the engine pins hot rows in a scratchpad, chosen from a profile of the lookups."""
         return bool(self.cfg.hot_cache_bytes) and self.cfg.hot_cache_kind == "scratchpad"
 
-    def pin_hot_rows(self, index_streams: list[np.ndarray], row_bytes: int) -> None:
+    def pin_hot_rows(self, index_streams: list[np.ndarray], row_bytes) -> None:
         """Fill the scratchpad from a profile of row popularity (offline profiling, as hot-row designs do)."""
         self.scratchpad = Scratchpad.from_hot_rows(self.cfg.hot_cache_bytes, row_bytes, index_streams=index_streams)
 
@@ -138,12 +146,14 @@ class SparseEngine:
             cache_hits = int(hit.sum())
         return off_chip, hit_ns, hot_hits, cache_hits
 
-    def gather(self, lookups: Lookups, bases: np.ndarray, row_bytes: int, dim: int, path: HostReadPath, *,
+    def gather(self, lookups: Lookups, spec, layout: PartLayout, path: HostReadPath, *,
                analytic: bool = False) -> EngineGather:
         """Time to gather and reduce every lookup of a batch (lookups split over the gather units)."""
         c = self.cfg
         cycle_ns = 1.0 / self.clock_ghz
-        addr, owner = lookup_lines(lookups, bases, row_bytes, c.line_bytes)
+        rd = expand_lookups(lookups, spec, layout)
+        reads = rd.reads
+        addr, owner = lookup_lines(reads, layout.bases, layout.row_bytes, c.line_bytes)
         # (1) index stream: sequential lines after the data, read at full request size
         index_bytes = lookups.size * INDEX_BYTES
         n_index_lines = math.ceil(index_bytes / c.line_bytes)
@@ -155,23 +165,25 @@ class SparseEngine:
         index_ready = idx_line_done[(np.arange(lookups.size) * INDEX_BYTES) // c.line_bytes] \
             if lookups.size else np.zeros(0)
         index_stream_ns = float(idx_done.max()) if idx_done.size else 0.0
-        # (2)-(3) row lines, minus on-chip hits, coalesced per lookup into aligned multi-line requests
-        off_chip, hit_ns, hot_hits, cache_hits = self._on_chip(lookups, addr, owner)
-        sel = np.flatnonzero(off_chip)
+        # (2)-(3) row lines, minus on-chip hits and merged repeats, coalesced per read into aligned requests
+        off_chip, hit_ns, hot_hits, cache_hits = self._on_chip(reads, addr, owner)
+        merged = _merged_repeats(addr, reads.requester[owner], off_chip, c.outstanding_per_unit)
+        sel = np.flatnonzero(off_chip & ~merged)
         sizes = tuple(n for n in (1, 2, 4) if n <= c.request_lines)
         req_addr, req_lines, req_owner = _requests_per_lookup(addr[sel], owner[sel], sizes, c.line_bytes)
-        addr_gen_ns = lookups.position * cycle_ns
-        ready = np.maximum(index_ready, addr_gen_ns)
-        reduce_ns_per_row = math.ceil(dim / c.reduce_lanes) * cycle_ns
-        compute_end = float(lookups.per_requester().max(initial=0) * reduce_ns_per_row)
-        on_chip = np.flatnonzero(~off_chip)
-        end = max(compute_end, float((ready[owner[on_chip]] + hit_ns[on_chip]).max(initial=0.0)) + reduce_ns_per_row)
+        addr_gen_ns = reads.position * cycle_ns  # one address per cycle per unit, each read its own
+        ready = np.maximum(index_ready[rd.parent], addr_gen_ns) if reads.size else np.zeros(0)
+        reduce_ns = np.ceil(rd.elems / c.reduce_lanes) * cycle_ns
+        last_reduce_ns = float(reduce_ns.max(initial=0.0))
+        compute_end = float(np.bincount(reads.requester, reduce_ns, lookups.n_requesters).max(initial=0.0))
+        local = np.flatnonzero(~off_chip | merged)
+        end = max(compute_end, float((ready[owner[local]] + hit_ns[local]).max(initial=0.0)) + last_reduce_ns)
         if req_addr.size:
             unloaded = float(path.serve(np.zeros(1), req_addr[:1], req_lines[:1])[0])
             solve = closed_loop_bound if analytic else closed_loop
-            loop = solve(ready[req_owner], lookups.requester[req_owner], lookups.n_requesters,
+            loop = solve(ready[req_owner], reads.requester[req_owner], reads.n_requesters,
                                self.window_requests, lambda t: path.serve(t, req_addr, req_lines), unloaded)
-            end = max(end, float(loop.done_ns.max()) + reduce_ns_per_row)
+            end = max(end, float(loop.done_ns.max()) + last_reduce_ns)
             traffic.append(path.last)
         dram_counters: dict[str, float] = {}
         for t in traffic:
@@ -182,8 +194,26 @@ class SparseEngine:
         return EngineGather(
             time_ns=end, lines=int(addr.size), index_bytes=index_bytes, hot_hits_lines=hot_hits,
             link_cache_hits_lines=cache_hits, link_requests=int(req_addr.size), link_payload_bytes=int(payload),
-            link_header_bytes=int(header), reduce_adds=lookups.size * dim, index_stream_ns=index_stream_ns,
-            dram_counters=dram_counters)
+            link_header_bytes=int(header), reduce_adds=int(rd.elems.sum()), index_stream_ns=index_stream_ns,
+            dram_counters=dram_counters, merged_lines=int(merged.sum()),
+            dequant_elems=int(rd.elems[rd.quantized].sum()))
+
+
+def _merged_repeats(addr: np.ndarray, unit: np.ndarray, off_chip: np.ndarray, window: int) -> np.ndarray:
+    """Off-chip lines a unit already requested within its previous `window` off-chip lines (merged, not re-sent)."""
+    sel = np.flatnonzero(off_chip)
+    merged = np.zeros(addr.size, dtype=np.bool_)
+    if sel.size < 2:
+        return merged
+    u = unit[sel]
+    # order of each line within its unit's off-chip stream
+    starts = np.searchsorted(u, np.arange(int(u.max()) + 1), side="left")
+    seq = np.arange(sel.size) - starts[u]
+    order = np.lexsort((seq, addr[sel], u))
+    same = (u[order][1:] == u[order][:-1]) & (addr[sel][order][1:] == addr[sel][order][:-1])
+    near = seq[order][1:] - seq[order][:-1] <= window
+    merged[sel[order][1:][same & near]] = True
+    return merged
 
 
 def _requests_per_lookup(addr: np.ndarray, owner: np.ndarray, sizes: tuple[int, ...], line_bytes: int):

@@ -392,8 +392,11 @@ class DlrmOutputs:
     ctr: np.ndarray
 
 
-def pool_tables(params: DlrmParameters, batch: "Batch") -> np.ndarray:
-    """Pooled embeddings (T, B, d), generating only the rows the batch touches (a compact gather)."""
+def pool_tables(params: DlrmParameters, batch: "Batch", poolings: Sequence[str] | None = None) -> np.ndarray:
+    """Pooled embeddings (T, B, d), generating only the rows the batch touches (a compact gather).
+
+    `poolings` gives each table its own mode (default: params.pooling for all).
+    """
     if len(batch.tables) != len(params.table_rows):
         raise InputError(f"batch has {len(batch.tables)} tables, the model has {len(params.table_rows)}")
     bags0 = batch.tables[0]
@@ -406,15 +409,17 @@ def pool_tables(params: DlrmParameters, batch: "Batch") -> np.ndarray:
             bad = unique[0] if unique[0] < 0 else unique[-1]
             raise InputError(f"table {t}: index {bad} out of range [0, {params.table_rows[t]})")
         rows = params.table_rows_values(t, unique)
-        pooled[t] = embedding_bag(rows, compact.reshape(-1), bags.offsets, params.pooling, bags.weights,
+        mode = params.pooling if poolings is None else poolings[t]
+        pooled[t] = embedding_bag(rows, compact.reshape(-1), bags.offsets, mode, bags.weights,
                                   include_last_offset=True)
     return pooled
 
 
-def dlrm_forward(params: DlrmParameters, dense: np.ndarray, batch: "Batch") -> DlrmOutputs:
+def dlrm_forward(params: DlrmParameters, dense: np.ndarray, batch: "Batch",
+                 poolings: Sequence[str] | None = None) -> DlrmOutputs:
     """Reference DLRM / DCNv2 forward of one batch: bottom MLP, pooled tables, interaction, top MLP."""
     dense = np.ascontiguousarray(dense, dtype=np.float32)
-    pooled = pool_tables(params, batch)
+    pooled = pool_tables(params, batch, poolings)
     if dense.ndim != 2 or dense.shape[0] != pooled.shape[1]:
         raise InputError(f"dense features of shape {dense.shape} do not match a batch of {pooled.shape[1]}")
     bottom_out = mlp(dense, params.bottom, sigmoid_last=False)

@@ -126,6 +126,8 @@ def run_point(resolved: dict) -> Result:
         "embedding_bandwidth_gbps": bytes_gathered / float(emb["duration_ns"].sum()) if len(emb) else 0.0,
         "energy_total_uj": float(energy["energy_pj"].sum()) / 1e6,
         "energy_per_inference_uj": float(energy["energy_pj"].sum()) / 1e6 / samples,
+        "table_bytes": float(p.workload.total_table_bytes),
+        "extra_flops_per_inference": p.workload.extra_flops_per_sample,
         "version": __version__,
     }
     for stage, t in stages.groupby("stage")["duration_ns"].sum().items():

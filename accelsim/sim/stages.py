@@ -8,8 +8,9 @@ import numpy as np
 
 from accelsim.config.workload import ModelSpec
 from accelsim.errors import InputError
-from accelsim.hw.lookups import split_lookups
+from accelsim.hw.lookups import PartLayout, split_lookups
 from accelsim.hw.sparse_engine import HostReadPath
+from accelsim.sim.decompress import decompress_phases
 from accelsim.sim.machine import Machine
 from accelsim.sim.mapping import STAGES, Mapping
 from accelsim.sim.pipeline import Phase
@@ -70,20 +71,22 @@ def _copy(machine: Machine, stage: str, name: str, nbytes: int, to_host: bool, c
     return Phase(stage, name, "links", t)
 
 
-def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch, bases: np.ndarray) -> BatchWork:
+def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch, layout: PartLayout) -> BatchWork:
     """Time every stage of one batch on the device the mapping puts it on, and count its actions."""
     B = batch.batch_size
     counts: list[tuple[str, str, str, float]] = []
     plan: dict[str, list[Phase]] = {s: [] for s in STAGES}
     elem = spec.elem_bytes
-    row_bytes, dim = spec.row_bytes, spec.embedding_dim
+    dim = spec.embedding_dim
+    pooled_bytes = B * spec.pooled_width * elem
     analytic = machine.fidelity == "analytic"
     counts.append(("workload", "embedding", "lookups", float(batch.num_lookups)))
-    counts.append(("workload", "embedding", "bytes_gathered", float(batch.num_lookups * row_bytes)))
+    counts.append(("workload", "embedding", "bytes_gathered", float(sum(
+        bags.num_lookups * t.bytes_gathered_per_lookup for t, bags in zip(spec.table_list, batch.tables)))))
 
     # embedding
     if mapping.embedding == "cpu":
-        g = machine.cpu.gather(batch, bases, row_bytes, dim, machine.dram, analytic=analytic)
+        g = machine.cpu.gather(batch, spec, layout, machine.dram, analytic=analytic)
         plan["embedding"].append(Phase("embedding", "gather", "cpu", g.time_ns))
         counts += [("cpu", "embedding", "core_ns", g.core_busy_ns), ("cpu", "embedding", "lines", float(g.lines)),
                    ("cpu", "embedding", "miss_latency_avg_ns", g.mean_miss_latency_ns)]
@@ -92,13 +95,13 @@ def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch
         counts += [("dram", "embedding", k, v) for k, v in g.dram_counters.items()]
         if mapping.interaction != "cpu":
             plan["embedding"].append(_copy(machine, "embedding", "xfer_pooled_to_device",
-                                                spec.num_tables * B * dim * elem, False, counts))
+                                                pooled_bytes, False, counts))
     else:
         eng = machine.sparse
         lk = split_lookups(batch, eng.cfg.gather_units)
         path = HostReadPath(machine.new_links, machine.dram, eng.cfg.line_bytes, machine.scratch_base_addr,
                             machine.hw.cpu.memory_fabric_latency_ns)
-        g = eng.gather(lk, bases, row_bytes, dim, path, analytic=analytic)
+        g = eng.gather(lk, spec, layout, path, analytic=analytic)
         # The gather streams over the links for its whole span: bulk copies wait for it rather than overlap.
         plan["embedding"].append(Phase("embedding", "gather", "sparse_engine", g.time_ns, also_holds=("links",)))
         counts += [("sparse_engine", "embedding", k, v) for k, v in g.counters()]
@@ -108,7 +111,9 @@ def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch
         counts += [("dram", "embedding", k, v) for k, v in g.dram_counters.items()]
         if mapping.interaction == "cpu":
             plan["embedding"].append(_copy(machine, "embedding", "xfer_pooled_to_host",
-                                                spec.num_tables * B * dim * elem, True, counts))
+                                                pooled_bytes, True, counts))
+
+    plan["embedding"] += decompress_phases(machine, spec, mapping, batch, counts)
 
     # bottom MLP (its dense input lives in host memory)
     if mapping.bottom_mlp == "cpu":

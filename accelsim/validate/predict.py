@@ -10,7 +10,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
 from accelsim.config.base import parse_model
 from accelsim.config.system import SystemConfig
@@ -39,10 +38,11 @@ def predict(hw: SystemConfig, case, measured: Measured, fidelity: str = "detaile
 
 def _embedding_bag(hw: SystemConfig, case: EmbeddingBagCase, measured: Measured, fidelity: str) -> float:
     from accelsim.sim.machine import Machine
+    from accelsim.hw.lookups import plain_tables
     m = Machine(hw, fidelity)
-    bases = np.zeros(1, dtype=np.int64)
+    spec, layout = plain_tables(case.rows, case.dim)
     for _ in range(2):
-        g = m.cpu.gather(measured.batch, bases, case.dim * 4, case.dim, m.dram, analytic=fidelity == "analytic")
+        g = m.cpu.gather(measured.batch, spec, layout, m.dram, analytic=fidelity == "analytic")
     return float(g.time_ns)
 
 

@@ -59,7 +59,7 @@ class _TableTally:
 
 
 def _summary(lookups: int, bags: int, unique: int, empty: int, max_bag: int, hist: np.ndarray,
-             hot: dict[float, int], row_bytes: int | None) -> dict:
+             hot: dict[float, int], row_bytes: float | None) -> dict:
     return {
         "lookups": lookups,
         "bags": bags,
@@ -74,13 +74,24 @@ def _summary(lookups: int, bags: int, unique: int, empty: int, max_bag: int, his
     }
 
 
+def _derived(t) -> dict:
+    """The spec's per-table closed forms: scheme, storage and per-lookup gather and compute."""
+    return {"name": t.name, "dim": t.dim, "dtype": t.dtype, "pooling": t.pooling, "scheme": t.scheme,
+            "shared_with_table": None if t.owns_storage else t.storage,
+            "bytes_stored": t.size_bytes if t.owns_storage else 0,
+            "lines_per_lookup_64b": t.lines_per_lookup(64),
+            "extra_flops_per_lookup": t.extra_flops_per_lookup, "extra_flops_per_bag": t.extra_flops_per_bag}
+
+
 def trace_stats(reader: TraceReader) -> dict:
     """Per-table and overall statistics of a trace, JSON-ready."""
     meta = reader.meta
-    row_bytes: list[int | None] = [None] * meta.num_tables
+    row_bytes: list[float | None] = [None] * meta.num_tables
+    derived: list[dict] = [{} for _ in range(meta.num_tables)]
     if meta.spec is not None:
         spec = parse_model(ModelSpec, meta.spec, source=f"{reader.path / META_FILE}: spec")
-        row_bytes = [t.row_bytes for t in spec.table_list]
+        row_bytes = [t.bytes_gathered_per_lookup for t in spec.table_list]
+        derived = [_derived(t) for t in spec.table_list]
     tallies = [_TableTally(r) for r in meta.table_rows]
     for batch in reader:
         for tally, bags in zip(tallies, batch.tables):
@@ -89,7 +100,7 @@ def trace_stats(reader: TraceReader) -> dict:
     for t, (tally, rb) in enumerate(zip(tallies, row_bytes)):
         hot = tally.hot_accesses()
         hots.append(hot)
-        tables.append({"table": t, "rows": tally.rows, "row_bytes": rb,
+        tables.append({"table": t, "rows": tally.rows, "row_bytes": rb, **derived[t],
                        **_summary(tally.lookups, tally.bags, len(tally.profiler.access_counts), tally.empty_bags,
                                   tally.max_bag, tally.hist, hot, rb)})
     width = max(len(x.hist) for x in tallies)

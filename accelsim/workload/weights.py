@@ -105,6 +105,7 @@ class DlrmParams:
     bottom: tuple[DenseLayer, ...]
     top: tuple[DenseLayer, ...]
     cross: tuple[CrossLayer, ...]
+    storage: tuple[int, ...] = ()  # per table: the table whose rows it reads (shared_with); empty: its own
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, seed: int) -> "DlrmParams":
@@ -117,13 +118,15 @@ class DlrmParams:
                                                               spec.dcnv2.layers)
         top = _dense_layers(rng, list(spec.top_layers))
         return cls(seed=seed, embedding_dim=spec.embedding_dim, table_rows=tuple(t.rows for t in spec.table_list),
-                   pooling=spec.pooling, interaction=spec.interaction, bottom=bottom, top=top, cross=cross)
+                   pooling=spec.pooling, interaction=spec.interaction, bottom=bottom, top=top, cross=cross,
+                   storage=tuple(t.storage for t in spec.table_list))
 
     def table_rows_values(self, table: int, row_ids: np.ndarray) -> np.ndarray:
         """fp32 rows (len(row_ids), dim) of table `table`."""
         if not 0 <= table < len(self.table_rows):
             raise InputError(f"table {table} out of range: the model has {len(self.table_rows)} tables")
-        return table_rows_values(self.seed, table, row_ids, self.embedding_dim, self.table_rows[table])
+        src = self.storage[table] if self.storage else table  # two features of one table read the same rows
+        return table_rows_values(self.seed, src, row_ids, self.embedding_dim, self.table_rows[src])
 
 
 # ---------------------------------------------------------------------------------------------------------

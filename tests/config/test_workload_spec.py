@@ -87,10 +87,11 @@ def test_per_table_dim_dtype_pooling_set_row_bytes_and_widths():
                   {"rows": 20, "lookups_per_sample": 3, "count": 2, "name": "item", "dtype": "bf16"}],
                  interaction="cat")
     user, i0, i1 = spec.table_list
-    assert (user.name, user.dim, user.row_bytes, user.pooling) == ("user", 16, 16, "max")
+    # an int8 row is FBGEMM's fused 8-bit row: 16 codes, then an fp32 scale and bias
+    assert (user.name, user.dim, user.row_bytes, user.pooling) == ("user", 16, 24, "max")
     assert (i0.name, i1.name, i0.dim, i0.row_bytes, i0.pooling) == ("item[0]", "item[1]", 4, 8, "sum")
-    assert spec.total_table_bytes == 10 * 16 + 2 * 20 * 8
-    assert spec.bytes_gathered_per_sample == 2 * 16 + 2 * 3 * 8
+    assert spec.total_table_bytes == 10 * 24 + 2 * 20 * 8
+    assert spec.bytes_gathered_per_sample == 2 * 24 + 2 * 3 * 8
     assert spec.top_input_width == 4 + 16 + 4 + 4  # cat sums the dims
 
 
@@ -148,3 +149,71 @@ def test_per_table_spec_round_trips_through_yaml(tmp_path):
     p = tmp_path / "w.yaml"
     p.write_text(to_yaml(spec))
     assert load_workload(str(p)) == spec
+
+
+def _table(dim=16, dtype="fp32", rows=1000, compression=None, pooling="sum", lookups=4):
+    spec = _spec([{"rows": rows, "lookups_per_sample": lookups, "dim": dim, "dtype": dtype, "pooling": pooling,
+                   "compression": compression}], embedding_dim=dim, bottom_mlp=[3, dim])
+    return spec.table_list[0]
+
+
+@pytest.mark.parametrize("dtype,dim,row_bytes", [("fp32", 16, 64), ("fp16", 16, 32), ("bf16", 10, 20),
+                                                  ("int8", 16, 16 + 8), ("int4", 16, 8 + 4), ("int4", 15, 8 + 4)])
+def test_row_bytes_follow_fbgemm_rowwise_layouts(dtype, dim, row_bytes):
+    t = _table(dim=dim, dtype=dtype)
+    assert t.row_bytes == row_bytes == t.bytes_gathered_per_lookup
+    assert t.size_bytes == 1000 * row_bytes
+    assert t.extra_flops_per_lookup == (2 * dim if dtype.startswith("int") else 0)
+
+
+@pytest.mark.parametrize("row_bytes,lines", [(64, 1.0), (128, 2.0), (16, 1.0), (24, 1.25), (12, 1.125), (72, 2.0), (100, 2.5)])
+def test_lines_per_row_closed_form(row_bytes, lines):
+    from accelsim.config.workload import lines_per_row
+    assert lines_per_row(row_bytes, 64) == lines
+    # brute force over a table's first lines-worth of row starts
+    starts = [r * row_bytes for r in range(64)]
+    assert lines == pytest.approx(sum((s + row_bytes - 1) // 64 - s // 64 + 1 for s in starts) / 64)
+
+
+def test_qr_closed_forms():
+    t = _table(rows=1000, compression={"scheme": "qr", "collisions": 8, "operation": "mult"})
+    assert t.parts == ((125, 16), (8, 16))
+    assert t.size_bytes == (125 + 8) * 64 and t.bytes_gathered_per_lookup == 128
+    assert (t.extra_flops_per_lookup, t.extra_flops_per_bag) == (0, 16)  # one multiply per element per bag
+    c = _table(rows=1001, compression={"scheme": "qr", "collisions": 8, "operation": "concat"})
+    assert c.parts == ((126, 8), (8, 8)) and c.bytes_gathered_per_lookup == 64 and c.extra_flops_per_bag == 0
+
+
+def test_md_hash_lowrank_tt_closed_forms():
+    md = _table(rows=1000, compression={"scheme": "md", "dims": [8, 2], "block_rows": [100, 900]})
+    assert md.size_bytes == (100 * 8 + 900 * 2) * 4 + (8 + 2) * 16 * 4
+    assert md.bytes_gathered_per_lookup == pytest.approx(0.1 * 32 + 0.9 * 8)
+    assert md.extra_flops_per_bag == 2 * (8 + 2) * 16
+    h = _table(compression={"scheme": "hash", "hashes": 3, "hash_rows": 50})
+    assert h.size_bytes == 50 * 64 and h.bytes_gathered_per_lookup == 3 * 64 and h.extra_flops_per_lookup == 2 * 16
+    hc = _table(dim=12, compression={"scheme": "hash", "hashes": 3, "hash_rows": 50, "combine": "concat"})
+    assert hc.bytes_gathered_per_lookup == 3 * 4 * 4 and hc.extra_flops_per_lookup == 0
+    lr = _table(dtype="int8", compression={"scheme": "lowrank", "rank": 4})
+    assert lr.size_bytes == 1000 * (4 + 8) + 4 * 16 * 4
+    assert lr.extra_flops_per_lookup == 2 * 4 + 2 * 4 * 16  # dequantise 4 codes, then rebuild 16 elements
+    tt = _table(rows=1000, compression={"scheme": "tt", "row_factors": [10, 10, 10], "dim_factors": [2, 2, 4],
+                                        "ranks": [3, 5]})
+    assert tt.parts == ((10, 1 * 2 * 3), (10, 3 * 2 * 5), (10, 5 * 4 * 1))
+    assert tt.size_bytes == 10 * (6 + 30 + 20) * 4 and tt.bytes_gathered_per_lookup == (6 + 30 + 20) * 4
+    # (2 x 3) @ (3 x 10) -> 4 x 5, then (4 x 5) @ (5 x 4) -> 16 x 1
+    assert tt.extra_flops_per_lookup == 2 * 2 * 3 * 10 + 2 * 4 * 5 * 4
+
+
+@pytest.mark.parametrize("compression,needle", [
+    ({"scheme": "md", "dims": [4, 2], "block_rows": [10]}, "block_rows: 1 blocks for 2 dims"),
+    ({"scheme": "md", "dims": [4], "block_rows": [10]}, "blocks hold 10 rows, the table has 1000"),
+    ({"scheme": "qr", "collisions": 5000}, "collisions: 5000 exceeds"),
+    ({"scheme": "hash", "hashes": 3, "hash_rows": 5, "combine": "concat"}, "divisible"),
+    ({"scheme": "tt", "row_factors": [10, 10], "dim_factors": [4, 4], "ranks": [2]}, "covers fewer than the 1000"),
+    ({"scheme": "tt", "row_factors": [10, 100], "dim_factors": [4, 2], "ranks": [2]}, "must equal the dim 16"),
+    ({"scheme": "tt", "row_factors": [10, 100], "dim_factors": [4, 4], "ranks": []}, "need 2 dim_factors and 1 ranks"),
+    ({"scheme": "zip"}, "compression"),
+])
+def test_bad_compression_names_the_field(compression, needle):
+    with pytest.raises(InputError, match=needle):
+        _table(compression=compression)

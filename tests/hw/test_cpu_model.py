@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from accelsim.config.base import parse_model
 from accelsim.config.system import SystemConfig, load_system
 from accelsim.hw.cpu import Cpu, efficiency_at
+from accelsim.hw.lookups import plain_tables
 from accelsim.sim.machine import Machine
 from accelsim.workload.trace import Batch, TableBags
 
@@ -28,8 +29,8 @@ def gather(cfg: SystemConfig, rows: np.ndarray, bag: int = 1, row_bytes: int = 6
     # Each table its own rows (a permutation of the first's), so tables do not collide in the same DRAM banks.
     perm = [np.random.default_rng(t).permutation(rows) if t else rows for t in range(tables)]
     bags = tuple(TableBags(p.astype(np.int64), np.arange(0, rows.size + 1, bag, dtype=np.int64)) for p in perm)
-    bases = np.arange(tables, dtype=np.int64) * (1 << 28)
-    return m.cpu.gather(Batch(bags), bases, row_bytes, row_bytes // 4, m.dram)
+    spec, layout = plain_tables(int(rows.max()) + 1, row_bytes // 4, tables)
+    return m.cpu.gather(Batch(bags), spec, layout, m.dram)
 
 
 def test_a_page_walk_is_paid_once_per_new_page():

@@ -158,3 +158,25 @@ def test_every_resource_field_changes_the_report(path, value):
 def test_bad_config_is_one_line_input_error(path, value, needle):
     with pytest.raises(InputError, match=needle):
         build(with_value(path, value))
+
+
+def test_compressed_tables_grow_the_sparse_engine():
+    from accelsim.config.base import parse_model
+    from accelsim.config.system import load_system
+    from accelsim.config.workload import ModelSpec
+    from accelsim.hw.fpga_resources import resource_usage
+
+    acc = load_system("harpv2_centaur").accelerator
+    base = {"name": "w", "source": "t", "embedding_dim": 16, "bottom_mlp": [3, 16], "top_mlp": [1]}
+
+    def use(table):
+        spec = parse_model(ModelSpec, {**base, "tables": [{"rows": 1000, "lookups_per_sample": 2, **table}]})
+        return resource_usage(acc, spec).parts["sparse"]
+
+    plain, int8 = use({}), use({"dtype": "int8"})
+    qr = use({"compression": {"scheme": "qr", "collisions": 10}})
+    hash3 = use({"compression": {"scheme": "hash", "hashes": 3, "hash_rows": 100}})
+    units = acc.sparse_engine.gather_units
+    assert int8.dsp_blocks == plain.dsp_blocks + units and int8.alms > plain.alms
+    assert plain.dsp_blocks < qr.dsp_blocks < hash3.dsp_blocks
+    assert resource_usage(acc).parts["sparse"] == plain

@@ -113,3 +113,46 @@ def test_field_changes_a_result(path):
         except InputError:
             return  # the value is rejected by a check that reads the field: a visible effect
     pytest.fail(f"{'.'.join(map(str, path))}: no result changed for any of {candidates}")
+
+
+# Workload table fields (per-table layout and compression): each perturbation changes some result.
+TABLE_FIELD_CHANGES = {
+    "dim": {"dim": 16},  # with interaction cat: narrower rows and a narrower top input
+    "dtype": {"dtype": "int8"},
+    "dtype_int4": {"dtype": "int4"},
+    "pooling": {"pooling": "max"},
+    "shared_with": "shared",
+    "compression.md.dims": {"compression": {"scheme": "md", "dims": [8]}},
+    "compression.md.block_rows": {"compression": {"scheme": "md", "dims": [16, 4],
+                                                  "block_rows": [1_000_000, 1_000_000]}},
+    "compression.qr.collisions": {"compression": {"scheme": "qr", "collisions": 1000}},
+    "compression.qr.operation": {"compression": {"scheme": "qr", "collisions": 1000, "operation": "concat"}},
+    "compression.hash.hashes": {"compression": {"scheme": "hash", "hashes": 3, "hash_rows": 100_000}},
+    "compression.hash.combine": {"compression": {"scheme": "hash", "hashes": 2, "hash_rows": 100_000,
+                                                 "combine": "concat"}},
+    "compression.tt": {"compression": {"scheme": "tt", "row_factors": [200, 100, 100], "dim_factors": [2, 4, 4],
+                                       "ranks": [4, 4]}},
+    "compression.lowrank.rank": {"compression": {"scheme": "lowrank", "rank": 4}},
+}
+
+
+def _workload_signature(workload: dict, mapping: str) -> tuple:
+    # pooling changes what is computed, not its cost: the functional model shows it (ctr_mean)
+    functional = all(not {"compression", "dim", "dtype", "shared_with"} & set(t) for t in workload["tables"])
+    point = resolve_point(dict(hw="harpv2_centaur", workload=workload, mapping=mapping, batch_size=8,
+                               fidelity="analytic", functional=functional, trace=TRACE))
+    s = run_point(point).summary
+    return tuple(sorted((k, v) for k, v in s.items() if isinstance(v, float)))
+
+
+@pytest.mark.parametrize("field", TABLE_FIELD_CHANGES)
+def test_table_field_changes_a_result(field):
+    base = {**copy.deepcopy(WORKLOAD), "interaction": "cat"}
+    new = copy.deepcopy(base)
+    change = TABLE_FIELD_CHANGES[field]
+    if change == "shared":  # three features reading one table instead of three tables
+        new["tables"] = [{"rows": 2_000_000, "lookups_per_sample": 24, "name": "t"},
+                         {"lookups_per_sample": 24, "count": 2, "shared_with": "t"}]
+    else:
+        new["tables"][0].update(change)
+    assert any(_workload_signature(base, m) != _workload_signature(new, m) for m in ("cpu_only", "centaur")), field

@@ -95,3 +95,18 @@ def test_gathered_bytes_and_hot_set_from_spec(tmp_path):
     assert stats["tables"][1]["empty_bags"] == 1 and stats["overall"]["empty_bags"] == 1
     # row 7 reuse distances: 1 (7,7), 2 (1 between), 2, 2, 2 -> one in [1,1], four in [2,3]
     assert [b["count"] for b in stats["tables"][0]["reuse_distance"]["log2_buckets"]] == [1, 4]
+
+
+def test_compressed_tables_report_their_closed_forms(tmp_path):
+    spec = parse_model(ModelSpec, dict(name="c", source="test", embedding_dim=8, interaction="cat",
+                                       tables=[{"rows": 1000, "lookups_per_sample": 2, "name": "u", "dtype": "int8",
+                                                "compression": {"scheme": "qr", "collisions": 10}},
+                                               {"lookups_per_sample": 1, "shared_with": "u"}],
+                                       bottom_mlp=[3, 8], top_mlp=[1]))
+    t = TableBags(np.array([7, 8, 9]), np.array([0, 2, 3]))
+    stats = trace_stats(write(tmp_path / "t.trace", [Batch((t, t))], [1000, 1000], spec))
+    t0, t1 = stats["tables"]
+    assert (t0["scheme"], t0["bytes_stored"], t0["row_bytes"]) == ("qr", (100 + 10) * 16, 2 * 16)
+    assert t0["extra_flops_per_lookup"] == 2 * 2 * 8 and t0["extra_flops_per_bag"] == 8
+    assert (t1["shared_with_table"], t1["bytes_stored"]) == (0, 0)
+    assert t0["gathered_bytes"] == 3 * 32
