@@ -18,7 +18,7 @@ from accelsim.calibrate import (
     detect_host,
     row_dict,
 )
-from accelsim.cli import positive_int
+from accelsim.cli import add_force_flag, positive_int
 from accelsim.config.base import to_yaml
 from accelsim.config.system import SystemConfig
 from accelsim.errors import InputError
@@ -58,6 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--suggest", action="store_true",
                    help="also print the gather_cycles_per_lookup that would match the measurement (not applied)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_force_flag(p)
     p.set_defaults(func=run)
 
 
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     system = build_system(host, base=args.base, freq_ghz=args.freq_ghz, fma_units=args.fma_units, dram=args.dram,
                           channels=args.channels, lfb=args.lfb, cache_overrides=args.cache)
     if args.save_hw:
-        write_text_atomic(args.save_hw, to_yaml(system))
+        write_text_atomic(args.save_hw, to_yaml(system), kind="hwconfig")
     note = None if args.json else (lambda msg: print(f"  ... {msg}", file=sys.stderr, flush=True))
     rows = calibrate(system, rows=args.rows, dim=args.dim, lookups=args.lookups, batch_size=args.batch,
                      repeats=args.repeats, seed=args.seed, progress=note)

@@ -6,7 +6,11 @@ import argparse
 import sys
 import time
 
+from accelsim.atomic import claim_output, mark_output
+from accelsim.cli import add_force_flag
 from accelsim.errors import InputError
+
+FIGURES_KIND = "figures"  # output kind of the figures directory (accelsim.atomic)
 
 
 def _int_list(text: str, what: str) -> list[int]:
@@ -29,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models", default="rm1,rm2,rm3", help="comma-separated models with shipped traces")
     p.add_argument("--batch-sizes", default="1,2,4,8,16,32,64,128")
     p.add_argument("-o", "--out", default="results/figures", help="directory for the figures")
+    add_force_flag(p)
     p.set_defaults(func=_figures)
 
 
@@ -39,9 +44,11 @@ def _figures(args: argparse.Namespace) -> int:
     if not models:
         raise InputError("--models: give at least one model")
     sizes = _int_list(args.batch_sizes, "--batch-sizes")
+    claim_output(args.out, FIGURES_KIND)  # figures go in one by one: the directory must be ours (or empty)
     t0 = time.perf_counter()
     figures = make_figures(args.out, sweep_dir=args.sweep, fidelity=args.fidelity, models=models,
                            batch_sizes=sizes, log=lambda msg: print(msg, file=sys.stderr))
+    mark_output(args.out, FIGURES_KIND)
     for name in figures:
         print(f"{args.out}/{name}.pdf  {args.out}/{name}.png")
     print(f"{len(figures)} figures written to {args.out} in {time.perf_counter() - t0:.1f} s")

@@ -16,7 +16,7 @@ from typing import Iterator
 
 import pandas as pd
 
-from accelsim.atomic import atomic_path, write_text_atomic
+from accelsim.atomic import atomic_path, claim_output, mark_output, write_text_atomic
 from accelsim.errors import InputError
 from accelsim.sweep.executors import Outcome
 from accelsim.sweep.expand import Point
@@ -25,6 +25,7 @@ from accelsim.sweep.hashing import canonical_json
 STATUS_OK, STATUS_ERROR = "ok", "error"
 TABLE_FIRST = ("hash", "status")
 TABLE_LAST = ("error_type", "error_message", "wall_time_s")
+STORE_KIND, TABLE_KIND = "sweep-store", "results-table"  # output kinds (accelsim.atomic)
 
 
 def _json(obj) -> str:
@@ -41,19 +42,25 @@ class Store:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the store exclusively; a second sweep writing into the same directory is refused."""
+        """Hold the store exclusively; a second sweep writing into the same directory is refused.
+
+        The directory must be new, empty or a sweep store already: a sweep never writes into a user's folder.
+        """
+        claim_output(self.root, STORE_KIND)
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / ".lock", "w") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise InputError("another sweep is writing to this store", source=str(self.root)) from None
+            mark_output(self.root, STORE_KIND)
             yield  # the lock goes with the file descriptor, so a killed sweep never leaves it held
 
     def prepare(self, spec_yaml: str) -> None:
         """Write the spec copy and remove the leftovers of interrupted writes. Call under `lock()`."""
         self.points_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(self.root / "sweep.yaml", spec_yaml)
+        mark_output(self.root, STORE_KIND)
         for entry in self.points_dir.iterdir():
             if entry.name.startswith(".") and entry.is_dir():
                 shutil.rmtree(entry)
@@ -133,5 +140,5 @@ def load_results(root: str | Path) -> pd.DataFrame:
 
 def write_table(df: pd.DataFrame, path: str | Path) -> None:
     """Write a results table to Parquet atomically."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, kind=TABLE_KIND) as tmp:
         df.to_parquet(tmp, index=False)

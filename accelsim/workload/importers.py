@@ -120,7 +120,7 @@ def export_dlrm_datasets(trace: str | Path, out_dir: str | Path, *, drop_weights
     reader = open_trace(trace)
     if reader.meta.has_weights and not drop_weights:
         raise InputError(f"{trace}: has per-sample weights, which dlrm_datasets cannot hold (drop them explicitly)")
-    with atomic_path(out_dir, is_dir=True) as tmp:
+    with atomic_path(out_dir, is_dir=True, kind="dlrm-datasets-export") as tmp:
         for i, batch in enumerate(reader):
             starts = np.cumsum([0] + [len(t.indices) for t in batch.tables])
             offsets = np.concatenate([t.offsets[:-1] + s for t, s in zip(batch.tables, starts)] + [starts[-1:]])
@@ -231,7 +231,7 @@ def export_dlrm_text(trace: str | Path, out_file: str | Path, *, table: int | No
         table = 0
     if not 0 <= table < T:
         raise InputError(f"{trace}: table {table} out of range (trace has {T} tables)")
-    with atomic_path(out_file) as tmp, open(tmp, "w", encoding="ascii") as f:
+    with atomic_path(out_file, kind="dlrm-text-export") as tmp, open(tmp, "w", encoding="ascii") as f:
         sep = ""
         for batch in reader:
             ids = batch.tables[table].indices

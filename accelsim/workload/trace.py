@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION: int = 1
 META_FILE = "meta.json"
+TRACE_KIND = "trace"  # the output kind a trace directory is marked with (accelsim.atomic)
 # A chunk is flushed once it holds this many lookups (128 MiB of int64 indices): large enough that per-file
 # overhead vanishes, small enough that the writer's buffer stays far below memory.
 DEFAULT_CHUNK_LOOKUPS = 1 << 24
@@ -230,7 +231,7 @@ class TraceWriter:
 
     def __enter__(self) -> "TraceWriter":
         self._stack = contextlib.ExitStack()
-        self._tmp = self._stack.enter_context(atomic_path(self.path, is_dir=True))
+        self._tmp = self._stack.enter_context(atomic_path(self.path, is_dir=True, kind=TRACE_KIND))
         return self
 
     def write(self, batch: Batch) -> None:

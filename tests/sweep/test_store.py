@@ -17,7 +17,7 @@ UNITS = "hw.accelerator.sparse_engine.gather_units"
 
 def stored(tmp_path, axes):
     """A store holding the given points, each run in-process; returns the store and the points."""
-    pts = expand(load_spec(fx.spec(axes=axes))[0])
+    pts = expand(load_spec(fx.spec(axes=axes))[0], allow_code=True)
     store = Store(tmp_path / "out")
     with store.lock():
         store.prepare("name: t\n")
