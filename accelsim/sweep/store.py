@@ -111,7 +111,7 @@ class Store:
             rows.append({"hash": meta["hash"], "status": meta["status"], **params, **metrics,
                          **{k: meta[k] for k in TABLE_LAST}})
         columns = [*TABLE_FIRST, *param_cols, *metric_cols, *TABLE_LAST]
-        df = _parquet_safe(pd.DataFrame(rows, columns=columns))
+        df = _parquet_safe(_rows_frame(rows, columns))
         df.attrs["param_columns"] = list(param_cols)
         return df
 
@@ -127,6 +127,17 @@ def _parquet_safe(df: pd.DataFrame) -> pd.DataFrame:
         kind = pd.api.types.infer_dtype(df[col], skipna=True)
         if kind.startswith("mixed"):
             df[col] = df[col].map(lambda v: v if v is None or pd.isna(v) else str(v))
+    return df
+
+
+def _rows_frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
+    """Rows as a frame; a column of integers with holes (failed points have no metrics) stays integer
+    (nullable Int64) instead of becoming float."""
+    df = pd.DataFrame(rows, columns=columns)
+    for col in df.columns[df.dtypes == float]:
+        values = [r[col] for r in rows if r.get(col) is not None]
+        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            df[col] = pd.array([r.get(col) for r in rows], dtype="Int64")
     return df
 
 
