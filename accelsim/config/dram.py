@@ -133,6 +133,13 @@ class DramConfig(Sourced):
             raise ValueError(f"columns: {self.columns} is not a multiple of burst_length {self.burst_length}")
         if self.tRFC >= self.tREFI:
             raise ValueError(f"tRFC: {self.tRFC} must be shorter than tREFI {self.tREFI}")
+        # Refresh closes every row; an access that cannot open, use and close a row between two refreshes
+        # would be retried for ever (the timing kernel never finishes).
+        row_cycle = self.tRFC + max(self.tRAS, self.tRCD + max(self.tCL, self.tCWL) + self.burst_length // 2,
+                                    self.tRC - self.tRP) + self.tRP
+        if row_cycle >= self.tREFI:
+            raise ValueError(f"tREFI: {self.tREFI} cycles leave no time for a row cycle after a refresh "
+                             f"(tRFC + max(tRAS, tRCD + tCL + burst, tRC - tRP) + tRP = {row_cycle})")
         try:
             self.address_map
             for c in self.constraints:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
@@ -13,14 +13,18 @@ from accelsim.config.base import Model, load_yaml, resolve_named
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKLOADS_DIR = REPO_ROOT / "workloads"
+Width = Annotated[int, Field(gt=0, le=2**20)]  # one MLP layer's width
+MAX_TABLES = 2**16  # the largest published models have ~10^3 tables
+MAX_MLP_WEIGHTS = 2**28  # 1 GiB of fp32 weights; MLPerf DLRM-DCNv2 has ~2^22
 
 
 class TableGroup(Model):
     """`count` identical embedding tables."""
 
-    rows: PositiveInt
-    lookups_per_sample: PositiveInt = Field(description="bag size (max bag size when bag_size_dist is uniform)")
-    count: PositiveInt = 1
+    rows: PositiveInt = Field(le=2**40)  # bounds: far above any published model, far below int64 overflow
+    lookups_per_sample: PositiveInt = Field(le=2**16,
+                                            description="bag size (max bag size when bag_size_dist is uniform)")
+    count: PositiveInt = Field(1, le=2**16)
     bag_size_dist: Literal["fixed", "uniform"] = Field(
         "fixed", description="fixed: every bag has lookups_per_sample rows; uniform: U[1, lookups_per_sample]"
     )
@@ -44,8 +48,8 @@ class Table(Model):
 class DCNv2(Model):
     """DCNv2 low-rank cross network applied to the concatenated features (MLPerf DLRM-DCNv2)."""
 
-    layers: PositiveInt
-    rank: PositiveInt
+    layers: PositiveInt = Field(le=2**8)
+    rank: PositiveInt = Field(le=2**16)
 
 
 class ModelSpec(Model):
@@ -53,18 +57,22 @@ class ModelSpec(Model):
 
     name: str
     source: str = Field(description="where the numbers come from")
-    embedding_dim: PositiveInt
+    embedding_dim: PositiveInt = Field(le=2**16)
     dtype: Literal["fp32", "fp16", "bf16", "int8"] = "fp32"
     pooling: Literal["sum", "mean", "max"] = "sum"
-    tables: tuple[TableGroup, ...] = Field(min_length=1)
-    bottom_mlp: tuple[PositiveInt, ...] = Field(min_length=1, description="dense features first, then layer outputs")
-    top_mlp: tuple[PositiveInt, ...] = Field(min_length=1, description="layer output widths; input is derived")
+    tables: tuple[TableGroup, ...] = Field(min_length=1, max_length=2**16)
+    bottom_mlp: tuple[Width, ...] = Field(min_length=1, max_length=64,
+                                          description="dense features first, then layer outputs")
+    top_mlp: tuple[Width, ...] = Field(min_length=1, max_length=64,
+                                       description="layer output widths; input is derived")
     interaction: Literal["dot", "cat", "dcnv2"] = "dot"
     dcnv2: DCNv2 | None = None
-    default_batch_size: PositiveInt = 128
+    default_batch_size: PositiveInt = Field(128, le=2**20)
 
     @model_validator(mode="after")
     def _consistent(self) -> "ModelSpec":
+        if self.num_tables > MAX_TABLES:
+            raise ValueError(f"tables: {self.num_tables} tables in all (sum of count); the limit is {MAX_TABLES}")
         if len(self.bottom_mlp) >= 2 and self.bottom_mlp[-1] != self.embedding_dim:
             raise ValueError(
                 f"bottom_mlp: last width {self.bottom_mlp[-1]} must equal embedding_dim {self.embedding_dim}"
@@ -75,6 +83,15 @@ class ModelSpec(Model):
             raise ValueError("dcnv2: required exactly when interaction is 'dcnv2'")
         if self.top_mlp[-1] != 1:
             raise ValueError(f"top_mlp: last width must be 1 (the click probability), got {self.top_mlp[-1]}")
+        return self
+
+    @model_validator(mode="after")
+    def _weights_fit(self) -> "ModelSpec":
+        # checked after _consistent, so the layer widths below are well defined
+        weights = sum(i * o for i, o in (*self.bottom_layers, *self.top_layers))
+        if weights > MAX_MLP_WEIGHTS:
+            raise ValueError(f"top_mlp: the MLPs hold {weights} weights (the functional model materialises them); "
+                             f"the limit is {MAX_MLP_WEIGHTS}")
         return self
 
     @cached_property
