@@ -14,6 +14,7 @@ from accelsim.config.cpu import CpuConfig
 from accelsim.config.dram import DramConfig, resolve_dram_path
 from accelsim.config.energy import EnergyConfig
 from accelsim.config.link import LinksConfig
+from accelsim.errors import InputError
 
 HWCONFIGS_DIR = Path(__file__).resolve().parents[2] / "hwconfigs"
 
@@ -36,14 +37,14 @@ class SystemConfig(Model):
         # `extends: broadwell_cpu_only` starts from another shipped config and deep-merges this one over it.
         if isinstance(data, dict) and "extends" in data:
             data = dict(data)
-            base = read_yaml(resolve_hw_path(str(data.pop("extends"))))
+            base = _referenced(data.pop("extends"), resolve_hw_path, "extends")
             base.pop("extends", None)
             data = _deep_merge(base, data)
         # `dram: {preset: ddr4_2400, channels: 4}` reads the preset file and applies the overrides, so the
         # resolved config (what a run saves) always holds every DRAM number.
         if isinstance(data, dict) and isinstance(data.get("dram"), dict) and "preset" in data["dram"]:
             dram = dict(data["dram"])
-            preset = read_yaml(resolve_dram_path(str(dram.pop("preset"))))
+            preset = _referenced(dram.pop("preset"), resolve_dram_path, "dram.preset")
             sources = {**preset.get("sources", {}), **dram.pop("sources", {})}
             data = {**data, "dram": {**preset, **dram, "sources": sources}}
         return data
@@ -60,6 +61,16 @@ class SystemConfig(Model):
         if self.cpu.private_cache_levels >= n_levels:
             raise ValueError("cpu.private_cache_levels: the last cache level must be the shared LLC")
         return self
+
+
+def _referenced(name: Any, resolve: Any, field: str) -> dict:
+    """The YAML a reference field (`extends`, `dram.preset`) names; a bad one is an error naming the field."""
+    if not isinstance(name, str):
+        raise ValueError(f"{field}: expected the name or path of a config, got {name!r}")
+    try:
+        return read_yaml(resolve(name))
+    except InputError as err:
+        raise ValueError(f"{field}: {err}") from None
 
 
 def _deep_merge(base: dict, over: dict) -> dict:

@@ -12,7 +12,7 @@ import fcntl
 import json
 import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pandas as pd
 
@@ -26,6 +26,30 @@ STATUS_OK, STATUS_ERROR = "ok", "error"
 TABLE_FIRST = ("hash", "status")
 TABLE_LAST = ("error_type", "error_message", "wall_time_s")
 STORE_KIND, TABLE_KIND = "sweep-store", "results-table"  # output kinds (accelsim.atomic)
+
+
+def _read_json(path: Path, want: type, keys: tuple[str, ...] = ()) -> Any:
+    """A stored JSON file, or an InputError naming it (a store edited or damaged by hand)."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError("missing: the point directory is incomplete", source=str(path)) from None
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise InputError(f"unreadable or corrupt JSON ({err})", source=str(path)) from None
+    if not isinstance(data, want):
+        raise InputError(f"expected a JSON {want.__name__}, got {type(data).__name__}", source=str(path))
+    missing = [k for k in keys if k not in data]
+    if missing:
+        raise InputError(f"missing field(s) {', '.join(missing)}", source=str(path))
+    return data
+
+
+def _meta(d: Path) -> dict:
+    meta = _read_json(d / "meta.json", dict, ("status", "hash", "params", *TABLE_LAST))
+    if meta["status"] not in (STATUS_OK, STATUS_ERROR) or not isinstance(meta["params"], dict):
+        raise InputError(f"status: expected {STATUS_OK} or {STATUS_ERROR} and params a mapping",
+                         source=str(d / "meta.json"))
+    return meta
 
 
 def _json(obj) -> str:
@@ -73,7 +97,7 @@ class Store:
 
     def statuses(self) -> dict[str, str]:
         """hash -> status of every complete point in the store."""
-        return {d.name: json.loads((d / "meta.json").read_text())["status"] for d in self._point_dirs()}
+        return {d.name: _meta(d)["status"] for d in self._point_dirs()}
 
     def write(self, point: Point, outcome: Outcome | None, runner: str) -> None:
         """Record a point: its Result, or its error (from the resolver when `outcome` is None, else the runner)."""
@@ -101,15 +125,15 @@ class Store:
         """
         rows, param_cols, metric_cols = [], {}, {}
         for d in sorted(self._point_dirs()):
-            meta = json.loads((d / "meta.json").read_text())
+            meta = _meta(d)
             params = {k: _scalar(v) for k, v in meta["params"].items()}
-            summary = json.loads((d / "summary.json").read_text()) if meta["status"] == STATUS_OK else {}
+            summary = _read_json(d / "summary.json", dict) if meta["status"] == STATUS_OK else {}
             reserved = set(params) | set(TABLE_FIRST) | set(TABLE_LAST)
             metrics = {(f"summary.{k}" if k in reserved else k): _scalar(v) for k, v in summary.items()}
             param_cols.update(dict.fromkeys(params))
             metric_cols.update(dict.fromkeys(metrics))
             rows.append({"hash": meta["hash"], "status": meta["status"], **params, **metrics,
-                         **{k: meta[k] for k in TABLE_LAST}})
+                         **{k: _scalar(meta[k]) for k in TABLE_LAST}})
         columns = [*TABLE_FIRST, *param_cols, *metric_cols, *TABLE_LAST]
         df = _parquet_safe(_rows_frame(rows, columns))
         df.attrs["param_columns"] = list(param_cols)

@@ -55,8 +55,8 @@ def _load_dlrm_datasets(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     try:
         obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a malformed archive; all mean "not this format"
-        raise InputError(f"{path}: not a torch.save file ({type(err).__name__}: {str(err).splitlines()[0]})") \
-            from None
+        first = (str(err).splitlines() or [""])[0]
+        raise InputError(f"{path}: not a torch.save file ({type(err).__name__}: {first})") from None
     if not isinstance(obj, (tuple, list)) or len(obj) != 3 or not all(isinstance(x, torch.Tensor) for x in obj):
         raise InputError(f"{path}: expected a tuple of 3 tensors (indices, offsets, lengths)")
     out = []

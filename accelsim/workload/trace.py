@@ -309,6 +309,8 @@ def _load_npy(path: Path, dtype: type, ndim: int) -> np.ndarray:
         raise InputError(f"{path}: missing (listed in {META_FILE})") from None
     except (ValueError, OSError, EOFError) as err:
         raise InputError(f"{path}: corrupt or truncated npy file ({err})") from None
+    if not isinstance(a, np.ndarray):  # an .npz archive where an .npy belongs
+        raise InputError(f"{path}: expected an .npy array, got {type(a).__name__}")
     if a.dtype != dtype or a.ndim != ndim:
         raise InputError(f"{path}: expected a {ndim}-D {np.dtype(dtype)} array, got {a.dtype} shape {a.shape}")
     return np.asarray(a)
