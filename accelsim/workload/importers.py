@@ -61,9 +61,10 @@ def _load_dlrm_datasets(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         raise InputError(f"{path}: expected a tuple of 3 tensors (indices, offsets, lengths)")
     out = []
     for name, x, ndim in zip(("indices", "offsets", "lengths"), obj, (1, 1, 2)):
-        if x.dim() != ndim or x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
-            raise InputError(f"{path}: {name} must be a {ndim}-D integer tensor, got {x.dtype} shape "
-                             f"{tuple(x.shape)}")
+        if x.layout != torch.strided or x.dim() != ndim or x.dtype.is_floating_point or x.dtype.is_complex \
+                or x.dtype == torch.bool:
+            raise InputError(f"{path}: {name} must be a {ndim}-D dense integer tensor, got {x.dtype} {x.layout} "
+                             f"shape {tuple(x.shape)}")
         out.append(x.numpy().astype(np.int64, copy=False))
     return out[0], out[1], out[2]
 
@@ -150,10 +151,14 @@ def _parse_tokens(tokens: list[str], first_pos: int, path: Path) -> np.ndarray:
 def read_dlrm_text(path: str | Path, block_chars: int = _TEXT_BLOCK_CHARS) -> Iterator[np.ndarray]:
     """Stream the row ids of a dlrm text trace in blocks (int64 arrays)."""
     path = Path(path)
-    pos, carry = 0, ""
+    pos, carry, chars = 0, "", 0
     try:
         with open(path, encoding="ascii") as f:
             while block := f.read(block_chars):
+                nul = block.find("\x00")
+                if nul >= 0:  # numpy would drop a trailing NUL from a token and take "2\0" as 2
+                    raise InputError(f"{path}: character {chars + nul}: NUL byte in a text trace")
+                chars += len(block)
                 text = carry + block
                 cut = text.rfind(",")
                 if cut < 0:
