@@ -88,7 +88,7 @@ def _bad_lengths(t):
     (lambda t: t, dict(spec=spec(count=2)), "file has 3 tables, workload imp has 2"),
     (lambda t: t, dict(), "give exactly one of a workload"),
     (lambda t: t[:2], dict(rows=ROWS), "expected a tuple of 3 tensors"),
-    (lambda t: (t[0].float(), t[1], t[2]), dict(rows=ROWS), "indices must be a 1-D integer tensor"),
+    (lambda t: (t[0].float(), t[1], t[2]), dict(rows=ROWS), "indices must be a 1-D dense integer tensor"),
 ])
 def test_dlrm_datasets_checks(tmp_path, make, kw, needle):
     f = save_gz(tmp_path / "f.pt.gz", make(dataset_tuple(0)))
