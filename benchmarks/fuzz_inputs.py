@@ -173,6 +173,14 @@ def run_surface(name: str, cases: int, body: Callable) -> None:
     case()
 
 
+def mutated_yaml(draw: Callable, bases: dict, f: Path) -> tuple[str, dict, tuple, Path, str]:
+    """One of `bases`, mutated and written to `f`; and a fidelity to run it in."""
+    name = draw(st.sampled_from(sorted(bases)))
+    data, path = mutate(bases[name], draw)
+    f.write_text(yaml.safe_dump(data))
+    return name, data, path, f, draw(st.sampled_from(["analytic", "detailed"]))
+
+
 # --- surfaces ---------------------------------------------------------------------------------------------
 
 def fuzz_hw(fz: Fuzz, tmp: Path, cases: int) -> None:
@@ -183,12 +191,8 @@ def fuzz_hw(fz: Fuzz, tmp: Path, cases: int) -> None:
     wl.write_text(yaml.safe_dump(TINY))
 
     def body(draw):
-        name = draw(st.sampled_from(sorted(bases)))
-        data, path = mutate(bases[name], draw)
-        f = tmp / "hw.yaml"
-        f.write_text(yaml.safe_dump(data))
-        fidelity = draw(st.sampled_from(["analytic", "detailed"]))
-        mapping = "centaur" if "accelerator" in data else "cpu_only"
+        name, data, path, f, fidelity = mutated_yaml(draw, bases, tmp / "hw.yaml")
+        mapping = "centaur" if "accelerator" in data or name == "harpv2_centaur" else "cpu_only"
 
         def go():
             run_point(resolve_point({"hw": str(f), "workload": str(wl), "mapping": mapping, "batch_size": 2,
@@ -203,11 +207,7 @@ def fuzz_workload(fz: Fuzz, tmp: Path, cases: int) -> None:
     bases["tiny"] = TINY
 
     def body(draw):
-        name = draw(st.sampled_from(sorted(bases)))
-        data, path = mutate(bases[name], draw)
-        f = tmp / "wl.yaml"
-        f.write_text(yaml.safe_dump(data))
-        fidelity = draw(st.sampled_from(["analytic", "detailed"]))
+        name, _, path, f, fidelity = mutated_yaml(draw, bases, tmp / "wl.yaml")
 
         def go():  # at the workload's own default batch size, with the functional model: as `accelsim run` does
             run_point(resolve_point({"hw": "harpv2_centaur", "workload": str(f), "mapping": "centaur",
