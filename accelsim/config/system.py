@@ -45,6 +45,8 @@ class SystemConfig(Model):
         if isinstance(data, dict) and isinstance(data.get("dram"), dict) and "preset" in data["dram"]:
             dram = dict(data["dram"])
             preset = _referenced(dram.pop("preset"), resolve_dram_path, "dram.preset")
+            if not isinstance(dram.get("sources", {}), dict):
+                raise ValueError("dram.sources: expected a mapping of field: citation")
             sources = {**preset.get("sources", {}), **dram.pop("sources", {})}
             data = {**data, "dram": {**preset, **dram, "sources": sources}}
         return data
