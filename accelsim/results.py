@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from accelsim.atomic import atomic_path
 
 FRAMES = ("stages", "counters", "energy", "outputs")
+RUN_KIND = "run"  # what `save` marks its directory as (accelsim.atomic)
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,8 @@ class Result:
         return files
 
     def save(self, out_dir: str | Path) -> Path:
-        """Write `to_files()` into `out_dir` atomically."""
-        with atomic_path(out_dir, is_dir=True) as tmp:
+        """Write `to_files()` into `out_dir` atomically; refuses a path holding anything but a previous run."""
+        with atomic_path(out_dir, is_dir=True, kind=RUN_KIND) as tmp:
             for name, data in self.to_files().items():
                 (tmp / name).write_bytes(data)
         return Path(out_dir)

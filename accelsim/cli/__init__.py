@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib
+import os
 import pkgutil
 import sys
 
 from accelsim import __version__
+from accelsim.atomic import overwrite_allowed
 from accelsim.errors import InputError
 
 DESCRIPTION = ("Simulate recommendation-model inference on package-integrated CPU+accelerator systems; "
@@ -54,6 +56,12 @@ def positive_int(text: str) -> int:
     return value
 
 
+def add_force_flag(parser: argparse.ArgumentParser) -> None:
+    """Give a writing command `--force`: replace what is at its output path (see accelsim.atomic)."""
+    parser.add_argument("--force", action="store_true",
+                        help="replace the output path even if it is not a previous output of this command")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every command module's subcommands."""
     parser = _Parser(prog="accelsim", description=DESCRIPTION)
@@ -68,12 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input prints one line and exits 2."""
     args = build_parser().parse_args(argv)
     try:
-        rc = args.func(args)
+        with overwrite_allowed(getattr(args, "force", False)):
+            rc = args.func(args)
+        sys.stdout.flush()
     except InputError as err:
         print(f"accelsim: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `accelsim ... | head`: the reader left; end quietly, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush cannot fail
+        return 141
     return int(rc or 0)
 
 

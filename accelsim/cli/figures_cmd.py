@@ -7,7 +7,11 @@ import sys
 import time
 
 from accelsim.cli.main_cmd import FIDELITY
+from accelsim.atomic import claim_output, mark_output
+from accelsim.cli import add_force_flag
 from accelsim.errors import InputError
+
+FIGURES_KIND = "figures"  # output kind of the figures directory (accelsim.atomic)
 
 
 def _int_list(text: str, what: str) -> list[int]:
@@ -36,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", default="results/figures", help="directory for the figures")
     p.add_argument("--compression", metavar="DIR", help="results store of sweeps/compression.yaml: also draw "
                    "g_compression_pareto (table memory vs latency and energy)")
+    add_force_flag(p)
     p.set_defaults(func=_figures)
 
 
@@ -52,6 +57,7 @@ def _figures(args: argparse.Namespace) -> int:
         if not sep or not path.strip() or not words.strip():
             raise InputError(f"--label: expected PATH=WORDS, got {item!r}")
         labels[path.strip()] = words.strip()
+    claim_output(args.out, FIGURES_KIND)  # figures go in one by one: the directory must be ours (or empty)
     t0 = time.perf_counter()
     figures = make_figures(args.out, sweep_dir=args.sweep, fidelity=args.fidelity, models=models,
                            batch_sizes=sizes, labels=labels, log=lambda msg: print(msg, file=sys.stderr))
@@ -59,6 +65,7 @@ def _figures(args: argparse.Namespace) -> int:
         from accelsim.figures.compression import figure_from_store
         figure_from_store(args.compression, args.out)
         figures = [*figures, "g_compression_pareto"]
+    mark_output(args.out, FIGURES_KIND)
     for name in figures:
         print(f"{args.out}/{name}.pdf  {args.out}/{name}.png")
     print(f"{len(figures)} figures written to {args.out} in {time.perf_counter() - t0:.1f} s")

@@ -7,13 +7,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from accelsim.atomic import atomic_path
+from accelsim.atomic import atomic_path, claim_output
+from accelsim.cli import add_force_flag
 from accelsim.errors import InputError
 
 if TYPE_CHECKING:
     import pandas as pd
 
 FIDELITY = "detailed"  # `accelsim figures` draws at this fidelity too, so its figures agree with this table
+
+TABLE_KIND = "centaur-table"  # output kind of the CSV (accelsim.atomic)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-sizes", default="1,2,4,8,16,32,64,128")
     p.add_argument("--fidelity", choices=["analytic", "detailed"], default=FIDELITY)
     p.add_argument("-o", "--out", default="results/main/centaur_table.csv")
+    add_force_flag(p)
     p.set_defaults(func=_main)
 
 
@@ -45,9 +49,10 @@ def _main(args: argparse.Namespace) -> int:
         raise InputError(f"--batch-sizes: expected comma-separated integers, got {args.batch_sizes!r}") from None
     if not sizes or min(sizes) < 1:
         raise InputError("--batch-sizes: every batch size must be >= 1")
+    claim_output(args.out, TABLE_KIND, is_dir=False)
     t0 = time.perf_counter()
     df = centaur_table(sizes, args.fidelity)
-    with atomic_path(args.out) as tmp:
+    with atomic_path(args.out, kind=TABLE_KIND) as tmp:
         df.to_csv(tmp, index=False)
     from accelsim.config.system import load_system
     from accelsim.figures.runs import CPU_ONLY

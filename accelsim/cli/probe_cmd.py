@@ -6,8 +6,10 @@ import argparse
 import json
 import sys
 
-from accelsim.cli import positive_int
+from accelsim.cli import add_force_flag, positive_int
 from accelsim.probe.host import DEFAULT_FMA_UNITS  # light: the probes themselves import numba and torch
+
+PROBE_KIND = "probed hardware config"  # output kind of -o (accelsim.atomic)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,20 +20,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print every measurement as one JSON object")
     p.add_argument("--fma-units", type=positive_int, default=DEFAULT_FMA_UNITS,
                    help=f"FMA pipes per core (not detectable; default {DEFAULT_FMA_UNITS})")
+    add_force_flag(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Probe, build, write, print."""
-    from accelsim.atomic import write_text_atomic
+    from accelsim.atomic import claim_output, write_text_atomic
     from accelsim.config.base import to_yaml
     from accelsim.probe.run import report_dict, run_probes
 
+    if args.out:
+        claim_output(args.out, PROBE_KIND, is_dir=False)  # before minutes of probing: a refused path costs nothing
     note = (lambda msg: print(f"  ... {msg}", file=sys.stderr, flush=True))
     r = run_probes(fma_units=args.fma_units, progress=note)
     text = to_yaml(r.system)
     if args.out:
-        write_text_atomic(args.out, text)
+        write_text_atomic(args.out, text, kind=PROBE_KIND)
     if args.json:
         print(json.dumps({**report_dict(r), "saved_hw": args.out}))
         return 0

@@ -7,7 +7,9 @@ import argparse
 import json
 from pathlib import Path
 
-from accelsim.errors import InputError
+from accelsim.cli import add_force_flag
+
+REPLAY_KIND = "replay outputs"  # output kind of -o (accelsim.atomic)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,16 +21,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workload", help="workload name or YAML (default: the trace's own spec; a given one is checked)")
     p.add_argument("-o", "--output", type=Path, help="write every sample's ctr (and captured_ctr) as parquet")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    add_force_flag(p)
     p.set_defaults(func=_replay)
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from accelsim.atomic import atomic_path
+    from accelsim.atomic import atomic_path, claim_output
     from accelsim.config.workload import load_workload
     from accelsim.sim.functional import max_output_difference, replay_trace
 
-    if args.output is not None and args.output.exists():
-        raise InputError(f"{args.output}: exists; choose a new output path (replay never overwrites a file)")
+    if args.output is not None:
+        claim_output(args.output, REPLAY_KIND, is_dir=False)  # before the replay: a refused path costs nothing
     spec = load_workload(args.workload) if args.workload else None
     outputs, spec, weights = replay_trace(args.trace, args.weights, spec)
     diff = max_output_difference(outputs)
@@ -36,7 +39,7 @@ def _replay(args: argparse.Namespace) -> int:
               "batches": int(outputs["batch"].nunique()), "samples": len(outputs),
               "ctr_mean": float(outputs["ctr"].mean()), "ctr_max_abs_diff_vs_captured": diff}
     if args.output is not None:
-        with atomic_path(args.output) as tmp:
+        with atomic_path(args.output, kind=REPLAY_KIND) as tmp:
             outputs.to_parquet(tmp, index=False)
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from accelsim.atomic import claim_output
+from accelsim.cli import add_force_flag
 from accelsim.errors import InputError
 
 
@@ -28,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-functional", action="store_true", help="skip computing the model's real outputs")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("-o", "--out", help="directory for the results (default results/run-<workload>-<hw>-...)")
+    add_force_flag(p)
     p.set_defaults(func=_run)
 
 
@@ -39,6 +42,10 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError("--batch-size and --batches must be >= 1, --seed >= 0")
     if args.workload is None and not args.trace:
         raise InputError("give --workload, or --trace of a trace that stores its model's spec")
+    if args.out:
+        from accelsim.results import RUN_KIND
+
+        claim_output(args.out, RUN_KIND)  # before simulating: a refused path costs nothing
     point = dict(hw=args.hw, workload=args.workload, mapping=args.mapping, batch_size=args.batch_size,
                  batches=args.batches, fidelity=args.fidelity, seed=args.seed, functional=not args.no_functional)
     if args.trace:

@@ -7,6 +7,7 @@ import importlib.util
 import sys
 from typing import TYPE_CHECKING
 
+from accelsim.cli import add_force_flag
 from accelsim.errors import InputError
 
 if TYPE_CHECKING:
@@ -49,11 +50,14 @@ def _sweep(args: argparse.Namespace) -> int:
         raise InputError(f"--chunk-size: need at least 1, got {args.chunk_size}")
     try:
         report = run_sweep(args.spec, args.out, _executor(args), limit=args.limit,
-                           retry_failed=args.retry_failed, progress=True)
+                           retry_failed=args.retry_failed, progress=True, allow_code=args.allow_code)
     except SweepAborted as err:
         print(f"accelsim: sweep aborted: {err}; finished points are stored, run again to resume", file=sys.stderr)
         return 1
     print(report.line())
+    if report.failed:
+        print(f"accelsim: {report.failure_summary()}\n(details: accelsim results {args.out})", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -61,6 +65,11 @@ def _results(args: argparse.Namespace) -> int:
     from accelsim.sweep import load_results, pareto_front, write_table
     from accelsim.sweep.pareto import parse_objectives
 
+    if args.out:
+        from accelsim.atomic import claim_output
+        from accelsim.sweep.store import TABLE_KIND
+
+        claim_output(args.out, TABLE_KIND, is_dir=False)
     df = load_results(args.dir)
     if args.out:
         write_table(df, args.out)
@@ -96,6 +105,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, metavar="K", help="run at most K of the unfinished points")
     p.add_argument("--retry-failed", action="store_true", help="run again the points stored with an error")
     p.add_argument("--chunk-size", type=int, metavar="K", help="points per worker task (default: automatic)")
+    p.add_argument("--allow-code", action="store_true",
+                   help="let the spec's runner/resolver name any module:function (it will be imported and run)")
+    add_force_flag(p)
     p.set_defaults(func=_sweep)
 
     r = sub.add_parser("results", help="merge a sweep store into one table; Pareto front",
@@ -106,4 +118,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="objectives of the Pareto front (minimised; prefix max: to maximise)")
     r.add_argument("--minimize", metavar="X,Y", help="objectives to minimise")
     r.add_argument("--maximize", metavar="X,Y", help="objectives to maximise")
+    add_force_flag(r)
     r.set_defaults(func=_results)

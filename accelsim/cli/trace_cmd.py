@@ -6,15 +6,21 @@ import argparse
 import json
 from pathlib import Path
 
+from accelsim.atomic import claim_output
+from accelsim.cli import add_force_flag
 from accelsim.errors import InputError
 
 FORMATS = ("dlrm-datasets", "dlrm-text")
+# Output kinds (accelsim.atomic); "trace" is accelsim.workload.trace.TRACE_KIND, named here to keep startup light.
+TRACE, EXPORT_KINDS, PROFILE = "trace", {"dlrm-datasets": "dlrm-datasets-export", "dlrm-text": "dlrm-text-export"}, \
+    "stackdist-profile"
 
 
 def _synth(args: argparse.Namespace) -> int:
     from accelsim.config.workload import load_workload
     from accelsim.workload.synth import synthesize
 
+    claim_output(args.output, TRACE)
     out = synthesize(load_workload(args.workload), dist=args.dist, batches=args.batches,
                      batch_size=args.batch_size, seed=args.seed, out=args.output, alpha=args.alpha,
                      reuse=args.reuse, stackdist_file=args.stackdist_file)
@@ -77,6 +83,7 @@ def _capture_module(args: argparse.Namespace) -> int:
 def _capture(args: argparse.Namespace) -> int:
     from accelsim.config.workload import load_workload
 
+    claim_output(args.output, TRACE)  # before any work: a refused path costs nothing
     if args.module is not None:
         if args.batch_size is not None or args.memory_budget_gib is not None:
             raise InputError("--batch-size and --memory-budget-gib apply to --workload (the inputs of --module "
@@ -105,6 +112,7 @@ def _import(args: argparse.Namespace) -> int:
     from accelsim.config.workload import load_workload
     from accelsim.workload.importers import import_dlrm_datasets, import_dlrm_text
 
+    claim_output(args.output, TRACE)
     spec = load_workload(args.workload) if args.workload else None
     if args.format == "dlrm-datasets":
         if args.batch_size is not None or args.bag_size is not None:
@@ -122,6 +130,7 @@ def _import(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from accelsim.workload.importers import export_dlrm_datasets, export_dlrm_text
 
+    claim_output(args.output, EXPORT_KINDS[args.format], is_dir=args.format == "dlrm-datasets")
     if args.format == "dlrm-datasets":
         if args.table is not None:
             raise InputError("--table applies to dlrm-text only (dlrm-datasets keeps every table)")
@@ -189,9 +198,10 @@ def _profile(args: argparse.Namespace) -> int:
                              f"write one file per table")
         tables = [args.table or 0]
     # profile everything first so that a failure leaves no file behind
-    dists = [(pattern.replace("{table}", str(t)), profile_trace(reader, table=t)) for t in tables]
+    paths = [claim_output(pattern.replace("{table}", str(t)), PROFILE, is_dir=False) for t in tables]
+    dists = [(path, profile_trace(reader, table=t)) for path, t in zip(paths, tables)]
     for path, dist in dists:
-        write_distribution(path, *dist)
+        write_distribution(path, *dist, kind=PROFILE)
         print(f"wrote {path}")
     return 0
 
@@ -213,6 +223,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--batch-size", type=int, required=True)
     s.add_argument("--seed", type=int, required=True)
     s.add_argument("-o", "--output", required=True, type=Path, help="trace directory to write (X.trace)")
+    add_force_flag(s)
     s.set_defaults(func=_synth)
 
     c = tsub.add_parser("capture", help="capture lookups from your PyTorch model, or from accelsim's DLRM of a "
@@ -235,6 +246,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--memory-budget-gib", type=float,
                    help="--workload: refuse models whose tables and weights exceed this (default 2; the PyTorch "
                    "model holds them all)")
+    add_force_flag(c)
     c.set_defaults(func=_capture)
 
     i = tsub.add_parser("import", help="import a public trace file")
@@ -246,6 +258,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--batch-size", type=int, help="dlrm-text: bags per batch (default: workload's)")
     i.add_argument("--bag-size", type=int, help="dlrm-text: lookups per bag (default: workload's, or 1)")
     i.add_argument("-o", "--output", required=True, type=Path)
+    add_force_flag(i)
     i.set_defaults(func=_import)
 
     e = tsub.add_parser("export", help="export a trace to a public format")
@@ -255,6 +268,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--drop-weights", action="store_true", help="dlrm-datasets: drop per-sample weights")
     e.add_argument("-o", "--output", required=True, type=Path,
                    help="dlrm-datasets: a directory of batch_NNNNN.pt.gz; dlrm-text: a file")
+    add_force_flag(e)
     e.set_defaults(func=_export)
 
     st = tsub.add_parser("stats", help="lookups, uniqueness, reuse distances, hot sets, bytes gathered")
@@ -266,4 +280,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("trace", type=Path)
     pr.add_argument("--table", type=int, help="table to profile (required with several tables)")
     pr.add_argument("-o", "--output", required=True, help="distribution file; '{table}' writes one per table")
+    add_force_flag(pr)
     pr.set_defaults(func=_profile)

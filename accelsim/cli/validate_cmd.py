@@ -7,6 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from accelsim.cli import add_force_flag
+
+VALIDATE_KIND = "validation"  # output kind of -o DIR (accelsim.atomic)
+
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object per row, then the summary")
     p.add_argument("-o", "--out", metavar="DIR", help="write rows.csv, summary.json and the figure here")
     p.add_argument("--seed", type=int, default=0, help="input and table seed")
+    add_force_flag(p)
     p.set_defaults(func=run)
 
 
@@ -25,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     """Load or probe the machine, run the grid, print and write."""
     import pandas as pd
 
-    from accelsim.atomic import write_text_atomic
+    from accelsim.atomic import claim_output, mark_output, write_text_atomic
     from accelsim.config.system import load_system
     from accelsim.errors import InputError
     from accelsim.probe.repeat import load_average
@@ -35,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise InputError(f"--seed: expected a non-negative integer, got {args.seed}")
     grid = load_grid(args.grid) if args.grid else default_grid()
+    if args.out:
+        claim_output(args.out, VALIDATE_KIND)  # before the measurements: a refused path costs nothing
     note = lambda msg: print(f"  ... {msg}", file=sys.stderr, flush=True)  # noqa: E731
     if args.hw:
         hw = load_system(args.hw)
@@ -53,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         write_text_atomic(out / "summary.json", json.dumps(s, indent=1))
         from accelsim.validate.report import plot
         plot(rows, out, "validate", f"CPU model on {hw.name} vs PyTorch here ({len(rows)} cases)")
+        mark_output(out, VALIDATE_KIND)
     if args.json:
         for r in rows:
             print(json.dumps(r.to_dict()))

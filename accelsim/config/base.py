@@ -2,21 +2,78 @@
 
 from __future__ import annotations
 
+import types
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from accelsim.errors import InputError
 
 M = TypeVar("M", bound="Model")
 
 
-class Model(BaseModel):
-    """Frozen, strict-keyed config object. Quantities carry their unit in the field name."""
+# No count or size in any config reaches this (2^48 bytes is 256 TiB): a bigger integer is a typo or an attack,
+# and would overflow the int64 arithmetic of the kernels. Fields that size allocations have tighter bounds.
+MAX_INT = 2**48
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+def _number_kind(annotation: Any) -> str | None:
+    """"int" or "float" if a field holds a number (or a tuple/list of them), else None. `int | bool` is not."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _number_kind(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        kinds = {_number_kind(a) for a in typing.get_args(annotation) if a is not type(None)}
+        return kinds.pop() if len(kinds) == 1 and bool not in typing.get_args(annotation) else None
+    if origin in (tuple, list):
+        args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        return _number_kind(args[0]) if len(args) == 1 else None
+    return {int: "int", float: "float"}.get(annotation)
+
+
+def _check_number(v: Any, kind: str) -> None:
+    if isinstance(v, bool):
+        raise ValueError(f"expected {'an integer' if kind == 'int' else 'a number'}, got a boolean ({v})")
+    if kind == "int" and isinstance(v, int) and abs(v) > MAX_INT:
+        raise ValueError(f"{v} is larger than any machine or model has (limit 2^48)")
+
+
+class Model(BaseModel):
+    """Frozen, strict-keyed config object. Quantities carry their unit in the field name.
+
+    Numbers are strict where YAML makes mistakes easy: a boolean is never a count or a size (`count: true`),
+    infinities and NaN are rejected, and integers above MAX_INT are refused.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strict_numbers(cls, data: Any) -> Any:
+        # a model-level check, not a field validator on "*": pydantic refuses field validators on the
+        # discriminator of a tagged union (the compression schemes' `scheme`)
+        if not isinstance(data, dict):
+            return data
+        errors = []
+        for name, field in cls.model_fields.items():
+            kind = _number_kind(field.annotation)
+            if kind is None or name not in data:
+                continue
+            v = data[name]
+            for item in (v if isinstance(v, (list, tuple)) else (v,)):
+                try:
+                    _check_number(item, kind)
+                except ValueError as err:  # reported at the field, as a field validator's error would be
+                    errors.append(InitErrorDetails(type=PydanticCustomError("value_error", f"Value error, {err}"),
+                                                   loc=(name,), input=v))
+                    break
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return data
 
 
 class Sourced(Model):
@@ -34,7 +91,12 @@ class Sourced(Model):
 
 def _format_validation_error(err: ValidationError) -> str:
     parts = []
-    for e in err.errors():
+    errors = err.errors()
+    failed = [tuple(e["loc"]) for e in errors]
+    for e in errors:
+        loc = tuple(e["loc"])
+        if e["type"] == "too_short" and any(f[:len(loc)] == loc and f != loc for f in failed):
+            continue  # "tables: at least 1 item" only because tables.0 itself failed: say that once
         path = ".".join(str(p) for p in e["loc"]) or "<root>"
         msg = e["msg"]
         if e["type"] == "extra_forbidden":

@@ -5,6 +5,12 @@ from __future__ import annotations
 from pydantic import Field, NonNegativeFloat, PositiveInt, field_validator, model_validator
 
 from accelsim.config.base import Sourced
+
+# The simulator keeps a tag, replacement state and a dirty bit per line (17 B). 2^24 lines (1 GiB at 64 B) per
+# level is ten times the largest cache one core shares (96 MiB L3 per CCD, AMD 3D V-Cache; docs/input_safety.md);
+# a whole machine (every core's private levels and the shared ones) holds at most 2^26 lines of state (~1.1 GB).
+MAX_CACHE_LINES = 2**24
+MAX_MACHINE_CACHE_LINES = 2**26
 from accelsim.kernels.cache_sim import POLICY_CODES
 
 
@@ -17,8 +23,8 @@ class CacheConfig(Sourced):
 
     name: str
     size_bytes: PositiveInt
-    ways: PositiveInt
-    line_bytes: PositiveInt = 64
+    ways: PositiveInt = Field(le=2**16)
+    line_bytes: PositiveInt = Field(64, le=2**30)  # the TLB model is a cache whose lines are pages (up to 1 GiB)
     hit_latency_ns: NonNegativeFloat = Field(description="time to look up this level (added per level probed)")
     policy: str = Field("lru", description=f"replacement policy: one of {', '.join(POLICY_CODES)}")
     rrpv_bits: int = Field(2, ge=1, le=8, description="SRRIP re-reference prediction value width")
@@ -39,6 +45,9 @@ class CacheConfig(Sourced):
 
     @model_validator(mode="after")
     def _geometry(self) -> "CacheConfig":
+        if self.lines > MAX_CACHE_LINES:
+            raise ValueError(f"size_bytes: {self.size_bytes} is {self.lines} lines of {self.line_bytes} B; the "
+                             f"limit is {MAX_CACHE_LINES} lines per level")
         way_bytes = self.ways * self.line_bytes
         if self.size_bytes % way_bytes:
             raise ValueError(

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from accelsim.config.base import Model, Sourced
-from accelsim.config.cache import CacheConfig
+from accelsim.config.cache import MAX_MACHINE_CACHE_LINES, CacheConfig
 from accelsim.config.software import SoftwareConfig, resolve_software
 
 
@@ -23,9 +23,9 @@ class GemmEfficiencyPoint(Model):
 class TlbConfig(Sourced):
     """The last-level (second-level, unified) data TLB of one core and the page size the tables live on."""
 
-    entries: PositiveInt = Field(description="translations it holds (its reach is entries x page_bytes)")
+    entries: PositiveInt = Field(le=2**20, description="translations it holds (its reach is entries x page_bytes)")
     ways: PositiveInt
-    page_bytes: PositiveInt = Field(description="page size of the embedding tables (4096, or 2 MiB huge pages)")
+    page_bytes: PositiveInt = Field(le=2**30, description="page size of the embedding tables (4096, or 2 MiB huge pages)")
     page_walk_ns: NonNegativeFloat = Field(description="latency a TLB miss adds to the access that takes it")
 
     @model_validator(mode="after")
@@ -41,22 +41,23 @@ class CpuConfig(Sourced):
     """A multi-core CPU; `caches` lists private levels first and the shared LLC last."""
 
     name: str
-    cores: PositiveInt
+    cores: PositiveInt = Field(le=2**12)
     freq_ghz: PositiveFloat
-    simd_fp32_lanes: PositiveInt = Field(description="FP32 lanes per vector register (AVX2: 8)")
-    fma_units_per_core: PositiveInt
+    simd_fp32_lanes: PositiveInt = Field(le=2**10, description="FP32 lanes per vector register (AVX2: 8)")
+    fma_units_per_core: PositiveInt = Field(le=64)
     gemm_efficiency: float = Field(gt=0, le=1, description="achieved / peak FLOP rate of an MKL-class GEMM "
                                                             "(used where gemm_efficiency_table is empty)")
     gemm_efficiency_table: tuple[GemmEfficiencyPoint, ...] = Field(
-        (), description="measured efficiency by shape; interpolated in log(m) and log(sqrt(k n)), clamped")
-    line_fill_buffers_per_core: PositiveInt = Field(description="outstanding L1 misses per core (MLP limit)")
+        (), max_length=4096, description="measured efficiency by shape; interpolated in log(m) and log(sqrt(k n)), "
+                                         "clamped")
+    line_fill_buffers_per_core: PositiveInt = Field(le=2**12, description="outstanding L1 misses per core (MLP limit)")
     gather_cycles_per_lookup: PositiveFloat = Field(
         description="core cycles of index load, address arithmetic and loop control per looked-up row")
     memory_fabric_latency_ns: NonNegativeFloat = Field(
         description="round trip through the on-die fabric, home agent and memory controller on top of the DRAM "
                     "device's own timing, for every DRAM access (cores' LLC misses and accelerator reads alike)")
-    private_cache_levels: PositiveInt = Field(description="how many of `caches` are private to each core")
-    caches: tuple[CacheConfig, ...] = Field(min_length=1)
+    private_cache_levels: PositiveInt = Field(le=8, description="how many of `caches` are private to each core")
+    caches: tuple[CacheConfig, ...] = Field(min_length=1, max_length=8)
     tlb: TlbConfig
     software: SoftwareConfig
 
@@ -72,3 +73,12 @@ class CpuConfig(Sourced):
     def op_overhead_ns(self) -> float:
         """Framework cost of one dense operator call (the software profile's op_dispatch_ns)."""
         return self.software.op_dispatch_ns
+
+    @model_validator(mode="after")
+    def _cache_state_fits(self) -> "CpuConfig":
+        p = self.private_cache_levels
+        lines = self.cores * sum(c.lines for c in self.caches[:p]) + sum(c.lines for c in self.caches[p:])
+        if lines > MAX_MACHINE_CACHE_LINES:
+            raise ValueError(f"caches: {self.cores} cores' private levels and the shared ones hold {lines} lines, "
+                             f"more than the simulator keeps state for ({MAX_MACHINE_CACHE_LINES})")
+        return self

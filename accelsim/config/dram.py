@@ -182,6 +182,13 @@ class DramConfig(Sourced):
         if self.write_low_watermark >= self.write_high_watermark:
             raise ValueError(f"write_low_watermark: {self.write_low_watermark} must be below write_high_watermark "
                              f"{self.write_high_watermark}")
+        # Refresh closes every row; an access that cannot open, use and close a row between two refreshes
+        # would be retried for ever (the timing kernel never finishes).
+        row_cycle = self.tRFC + max(self.tRAS, self.tRCD + max(self.tCL, self.tCWL) + self.burst_length // 2,
+                                    self.tRC - self.tRP) + self.tRP
+        if row_cycle >= self.tREFI:
+            raise ValueError(f"tREFI: {self.tREFI} cycles leave no time for a row cycle after a refresh "
+                             f"(tRFC + max(tRAS, tRCD + tCL + burst, tRC - tRP) + tRP = {row_cycle})")
         try:
             self.address_map
             for c in self.constraints:

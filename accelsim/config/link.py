@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
 
 from accelsim.config.base import Model, Sourced
@@ -18,12 +20,12 @@ class LinkConfig(Sourced):
     name: str
     bandwidth_gbps: PositiveFloat = Field(description="per direction, in GB/s (1e9 bytes per second)")
     latency_ns: NonNegativeFloat = Field(description="one-way flight time, excluding serialisation")
-    request_lines: tuple[PositiveInt, ...] = Field((1, 2, 4), min_length=1,
+    request_lines: tuple[Annotated[int, Field(gt=0, le=2**10)], ...] = Field((1, 2, 4), min_length=1, max_length=16,
                                                    description="allowed request sizes in lines; must include 1")
-    line_bytes: PositiveInt = 64
-    header_bytes: NonNegativeInt = Field(description="wire overhead of every request and every response")
+    line_bytes: PositiveInt = Field(64, le=2**16)
+    header_bytes: NonNegativeInt = Field(le=2**16, description="wire overhead of every request and every response")
     coherent: bool = Field(False, description="coherent with the host caches (preferred by coherent_first)")
-    max_outstanding: PositiveInt = Field(description="requests in flight per channel (credits)")
+    max_outstanding: PositiveInt = Field(le=2**20, description="requests in flight per channel (credits)")
 
     @field_validator("request_lines")
     @classmethod
@@ -39,7 +41,7 @@ class LinkConfig(Sourced):
 class LinksConfig(Model):
     """The set of channels between host and accelerator and how requests are steered onto them."""
 
-    channels: tuple[LinkConfig, ...] = Field(min_length=1)
+    channels: tuple[LinkConfig, ...] = Field(min_length=1, max_length=64)
     steering: str = Field("round_robin", description=f"one of {', '.join(STEERING_CODES)}")
 
     @field_validator("steering")

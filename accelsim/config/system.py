@@ -14,6 +14,7 @@ from accelsim.config.cpu import CpuConfig
 from accelsim.config.dram import DramConfig, resolve_dram_path
 from accelsim.config.energy import EnergyConfig
 from accelsim.config.link import LinksConfig
+from accelsim.errors import InputError
 
 HWCONFIGS_DIR = Path(__file__).resolve().parents[2] / "hwconfigs"
 
@@ -38,16 +39,20 @@ class SystemConfig(Model):
         seen: list[str] = []
         while isinstance(data, dict) and "extends" in data:
             data = dict(data)
-            path = resolve_hw_path(str(data.pop("extends")))
-            if str(path.resolve()) in seen:
-                raise ValueError(f"extends: {path} is extended twice in one chain (a cycle)")
-            seen.append(str(path.resolve()))
-            data = _deep_merge(read_yaml(path), data)
+            ref = data.pop("extends")
+            base = _referenced(ref, resolve_hw_path, "extends")
+            key = str(resolve_hw_path(ref).resolve())
+            if key in seen:
+                raise ValueError(f"extends: {ref} is extended twice in one chain (a cycle)")
+            seen.append(key)
+            data = _deep_merge(base, data)
         # `dram: {preset: ddr4_2400, channels: 4}` reads the preset file and applies the overrides, so the
         # resolved config (what a run saves) always holds every DRAM number.
         if isinstance(data, dict) and isinstance(data.get("dram"), dict) and "preset" in data["dram"]:
             dram = dict(data["dram"])
-            preset = read_yaml(resolve_dram_path(str(dram.pop("preset"))))
+            preset = _referenced(dram.pop("preset"), resolve_dram_path, "dram.preset")
+            if not isinstance(dram.get("sources", {}), dict):
+                raise ValueError("dram.sources: expected a mapping of field: citation")
             sources = {**preset.get("sources", {}), **dram.pop("sources", {})}
             data = {**data, "dram": {**preset, **dram, "sources": sources}}
         # `dram: {ini: FILE.ini, channels: 4}` reads a DRAMsim3 .ini the same way (path as given or from the cwd)
@@ -71,6 +76,16 @@ class SystemConfig(Model):
         if self.cpu.private_cache_levels >= n_levels:
             raise ValueError("cpu.private_cache_levels: the last cache level must be the shared LLC")
         return self
+
+
+def _referenced(name: Any, resolve: Any, field: str) -> dict:
+    """The YAML a reference field (`extends`, `dram.preset`) names; a bad one is an error naming the field."""
+    if not isinstance(name, str):
+        raise ValueError(f"{field}: expected the name or path of a config, got {name!r}")
+    try:
+        return read_yaml(resolve(name))
+    except InputError as err:
+        raise ValueError(f"{field}: {err}") from None
 
 
 def _deep_merge(base: dict, over: dict) -> dict:

@@ -22,6 +22,9 @@ FLOPS_PER_DEQUANT = 2  # x * scale + bias, per element
 PROJECTION_BYTES_PER_ELEM = 4  # md projections, low-rank V factors: fp32 dense weights
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKLOADS_DIR = REPO_ROOT / "workloads"
+Width = Annotated[int, Field(gt=0, le=2**20)]  # one MLP layer's width
+MAX_TABLES = 2**16  # the largest published models have ~10^3 tables
+MAX_MLP_WEIGHTS = 2**28  # 1 GiB of fp32 weights; MLPerf DLRM-DCNv2 has ~2^22
 
 
 Dtype = Literal["fp32", "fp16", "bf16", "int8"]
@@ -93,14 +96,16 @@ Compression = Annotated[Union[Md, Qr, Hash, Tt, LowRank], Field(discriminator="s
 class TableGroup(Model):
     """`count` identical embedding tables (features); `dim`, `dtype`, `pooling` default to the model's."""
 
-    rows: PositiveInt | None = Field(None, description="rows of each table; taken from the table named by shared_with")
-    lookups_per_sample: PositiveInt = Field(description="bag size (max bag size when bag_size_dist is uniform)")
-    count: PositiveInt = 1
+    rows: PositiveInt | None = Field(None, le=2**40,  # far above any published model, far below int64 overflow
+                                     description="rows of each table; taken from the table named by shared_with")
+    lookups_per_sample: PositiveInt = Field(le=2**16,
+                                            description="bag size (max bag size when bag_size_dist is uniform)")
+    count: PositiveInt = Field(1, le=2**16)
     bag_size_dist: Literal["fixed", "uniform"] = Field(
         "fixed", description="fixed: every bag has lookups_per_sample rows; uniform: U[1, lookups_per_sample]"
     )
     name: str | None = Field(None, min_length=1, description="identifier other groups' shared_with may name")
-    dim: PositiveInt | None = Field(None, description="elements per row (default: the model's embedding_dim)")
+    dim: PositiveInt | None = Field(None, le=2**16, description="elements per row (default: the model's embedding_dim)")
     dtype: RowDtype | None = None
     pooling: Pooling | None = None
     shared_with: str | None = Field(None, description="name of a one-table group whose rows these features read")
@@ -250,8 +255,8 @@ def tt_contraction_flops(c: Tt) -> float:
 class DCNv2(Model):
     """DCNv2 low-rank cross network applied to the concatenated features (MLPerf DLRM-DCNv2)."""
 
-    layers: PositiveInt
-    rank: PositiveInt
+    layers: PositiveInt = Field(le=2**8)
+    rank: PositiveInt = Field(le=2**16)
 
 
 class ModelSpec(Model):
@@ -259,18 +264,22 @@ class ModelSpec(Model):
 
     name: str
     source: str = Field(description="where the numbers come from")
-    embedding_dim: PositiveInt
+    embedding_dim: PositiveInt = Field(le=2**16)
     dtype: Dtype = "fp32"
     pooling: Pooling = "sum"
-    tables: tuple[TableGroup, ...] = Field(min_length=1)
-    bottom_mlp: tuple[PositiveInt, ...] = Field(min_length=1, description="dense features first, then layer outputs")
-    top_mlp: tuple[PositiveInt, ...] = Field(min_length=1, description="layer output widths; input is derived")
+    tables: tuple[TableGroup, ...] = Field(min_length=1, max_length=2**16)
+    bottom_mlp: tuple[Width, ...] = Field(min_length=1, max_length=64,
+                                          description="dense features first, then layer outputs")
+    top_mlp: tuple[Width, ...] = Field(min_length=1, max_length=64,
+                                       description="layer output widths; input is derived")
     interaction: Literal["dot", "cat", "dcnv2"] = "dot"
     dcnv2: DCNv2 | None = None
-    default_batch_size: PositiveInt = 128
+    default_batch_size: PositiveInt = Field(128, le=2**20)
 
     @model_validator(mode="after")
     def _consistent(self) -> "ModelSpec":
+        if self.num_tables > MAX_TABLES:
+            raise ValueError(f"tables: {self.num_tables} tables in all (sum of count); the limit is {MAX_TABLES}")
         if len(self.bottom_mlp) >= 2 and self.bottom_mlp[-1] != self.embedding_dim:
             raise ValueError(
                 f"bottom_mlp: last width {self.bottom_mlp[-1]} must equal embedding_dim {self.embedding_dim}"
@@ -290,6 +299,15 @@ class ModelSpec(Model):
                         f"tables.{i}.dim: {dim} differs from embedding_dim {self.embedding_dim}; interaction 'dot' "
                         "multiplies features pairwise, so every pooled width must equal embedding_dim (interaction "
                         "'cat' allows mixed dims: its input sums them)")
+        return self
+
+    @model_validator(mode="after")
+    def _weights_fit(self) -> "ModelSpec":
+        # checked after _consistent, so the layer widths below are well defined
+        weights = sum(i * o for i, o in (*self.bottom_layers, *self.top_layers))
+        if weights > MAX_MLP_WEIGHTS:
+            raise ValueError(f"top_mlp: the MLPs hold {weights} weights (the functional model materialises them); "
+                             f"the limit is {MAX_MLP_WEIGHTS}")
         return self
 
     def _layout(self, g: TableGroup) -> tuple[int, str, int, Compression | None]:

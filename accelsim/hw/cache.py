@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from accelsim.config.cache import CacheConfig
+from accelsim.config.cache import MAX_MACHINE_CACHE_LINES, CacheConfig
 from accelsim.errors import InputError
 from accelsim.kernels import cache_sim as k
 
@@ -89,6 +89,9 @@ class _LevelArrays:
         self.inclusive = inclusive
         self.sets = np.array([c.sets for c in levels], dtype=np.int64)
         self.ways = np.array([c.ways for c in levels], dtype=np.int64)
+        if int((self.sets * self.ways).sum()) > MAX_MACHINE_CACHE_LINES:  # MemoryError otherwise (2^62 B caches)
+            raise InputError(f"cache hierarchy: {int((self.sets * self.ways).sum())} lines exceed the simulator's "
+                             f"limit of {MAX_MACHINE_CACHE_LINES}")
         self.base = np.concatenate([[0], np.cumsum(self.sets * self.ways)[:-1]]).astype(np.int64)
         self.policy = np.array([k.POLICY_CODES[c.policy] for c in levels], dtype=np.int64)
         self.max_rrpv = np.array([(1 << c.rrpv_bits) - 1 for c in levels], dtype=np.int64)

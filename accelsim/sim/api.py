@@ -11,6 +11,7 @@ import pandas as pd
 from pydantic import Field, NonNegativeInt, PositiveInt
 
 from accelsim import __version__
+from accelsim.budget import check_work
 from accelsim.config.base import Model, parse_model, read_yaml
 from accelsim.config.system import SystemConfig, resolve_hw_path
 from accelsim.config.workload import ModelSpec, resolve_workload_path
@@ -67,6 +68,7 @@ def resolve_point(point: dict) -> dict:
     if isinstance(data.get("workload"), str):
         path = resolve_workload_path(data["workload"])
         data["workload"] = read_yaml(path)
+        parse_model(ModelSpec, data["workload"], source=str(path))  # errors name the user's file, not "point"
     # With a trace file, workload / batch_size None take the trace's own, and batches None (given as None:
     # a missing key means 1) all of it.
     trace = data.get("trace")
@@ -104,7 +106,14 @@ def load_batches(p: Point) -> list[Batch]:
 def run_point(resolved: dict) -> Result:
     """Simulate one resolved point (see resolve_point)."""
     p = parse_model(Point, resolved, source="point")
+    samples = p.batch_size * p.batches
+    if isinstance(p.trace, SynthTrace):  # before generating: a refused point costs nothing
+        check_work(p.workload, samples, samples * p.workload.mean_lookups_per_sample, p.fidelity, p.functional,
+                   where=f"workload {p.workload.name}")
     batches = load_batches(p)
+    if isinstance(p.trace, FileTrace):
+        check_work(p.workload, samples, sum(b.num_lookups for b in batches), p.fidelity, p.functional,
+                   where=p.trace.path)
     stages, counters, machine = simulate_batches(p.hw, p.workload, p.mapping, batches, p.fidelity)
     makespan = float(stages["end_ns"].max()) if len(stages) else 0.0
     energy = energy_table(p.hw, counters, makespan)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -13,7 +14,7 @@ from accelsim.sweep.executors import DaskExecutor, Executor, InProcessExecutor, 
 from accelsim.sweep.expand import Point, expand
 from accelsim.sweep.hashing import point_hash
 from accelsim.sweep.pareto import pareto_front
-from accelsim.sweep.spec import SweepSpec, load_callable, load_spec, spec_yaml
+from accelsim.sweep.spec import SweepSpec, load_callable, load_spec, spec_yaml, vetted_ref
 from accelsim.sweep.store import STATUS_OK, Store, load_results, write_table
 
 __all__ = ["DaskExecutor", "InProcessExecutor", "Point", "ProcessExecutor", "SweepAborted", "SweepReport",
@@ -23,7 +24,8 @@ __all__ = ["DaskExecutor", "InProcessExecutor", "Point", "ProcessExecutor", "Swe
 
 @dataclass(frozen=True)
 class SweepReport:
-    """What one `run_sweep` call did. `not_run` counts points left for later by `limit`."""
+    """What one `run_sweep` call did. `not_run` counts points left for later by `limit`; `errors` are
+    (error type, message) of the points that failed in this call, in the order they were stored."""
 
     out_dir: Path
     total: int
@@ -32,20 +34,36 @@ class SweepReport:
     failed: int
     not_run: int
     elapsed_s: float
+    errors: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     def line(self) -> str:
         """The one-line summary the CLI prints."""
         text = f"{self.total} points: {self.done} done, {self.skipped} skipped (already in store), {self.failed} failed"
         return text + (f", {self.not_run} not run (--limit)" if self.not_run else "")
 
+    def failure_summary(self) -> str:
+        """Failed points by error type, each with its first message (empty when none failed)."""
+        if not self.errors:
+            return ""
+        counts = Counter(t for t, _ in self.errors)
+        first = {t: m for t, m in reversed(self.errors)}
+        lines = [f"{len(self.errors)} points failed:"]
+        lines += [f"  {n} x {t}, e.g. {first[t].splitlines()[0] if first[t] else ''}" for t, n in counts.most_common()]
+        return "\n".join(lines)
+
 
 def run_sweep(spec: "str | Path | dict | SweepSpec", out_dir: str | Path, executor: Executor | None = None, *,
-              limit: int | None = None, retry_failed: bool = False, progress: bool = False) -> SweepReport:
-    """Run every point of `spec` not yet in the store at `out_dir` (errors too, with `retry_failed`)."""
+              limit: int | None = None, retry_failed: bool = False, progress: bool = False,
+              allow_code: bool = False) -> SweepReport:
+    """Run every point of `spec` not yet in the store at `out_dir` (errors too, with `retry_failed`).
+
+    The spec's runner and resolver must be accelsim's or registered plugins, unless `allow_code`.
+    """
     start = time.perf_counter()
     spec, source = load_spec(spec)
-    load_callable(spec.runner, field=f"{source}: runner")  # fail before any work if the runner cannot load
-    points = expand(spec, source=source)
+    runner = vetted_ref(spec.runner, "runner", allow_code=allow_code, field=f"{source}: runner")
+    load_callable(runner, field=f"{source}: runner")  # fail before any work if the runner cannot load
+    points = expand(spec, source=source, allow_code=allow_code)
     store = Store(out_dir)
     with store.lock():
         store.prepare(spec_yaml(spec))
@@ -53,19 +71,22 @@ def run_sweep(spec: "str | Path | dict | SweepSpec", out_dir: str | Path, execut
         todo = [p for p in points if p.hash not in stored or (retry_failed and stored[p.hash] != STATUS_OK)]
         not_run = len(todo) - limit if limit is not None and len(todo) > limit else 0
         todo = todo[:len(todo) - not_run]
-        done = failed = 0
+        done = 0
+        errors: list[tuple[str, str]] = []
         with tqdm(total=len(todo), file=sys.stderr, unit="pt", disable=not progress, mininterval=0.5) as bar:
             for p in (p for p in todo if p.error_type is not None):
                 store.write(p, None, spec.runner)
-                failed += 1
+                errors.append((p.error_type, p.error_message or ""))
                 bar.update()
             by_hash = {p.hash: p for p in todo if p.error_type is None}
             if by_hash:
                 with executor or ProcessExecutor() as ex:
-                    for outcome in ex.map(spec.runner, [Task(h, p.config) for h, p in by_hash.items()]):
+                    for outcome in ex.map(runner, [Task(h, p.config) for h, p in by_hash.items()]):
                         store.write(by_hash[outcome.hash], outcome, spec.runner)
-                        done, failed = done + outcome.ok, failed + (not outcome.ok)
-                        bar.set_postfix(done=done, failed=failed, refresh=False)
+                        done += outcome.ok
+                        if not outcome.ok:
+                            errors.append((outcome.error_type or "Error", outcome.error_message or ""))
+                        bar.set_postfix(done=done, failed=len(errors), refresh=False)
                         bar.update()
-    return SweepReport(Path(out_dir), len(points), done, len(points) - len(todo) - not_run, failed, not_run,
-                       time.perf_counter() - start)
+    return SweepReport(Path(out_dir), len(points), done, len(points) - len(todo) - not_run, len(errors), not_run,
+                       time.perf_counter() - start, tuple(errors))

@@ -11,7 +11,7 @@ import numpy as np
 
 from accelsim.errors import InputError
 from accelsim.sweep.hashing import canonical_json, point_hash
-from accelsim.sweep.spec import Axis, RandomAxes, SweepSpec, load_callable
+from accelsim.sweep.spec import Axis, RandomAxes, SweepSpec, load_callable, vetted_ref
 
 Resolver = Callable[[dict], dict]
 
@@ -137,13 +137,17 @@ def apply_overrides(base: dict, overrides: dict, resolver: Resolver, sections: d
     return point
 
 
-def expand(spec: SweepSpec, *, source: str = "<sweep spec>", resolver: Resolver | None = None) -> list[Point]:
+def expand(spec: SweepSpec, *, source: str = "<sweep spec>", resolver: Resolver | None = None,
+           allow_code: bool = False) -> list[Point]:
     """Every point of the sweep in a fixed order (axes multiplied first-outermost), filtered and de-duplicated.
 
     A path or filter that does not fit the point is an InputError for the whole spec; a point that the
     resolver rejects (an invalid combination, a design that does not fit) is kept with its error.
+    The spec's resolver must be accelsim's or a registered plugin unless `allow_code` (see `vetted_ref`).
     """
-    resolver = resolver or load_callable(spec.resolver, field=f"{source}: resolver")
+    field = f"{source}: resolver"
+    resolver = resolver or load_callable(vetted_ref(spec.resolver, "resolver", allow_code=allow_code, field=field),
+                                         field=field)
     try:
         base = resolver(dict(spec.base))
     except InputError as err:

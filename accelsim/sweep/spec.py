@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import math
 import operator
 import re
@@ -17,8 +18,14 @@ from accelsim.errors import InputError
 
 PATH_RE = re.compile(r"^[A-Za-z_]\w*(\.[\w-]+)*$")
 REF_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+PLUGIN_RE = re.compile(r"^[A-Za-z_][\w.-]*$")
 DEFAULT_RUNNER = "accelsim.sim.api:run_point"
 DEFAULT_RESOLVER = "accelsim.sim.api:resolve_point"
+# A sweep file is data: it may name accelsim's own runner and resolver, or plugins that installed packages
+# register under these entry-point groups (by entry-point name or by their module:function); any other code
+# only with allow_code (`accelsim sweep --allow-code`).
+BUILTIN_REFS = {"runner": (DEFAULT_RUNNER,), "resolver": (DEFAULT_RESOLVER,)}
+PLUGIN_GROUPS = {"runner": "accelsim.runners", "resolver": "accelsim.resolvers"}
 
 OPS: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">=": operator.ge,
@@ -160,8 +167,8 @@ class SweepSpec(Model):
     @field_validator("runner", "resolver")
     @classmethod
     def _ref(cls, v: str) -> str:
-        if not REF_RE.match(v):
-            raise ValueError(f"expected 'module:function', got {v!r}")
+        if not (REF_RE.match(v) or PLUGIN_RE.match(v)):
+            raise ValueError(f"expected 'module:function' or a plugin name, got {v!r}")
         return v
 
     @model_validator(mode="after")
@@ -187,6 +194,25 @@ def load_spec(spec: "str | Path | dict | SweepSpec") -> tuple[SweepSpec, str]:
 def spec_yaml(spec: SweepSpec) -> str:
     """The spec as YAML that `load_spec` reads back into an equal spec."""
     return yaml.safe_dump(spec.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+
+
+def plugins(role: Literal["runner", "resolver"]) -> dict[str, str]:
+    """Registered plugins of a role: entry-point name -> module:function."""
+    return {ep.name: ep.value.replace(" ", "") for ep in importlib.metadata.entry_points(group=PLUGIN_GROUPS[role])}
+
+
+def vetted_ref(ref: str, role: Literal["runner", "resolver"], *, allow_code: bool, field: str) -> str:
+    """The module:function a spec's runner or resolver may run; InputError for code the user did not allow."""
+    registered = plugins(role)
+    if ref in registered:
+        return registered[ref]
+    if ref in BUILTIN_REFS[role] or ref in registered.values() or (allow_code and REF_RE.match(ref)):
+        return ref
+    if not REF_RE.match(ref):
+        known = ", ".join(sorted(registered)) or "none installed"
+        raise InputError(f"{field}: no {role} plugin named {ref!r} (entry points {PLUGIN_GROUPS[role]}: {known})")
+    raise InputError(f"{field}: {ref!r} is neither accelsim's {role} nor a registered plugin (entry point group "
+                     f"{PLUGIN_GROUPS[role]}); a sweep file runs other code only with --allow-code")
 
 
 def load_callable(ref: str, *, field: str) -> Callable:

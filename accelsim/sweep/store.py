@@ -12,11 +12,11 @@ import fcntl
 import json
 import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pandas as pd
 
-from accelsim.atomic import atomic_path, write_text_atomic
+from accelsim.atomic import atomic_path, claim_output, mark_output, write_text_atomic
 from accelsim.errors import InputError
 from accelsim.sweep.executors import Outcome
 from accelsim.sweep.expand import Point
@@ -25,6 +25,31 @@ from accelsim.sweep.hashing import canonical_json
 STATUS_OK, STATUS_ERROR = "ok", "error"
 TABLE_FIRST = ("hash", "status")
 TABLE_LAST = ("error_type", "error_message", "wall_time_s")
+STORE_KIND, TABLE_KIND = "sweep-store", "results-table"  # output kinds (accelsim.atomic)
+
+
+def _read_json(path: Path, want: type, keys: tuple[str, ...] = ()) -> Any:
+    """A stored JSON file, or an InputError naming it (a store edited or damaged by hand)."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError("missing: the point directory is incomplete", source=str(path)) from None
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise InputError(f"unreadable or corrupt JSON ({err})", source=str(path)) from None
+    if not isinstance(data, want):
+        raise InputError(f"expected a JSON {want.__name__}, got {type(data).__name__}", source=str(path))
+    missing = [k for k in keys if k not in data]
+    if missing:
+        raise InputError(f"missing field(s) {', '.join(missing)}", source=str(path))
+    return data
+
+
+def _meta(d: Path) -> dict:
+    meta = _read_json(d / "meta.json", dict, ("status", "hash", "params", *TABLE_LAST))
+    if meta["status"] not in (STATUS_OK, STATUS_ERROR) or not isinstance(meta["params"], dict):
+        raise InputError(f"status: expected {STATUS_OK} or {STATUS_ERROR} and params a mapping",
+                         source=str(d / "meta.json"))
+    return meta
 
 
 def _json(obj) -> str:
@@ -41,19 +66,25 @@ class Store:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the store exclusively; a second sweep writing into the same directory is refused."""
+        """Hold the store exclusively; a second sweep writing into the same directory is refused.
+
+        The directory must be new, empty or a sweep store already: a sweep never writes into a user's folder.
+        """
+        claim_output(self.root, STORE_KIND)
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / ".lock", "w") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise InputError("another sweep is writing to this store", source=str(self.root)) from None
+            mark_output(self.root, STORE_KIND)
             yield  # the lock goes with the file descriptor, so a killed sweep never leaves it held
 
     def prepare(self, spec_yaml: str) -> None:
         """Write the spec copy and remove the leftovers of interrupted writes. Call under `lock()`."""
         self.points_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(self.root / "sweep.yaml", spec_yaml)
+        mark_output(self.root, STORE_KIND)
         for entry in self.points_dir.iterdir():
             if entry.name.startswith(".") and entry.is_dir():
                 shutil.rmtree(entry)
@@ -66,7 +97,7 @@ class Store:
 
     def statuses(self) -> dict[str, str]:
         """hash -> status of every complete point in the store."""
-        return {d.name: json.loads((d / "meta.json").read_text())["status"] for d in self._point_dirs()}
+        return {d.name: _meta(d)["status"] for d in self._point_dirs()}
 
     def write(self, point: Point, outcome: Outcome | None, runner: str) -> None:
         """Record a point: its Result, or its error (from the resolver when `outcome` is None, else the runner)."""
@@ -94,17 +125,17 @@ class Store:
         """
         rows, param_cols, metric_cols = [], {}, {}
         for d in sorted(self._point_dirs()):
-            meta = json.loads((d / "meta.json").read_text())
+            meta = _meta(d)
             params = {k: _scalar(v) for k, v in meta["params"].items()}
-            summary = json.loads((d / "summary.json").read_text()) if meta["status"] == STATUS_OK else {}
+            summary = _read_json(d / "summary.json", dict) if meta["status"] == STATUS_OK else {}
             reserved = set(params) | set(TABLE_FIRST) | set(TABLE_LAST)
             metrics = {(f"summary.{k}" if k in reserved else k): _scalar(v) for k, v in summary.items()}
             param_cols.update(dict.fromkeys(params))
             metric_cols.update(dict.fromkeys(metrics))
             rows.append({"hash": meta["hash"], "status": meta["status"], **params, **metrics,
-                         **{k: meta[k] for k in TABLE_LAST}})
+                         **{k: _scalar(meta[k]) for k in TABLE_LAST}})
         columns = [*TABLE_FIRST, *param_cols, *metric_cols, *TABLE_LAST]
-        df = _parquet_safe(pd.DataFrame(rows, columns=columns))
+        df = _parquet_safe(_rows_frame(rows, columns))
         df.attrs["param_columns"] = list(param_cols)
         return df
 
@@ -123,6 +154,17 @@ def _parquet_safe(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _rows_frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
+    """Rows as a frame; a column of integers with holes (failed points have no metrics) stays integer
+    (nullable Int64) instead of becoming float."""
+    df = pd.DataFrame(rows, columns=columns)
+    for col in df.columns[df.dtypes == float]:
+        values = [r[col] for r in rows if r.get(col) is not None]
+        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            df[col] = pd.array([r.get(col) for r in rows], dtype="Int64")
+    return df
+
+
 def load_results(root: str | Path) -> pd.DataFrame:
     """The merged results table of the store at `root`."""
     root = Path(root)
@@ -133,5 +175,5 @@ def load_results(root: str | Path) -> pd.DataFrame:
 
 def write_table(df: pd.DataFrame, path: str | Path) -> None:
     """Write a results table to Parquet atomically."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, kind=TABLE_KIND) as tmp:
         df.to_parquet(tmp, index=False)

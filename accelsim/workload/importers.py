@@ -55,15 +55,16 @@ def _load_dlrm_datasets(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     try:
         obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a malformed archive; all mean "not this format"
-        raise InputError(f"{path}: not a torch.save file ({type(err).__name__}: {str(err).splitlines()[0]})") \
-            from None
+        first = (str(err).splitlines() or [""])[0]
+        raise InputError(f"{path}: not a torch.save file ({type(err).__name__}: {first})") from None
     if not isinstance(obj, (tuple, list)) or len(obj) != 3 or not all(isinstance(x, torch.Tensor) for x in obj):
         raise InputError(f"{path}: expected a tuple of 3 tensors (indices, offsets, lengths)")
     out = []
     for name, x, ndim in zip(("indices", "offsets", "lengths"), obj, (1, 1, 2)):
-        if x.dim() != ndim or x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
-            raise InputError(f"{path}: {name} must be a {ndim}-D integer tensor, got {x.dtype} shape "
-                             f"{tuple(x.shape)}")
+        if x.layout != torch.strided or x.dim() != ndim or x.dtype.is_floating_point or x.dtype.is_complex \
+                or x.dtype == torch.bool:
+            raise InputError(f"{path}: {name} must be a {ndim}-D dense integer tensor, got {x.dtype} {x.layout} "
+                             f"shape {tuple(x.shape)}")
         out.append(x.numpy().astype(np.int64, copy=False))
     return out[0], out[1], out[2]
 
@@ -120,7 +121,7 @@ def export_dlrm_datasets(trace: str | Path, out_dir: str | Path, *, drop_weights
     reader = open_trace(trace)
     if reader.meta.has_weights and not drop_weights:
         raise InputError(f"{trace}: has per-sample weights, which dlrm_datasets cannot hold (drop them explicitly)")
-    with atomic_path(out_dir, is_dir=True) as tmp:
+    with atomic_path(out_dir, is_dir=True, kind="dlrm-datasets-export") as tmp:
         for i, batch in enumerate(reader):
             starts = np.cumsum([0] + [len(t.indices) for t in batch.tables])
             offsets = np.concatenate([t.offsets[:-1] + s for t, s in zip(batch.tables, starts)] + [starts[-1:]])
@@ -150,10 +151,14 @@ def _parse_tokens(tokens: list[str], first_pos: int, path: Path) -> np.ndarray:
 def read_dlrm_text(path: str | Path, block_chars: int = _TEXT_BLOCK_CHARS) -> Iterator[np.ndarray]:
     """Stream the row ids of a dlrm text trace in blocks (int64 arrays)."""
     path = Path(path)
-    pos, carry = 0, ""
+    pos, carry, chars = 0, "", 0
     try:
         with open(path, encoding="ascii") as f:
             while block := f.read(block_chars):
+                nul = block.find("\x00")
+                if nul >= 0:  # numpy would drop a trailing NUL from a token and take "2\0" as 2
+                    raise InputError(f"{path}: character {chars + nul}: NUL byte in a text trace")
+                chars += len(block)
                 text = carry + block
                 cut = text.rfind(",")
                 if cut < 0:
@@ -231,7 +236,7 @@ def export_dlrm_text(trace: str | Path, out_file: str | Path, *, table: int | No
         table = 0
     if not 0 <= table < T:
         raise InputError(f"{trace}: table {table} out of range (trace has {T} tables)")
-    with atomic_path(out_file) as tmp, open(tmp, "w", encoding="ascii") as f:
+    with atomic_path(out_file, kind="dlrm-text-export") as tmp, open(tmp, "w", encoding="ascii") as f:
         sep = ""
         for batch in reader:
             ids = batch.tables[table].indices

@@ -208,11 +208,12 @@ def profile_trace(source, *, table: int = 0) -> tuple[np.ndarray, np.ndarray, np
     return prof.unique_keys, distances, np.cumsum(hist[distances]) / total
 
 
-def write_distribution(path: str | Path, unique: np.ndarray, distances: np.ndarray, cdf: np.ndarray) -> None:
+def write_distribution(path: str | Path, unique: np.ndarray, distances: np.ndarray, cdf: np.ndarray, *,
+                       kind: str | None = None) -> None:
     """Write the dlrm distribution file: three lines of ", "-separated values (unique, distances, CDF)."""
     lines = [", ".join(str(int(x)) for x in unique), ", ".join(str(int(x)) for x in distances),
              ", ".join(repr(float(x)) for x in cdf)]
-    write_text_atomic(path, "\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n", kind=kind)
 
 
 def _parse_line(text: str, dtype: type, path: Path, lineno: int, what: str) -> np.ndarray:

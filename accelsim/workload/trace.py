@@ -29,6 +29,7 @@ SCHEMA_VERSION: int = 2
 READABLE_SCHEMA_VERSIONS = (1, 2)  # 1: weights on every table or none; no dense inputs, outputs or sample count
 META_FILE = "meta.json"
 TRACE_WEIGHTS = "weights"  # the captured model's weights, when captured with them (accelsim/workload/weights.py)
+TRACE_KIND = "trace"  # the output kind a trace directory is marked with (accelsim.atomic)
 # A chunk is flushed once it holds this many lookups (128 MiB of int64 indices): large enough that per-file
 # overhead vanishes, small enough that the writer's buffer stays far below memory.
 DEFAULT_CHUNK_LOOKUPS = 1 << 24
@@ -294,7 +295,7 @@ class TraceWriter:
 
     def __enter__(self) -> "TraceWriter":
         self._stack = contextlib.ExitStack()
-        self._tmp = self._stack.enter_context(atomic_path(self.path, is_dir=True))
+        self._tmp = self._stack.enter_context(atomic_path(self.path, is_dir=True, kind=TRACE_KIND))
         return self
 
     def write(self, batch: Batch) -> None:
@@ -391,6 +392,8 @@ def _load_npy(path: Path, dtype: type, ndim: int) -> np.ndarray:
         raise InputError(f"{path}: missing (listed in {META_FILE})") from None
     except (ValueError, OSError, EOFError) as err:
         raise InputError(f"{path}: corrupt or truncated npy file ({err})") from None
+    if not isinstance(a, np.ndarray):  # an .npz archive where an .npy belongs
+        raise InputError(f"{path}: expected an .npy array, got {type(a).__name__}")
     if a.dtype != dtype or a.ndim != ndim:
         raise InputError(f"{path}: expected a {ndim}-D {np.dtype(dtype)} array, got {a.dtype} shape {a.shape}")
     return np.asarray(a)

@@ -44,8 +44,11 @@ def test_capture_run_and_replay_a_users_module(captured, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["samples"] == 53 and report["batches"] == 4 and report["ctr_max_abs_diff_vs_captured"] < 1e-6
     assert (tmp_path / "r.parquet").is_file()
-    assert main(["replay", str(captured), "-o", "r.parquet"]) == 2  # never overwrites
-    assert "exists" in capsys.readouterr().err
+    assert main(["replay", str(captured), "-o", "r.parquet"]) == 0  # its own previous output is replaced
+    (tmp_path / "mine.parquet").write_text("a user's file")
+    capsys.readouterr()
+    assert main(["replay", str(captured), "-o", "mine.parquet"]) == 2  # a user's file never is
+    assert "--force" in capsys.readouterr().err and (tmp_path / "mine.parquet").read_text() == "a user's file"
     # run: the trace's own spec and batches, the short last batch included
     assert main(["run", "--hw", "broadwell_cpu_only", "--mapping", "cpu_only", "--trace", str(captured),
                  "--fidelity", "analytic", "--json", "-o", "res"]) == 0

@@ -22,11 +22,12 @@ def spec_file(tmp_path):
 
 def test_sweep_then_results_and_pareto(spec_file, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["sweep", str(spec_file), "-o", str(out), "--in-process"]) == 0
+    assert main(["sweep", str(spec_file), "-o", str(out), "--in-process", "--allow-code"]) == 1  # points failed
     captured = capsys.readouterr()
     assert captured.out.strip() == "18 points: 12 done, 0 skipped (already in store), 6 failed"
+    assert "accelsim: 6 points failed:\n  6 x DoesNotFit, e.g. sparse engine needs" in captured.err
     assert "pt/s" in captured.err and "failed=6" in captured.err  # the progress bar
-    assert main(["sweep", str(spec_file), "-o", str(out), "--in-process", "--limit", "3"]) == 0
+    assert main(["sweep", str(spec_file), "-o", str(out), "--in-process", "--limit", "3", "--allow-code"]) == 0
     assert capsys.readouterr().out.strip() == "18 points: 0 done, 18 skipped (already in store), 0 failed"
 
     table = tmp_path / "all.parquet"
@@ -55,20 +56,20 @@ def test_sweep_then_results_and_pareto(spec_file, tmp_path, capsys):
 def test_a_bad_spec_exits_2_with_one_line(tmp_path, capsys, axes, message):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(fx.spec(axes=axes)))
-    assert main(["sweep", str(path), "-o", str(tmp_path / "out"), "--in-process"]) == 2
+    assert main(["sweep", str(path), "-o", str(tmp_path / "out"), "--in-process", "--allow-code"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"accelsim: error: {path}") and message in err and err.count("\n") == 1
 
 
 def test_bad_arguments_exit_2(spec_file, tmp_path, capsys):
     out = str(tmp_path / "out")
-    assert main(["sweep", str(spec_file), "-o", out, "--workers", "0"]) == 2
-    assert main(["sweep", str(spec_file), "-o", out, "--limit", "-1"]) == 2
+    assert main(["sweep", str(spec_file), "-o", out, "--workers", "0", "--allow-code"]) == 2
+    assert main(["sweep", str(spec_file), "-o", out, "--limit", "-1", "--allow-code"]) == 2
     assert main(["results", str(tmp_path)]) == 2
-    assert main(["sweep", str(spec_file), "-o", out, "--in-process", "--limit", "0"]) == 0
+    assert main(["sweep", str(spec_file), "-o", out, "--in-process", "--limit", "0", "--allow-code"]) == 0
     assert main(["results", out, "--pareto", "latency_ns,nope"]) == 2
     assert main(["results", out, "--minimize", "qps", "--maximize", "qps"]) == 2
     assert "--minimize and --maximize both name qps" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
-        main(["sweep", str(spec_file), "-o", out, "--in-process", "--workers", "2"])
+        main(["sweep", str(spec_file), "-o", out, "--in-process", "--workers", "2", "--allow-code"])
     assert exc.value.code == 2

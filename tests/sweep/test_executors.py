@@ -33,7 +33,7 @@ def test_in_process_pool_and_dask_give_identical_tables(tmp_path, monkeypatch):
     for name, executor in [("inproc", InProcessExecutor()), ("pool", ProcessExecutor(2, chunk_size=1)),
                            ("dask", DaskExecutor(n_workers=2, chunk_size=1))]:
         log.write_text("")
-        reports[name] = run_sweep(SPEC, tmp_path / name, executor)
+        reports[name] = run_sweep(SPEC, tmp_path / name, executor, allow_code=True)
         used = pids(log)
         if name == "inproc":
             assert used == {str(os.getpid())}
@@ -76,7 +76,7 @@ def test_a_dying_worker_aborts_the_sweep_and_keeps_finished_points(tmp_path, mon
     fx.worker_env(monkeypatch)
     spec = fx.spec(axes=[{"points": [{"mapping": "centaur"}, {"mapping": "die"}]}])
     with pytest.raises(SweepAborted, match="a worker process failed"):
-        run_sweep(spec, tmp_path, ProcessExecutor(1, chunk_size=1))
+        run_sweep(spec, tmp_path, ProcessExecutor(1, chunk_size=1), allow_code=True)
     assert list(load_results(tmp_path)["status"]) == ["ok"]
 
 

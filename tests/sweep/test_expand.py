@@ -18,7 +18,7 @@ UNITS = "hw.accelerator.sparse_engine.gather_units"
 
 
 def points_of(**overrides):
-    return expand(load_spec(fx.spec(**overrides))[0])
+    return expand(load_spec(fx.spec(**overrides))[0], allow_code=True)
 
 
 def test_grid_sizes_multiply_and_the_first_axis_is_outermost():
@@ -159,7 +159,7 @@ def test_a_section_replaced_by_an_axis_is_resolved_before_a_field_inside_it_is_s
                                          ("dram_standard_x_channels", 16), ("cpu_vs_centaur_rm1_rm3", 30)])
 def test_shipped_sweeps_expand_against_the_real_config_schema(name, count):
     path = fx.TESTS_DIR.parent / "sweeps" / f"{name}.yaml"
-    pts = expand(load_spec(path)[0], source=str(path))
+    pts = expand(load_spec(path)[0], source=str(path), allow_code=True)
     assert len(pts) == count and all(p.error_type is None for p in pts)
     for p in pts:  # every swept value landed where its path says
         for path_, value in p.params.items():

@@ -35,12 +35,13 @@ def runs(log):
 def test_a_killed_sweep_resumes_without_recomputing_finished_points(tmp_path):
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(fx.spec(axes=[{"grid": {"batch_size": list(range(1, 41))}}])))
-    expected = {p.hash for p in expand(load_spec(spec_path)[0])}
+    expected = {p.hash for p in expand(load_spec(spec_path)[0], allow_code=True)}
     out, log1, log2 = tmp_path / "out", tmp_path / "run1.log", tmp_path / "run2.log"
-    env = {**os.environ, "PYTHONPATH": str(fx.TESTS_DIR), "ACCELSIM_TEST_SLEEP_S": "0.05",
+    path = os.pathsep.join([str(fx.TESTS_DIR), *filter(None, [os.environ.get("PYTHONPATH")])])  # and this tree
+    env = {**os.environ, "PYTHONPATH": path, "ACCELSIM_TEST_SLEEP_S": "0.05",
            "ACCELSIM_TEST_RUN_LOG": str(log1)}
-    cmd = [sys.executable, "-m", "accelsim", "sweep", str(spec_path), "-o", str(out), "--workers", "2",
-           "--chunk-size", "1"]
+    cmd = [sys.executable, "-m", "accelsim", "sweep", str(spec_path), "-o", str(out), "--allow-code",
+           "--workers", "2", "--chunk-size", "1"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
@@ -76,16 +77,16 @@ def test_failed_points_are_recorded_and_retried_only_on_request(tmp_path, monkey
     log = tmp_path / "runs.log"
     monkeypatch.setenv("ACCELSIM_TEST_RUN_LOG", str(log))
     spec = fx.spec(axes=[{"grid": {UNITS: [4, 32]}}, {"points": [{"mapping": "centaur"}, {"mapping": "explode"}]}])
-    first = run_sweep(spec, tmp_path / "out", InProcessExecutor())
+    first = run_sweep(spec, tmp_path / "out", InProcessExecutor(), allow_code=True)
     assert (first.done, first.failed, first.skipped) == (1, 3, 0)
     df = load_results(tmp_path / "out")
     assert sorted(df["error_type"].fillna("-")) == ["-", "DoesNotFit", "DoesNotFit", "RuntimeError"]
     assert len(runs(log)) == 2  # rejected points never reach the runner
 
-    again = run_sweep(spec, tmp_path / "out", InProcessExecutor())
+    again = run_sweep(spec, tmp_path / "out", InProcessExecutor(), allow_code=True)
     assert (again.done, again.failed, again.skipped) == (0, 0, 4) and len(runs(log)) == 2
 
-    retried = run_sweep(spec, tmp_path / "out", InProcessExecutor(), retry_failed=True)
+    retried = run_sweep(spec, tmp_path / "out", InProcessExecutor(), retry_failed=True, allow_code=True)
     assert (retried.done, retried.failed, retried.skipped) == (0, 3, 1)
     ok_hash = df.loc[df["status"] == "ok", "hash"].item()
     assert runs(log)[2:] == [df.loc[df["error_type"] == "RuntimeError", "hash"].item()] and ok_hash not in runs(log)[2:]
@@ -93,9 +94,9 @@ def test_failed_points_are_recorded_and_retried_only_on_request(tmp_path, monkey
 
 def test_limit_runs_part_of_the_sweep_and_the_rest_later(tmp_path):
     spec = fx.spec()
-    part = run_sweep(spec, tmp_path, InProcessExecutor(), limit=5)
+    part = run_sweep(spec, tmp_path, InProcessExecutor(), limit=5, allow_code=True)
     assert (part.done, part.not_run) == (5, 7) and part.line().endswith(", 7 not run (--limit)")
-    rest = run_sweep(spec, tmp_path, InProcessExecutor())
+    rest = run_sweep(spec, tmp_path, InProcessExecutor(), allow_code=True)
     assert (rest.done, rest.skipped, rest.not_run) == (7, 5, 0) and len(load_results(tmp_path)) == 12
     assert json.loads(json.dumps(yaml.safe_load((tmp_path / "sweep.yaml").read_text()))) == {
         k: v for k, v in spec.items()}

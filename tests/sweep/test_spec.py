@@ -5,8 +5,8 @@ import yaml
 
 import sweep_fixtures as fx
 from accelsim.errors import InputError
-from accelsim.sweep.spec import (DEFAULT_RESOLVER, DEFAULT_RUNNER, Filter, SweepSpec, load_callable, load_spec,
-                                 spec_yaml)
+from accelsim.sweep.spec import (BUILTIN_REFS, DEFAULT_RESOLVER, DEFAULT_RUNNER, Filter, SweepSpec, load_callable,
+                                 load_spec, plugins, spec_yaml, vetted_ref)
 
 
 def test_minimal_spec_takes_the_simulator_as_default_runner_and_resolver():
@@ -66,8 +66,8 @@ def test_filter_comparisons_and_type_mismatch():
 
 
 def test_references_must_be_module_colon_function_and_importable():
-    with pytest.raises(InputError, match="runner: Value error, expected 'module:function'"):
-        load_spec({"name": "s", "base": {}, "runner": "no_colon"})
+    with pytest.raises(InputError, match="runner: Value error, expected 'module:function' or a plugin name"):
+        load_spec({"name": "s", "base": {}, "runner": "no colon"})
     with pytest.raises(InputError, match="resolver: cannot import 'nowhere_xyz:f'"):
         load_callable("nowhere_xyz:f", field="resolver")
     with pytest.raises(InputError, match="cannot import 'sweep_fixtures:nope'"):
@@ -92,3 +92,26 @@ def test_spec_file_errors_name_the_file(tmp_path):
     with pytest.raises(InputError, match=r"bad.yaml: axes.0.colour: unknown key"):
         load_spec(path)
     assert isinstance(load_spec(fx.spec())[0], SweepSpec)
+
+
+@pytest.mark.parametrize("role, ref", [("runner", "subprocess:run"), ("resolver", "os:system"),
+                                       ("runner", "sweep_fixtures:run")])
+def test_a_sweep_file_runs_no_foreign_code_unless_allowed(role, ref):
+    with pytest.raises(InputError, match=f"spec.yaml: {role}: '{ref}' is neither accelsim's {role} nor a "
+                                         f"registered plugin .*only with --allow-code"):
+        vetted_ref(ref, role, allow_code=False, field=f"spec.yaml: {role}")
+    assert vetted_ref(ref, role, allow_code=True, field=role) == ref
+    assert vetted_ref(BUILTIN_REFS[role][0], role, allow_code=False, field=role) == BUILTIN_REFS[role][0]
+
+
+def test_plugins_registered_as_entry_points_are_accepted(tmp_path, monkeypatch):
+    dist = tmp_path / "toyplugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toyplugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[accelsim.runners]\ntoy = sweep_fixtures:run\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert plugins("runner") == {"toy": "sweep_fixtures:run"}
+    assert vetted_ref("toy", "runner", allow_code=False, field="runner") == "sweep_fixtures:run"
+    assert vetted_ref("sweep_fixtures:run", "runner", allow_code=False, field="runner") == "sweep_fixtures:run"
+    with pytest.raises(InputError, match="no resolver plugin named 'toy'"):
+        vetted_ref("toy", "resolver", allow_code=False, field="resolver")

@@ -17,7 +17,7 @@ UNITS = "hw.accelerator.sparse_engine.gather_units"
 
 def stored(tmp_path, axes):
     """A store holding the given points, each run in-process; returns the store and the points."""
-    pts = expand(load_spec(fx.spec(axes=axes))[0])
+    pts = expand(load_spec(fx.spec(axes=axes))[0], allow_code=True)
     store = Store(tmp_path / "out")
     with store.lock():
         store.prepare("name: t\n")
@@ -108,3 +108,13 @@ def test_a_second_writer_is_refused(tmp_path):
 def test_loading_something_that_is_not_a_store_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="not a sweep results store"):
         load_results(tmp_path)
+
+
+def test_integer_columns_stay_integer_when_some_points_lack_them(tmp_path):
+    store, _ = stored(tmp_path, [{"points": [{"batch_size": 16}, {"mapping": "explode"}, {"batch_size": 64}]}])
+    df = load_results(store.root)
+    assert str(df["batch_size"].dtype) == "Int64" and df["batch_size"].isna().sum() == 1
+    assert sorted(df["batch_size"].dropna().tolist()) == [16, 64]
+    table = tmp_path / "t.parquet"
+    write_table(df, table)
+    assert str(pd.read_parquet(table)["batch_size"].dtype) == "Int64"
