@@ -51,6 +51,7 @@ class Point(Model):
     seed: NonNegativeInt = 0
     trace: SynthTrace | FileTrace = SynthTrace()
     functional: bool = True
+    sharing: bool = True  # overlapping phases share host DRAM and the links (False: each sees them alone)
 
 
 def resolve_point(point: dict) -> dict:
@@ -116,7 +117,7 @@ def run_point(resolved: dict) -> Result:
     """Simulate one resolved point (see resolve_point)."""
     p = parse_model(Point, resolved, source="point")
     batches = load_batches(p)
-    stages, counters, machine = simulate_batches(p.hw, p.workload, p.mapping, batches, p.fidelity)
+    stages, counters, machine = simulate_batches(p.hw, p.workload, p.mapping, batches, p.fidelity, p.sharing)
     makespan = float(stages["end_ns"].max()) if len(stages) else 0.0
     energy = energy_table(p.hw, counters, makespan)
     samples = sum(b.batch_size for b in batches)
@@ -134,6 +135,7 @@ def run_point(resolved: dict) -> Result:
         "latency_ns": float(latency.mean()), "latency_max_ns": float(latency.max()),
         "makespan_ns": makespan, "throughput_samples_per_s": samples / makespan * 1e9 if makespan else 0.0,
         "embedding_time_ns": float(emb["duration_ns"].sum()),
+        "contention_ns": float(stages["contention_ns"].sum()),
         "embedding_bandwidth_gbps": bytes_gathered / float(emb["duration_ns"].sum()) if len(emb) else 0.0,
         "energy_total_uj": float(energy["energy_pj"].sum()) / 1e6,
         "energy_per_inference_uj": float(energy["energy_pj"].sum()) / 1e6 / samples,
