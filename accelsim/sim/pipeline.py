@@ -100,26 +100,27 @@ def _flatten(plans: Sequence[BatchPlan]) -> tuple[np.ndarray, list[Phase], list[
     return np.array(batch, dtype=np.int64), phases, index
 
 
-def place(plans: Sequence[BatchPlan], durations: np.ndarray, pipeline_depth: int,
-          release_ns: Sequence[float] | None = None) -> Schedule:
-    """Place every phase with the given durations: batches in arrival order, exclusive parts FIFO."""
-    batch, phases, index = _flatten(plans)
-    start = np.zeros(len(phases))
-    end = np.zeros(len(phases))
-    parts: dict[str, _Part] = {}
-    slots = [0.0] * pipeline_depth
-    deps = [[STAGES.index(d) for d in DEPENDS_ON[s]] for s in STAGES]
-    for b, per_stage in enumerate(index):
-        t_batch = heapq.heappop(slots)
-        if release_ns is not None:
-            t_batch = max(t_batch, float(release_ns[b]))
+class Timeline:
+    """Exclusive parts and in-flight slots; batches are added in arrival order and placed at once."""
+
+    def __init__(self, pipeline_depth: int):
+        self.parts: dict[str, _Part] = {}
+        self.slots = [0.0] * pipeline_depth
+        self.deps = [[STAGES.index(d) for d in DEPENDS_ON[s]] for s in STAGES]
+
+    def add(self, per_stage: Sequence[Sequence[Phase]], durations: Sequence[float], release_ns: float = 0.0
+            ) -> tuple[list[float], list[float]]:
+        """Place one batch (its phases per stage in STAGES order, durations flat in that order)."""
+        t_batch = max(heapq.heappop(self.slots), release_ns)
         stage_end = [t_batch] * len(STAGES)
-        for si, ids in enumerate(per_stage):
-            t = max([t_batch] + [stage_end[d] for d in deps[si]])
-            for i in ids:
-                d = float(durations[i])
-                ph = phases[i]
-                held = [parts.setdefault(p, _Part()) for p in sorted({ph.device, *ph.also_holds})]
+        starts, ends = [], []
+        k = 0
+        for si, phases in enumerate(per_stage):
+            t = max([t_batch] + [stage_end[d] for d in self.deps[si]])
+            for ph in phases:
+                d = float(durations[k])
+                k += 1
+                held = [self.parts.setdefault(p, _Part()) for p in sorted({ph.device, *ph.also_holds})]
                 while True:
                     t_fit = max(p.fit(t, d) for p in held)
                     if t_fit == t:
@@ -128,10 +129,26 @@ def place(plans: Sequence[BatchPlan], durations: np.ndarray, pipeline_depth: int
                 if d > 0:
                     for p in held:
                         p.reserve(t, t + d)
-                start[i], end[i] = t, t + d
+                starts.append(t)
+                ends.append(t + d)
                 t += d
             stage_end[si] = t
-        heapq.heappush(slots, max(stage_end))
+        heapq.heappush(self.slots, max(stage_end))
+        return starts, ends
+
+
+def place(plans: Sequence[BatchPlan], durations: np.ndarray, pipeline_depth: int,
+          release_ns: Sequence[float] | None = None) -> Schedule:
+    """Place every phase with the given durations: batches in arrival order, exclusive parts FIFO."""
+    batch, phases, index = _flatten(plans)
+    start = np.zeros(len(phases))
+    end = np.zeros(len(phases))
+    line = Timeline(pipeline_depth)
+    for b, per_stage in enumerate(index):
+        ids = [i for stage_ids in per_stage for i in stage_ids]
+        s, e = line.add([[phases[i] for i in stage_ids] for stage_ids in per_stage], durations[ids],
+                        0.0 if release_ns is None else float(release_ns[b]))
+        start[ids], end[ids] = s, e
     return Schedule(batch, phases, start, end)
 
 
