@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -246,4 +247,51 @@ def serve(hw: str | dict = "harpv2_centaur", workload: str | dict = "rm1", mappi
     return run_point(resolve_point(point))
 
 
-__all__ = ["simulate", "serve", "resolve_point", "run_point", "Point"]
+__all__ = ["simulate", "serve", "find_max_qps", "resolve_point", "run_point", "Point"]
+
+
+def find_max_qps(point: dict, sla_p99_ms: float, *, start_qps: float = 1000.0, rtol: float = 0.02,
+                 log=None) -> tuple[float, Result | None, list[tuple[float, float]]]:
+    """Highest Poisson QPS whose p99 latency meets `sla_p99_ms`: (qps, its Result, [(qps, p99_ms) tried]).
+
+    Doubling then bisection on a log scale, every trial with the same seed (common random numbers, so p99
+    rises with the offered load). (0, None, tried) when even a light load misses the SLA.
+    """
+    if not sla_p99_ms > 0:
+        raise InputError(f"--sla-p99-ms must be > 0, got {sla_p99_ms}")
+    base = resolve_point(point)
+    if base.get("serve") is None or base["serve"]["arrivals"]["kind"] != "poisson":
+        raise InputError("find-max-qps searches Poisson arrivals: give serve.arrivals.kind = poisson")
+    tried: list[tuple[float, float]] = []
+
+    def trial(qps: float) -> tuple[bool, Result]:
+        p = json.loads(json.dumps(base))
+        p["serve"]["arrivals"]["qps"] = qps
+        r = run_point(p)
+        p99 = r.summary["latency_p99_ns"] / 1e6
+        tried.append((qps, p99))
+        if log:
+            log(f"  {qps:12.1f} QPS: p99 {p99:.3f} ms {'meets' if p99 <= sla_p99_ms else 'misses'} the SLA")
+        return p99 <= sla_p99_ms, r
+
+    best: Result | None = None
+    lo, hi = 0.0, float(start_qps)
+    ok, r = trial(hi)
+    while ok and len(tried) < 24:
+        lo, best, hi = hi, r, 2 * hi
+        ok, r = trial(hi)
+    if best is None:  # even start_qps misses: halve down to a load the machine meets, or give up
+        while not ok and len(tried) < 24:
+            hi /= 2
+            ok, r = trial(hi)
+        if not ok:
+            return 0.0, None, tried
+        lo, best, hi = hi, r, 2 * hi
+    while hi > lo * (1 + rtol) and len(tried) < 40:
+        mid = math.sqrt(lo * hi)
+        ok, r = trial(mid)
+        if ok:
+            lo, best = mid, r
+        else:
+            hi = mid
+    return lo, best, tried
