@@ -6,6 +6,8 @@
 (d) heatmap_figure        two axes of a design sweep
 (e) roofline_figure       every stage on every device against the machines' ceilings
 (f) dram_curves_figure    DRAM bandwidth-latency under offered load
+(g) serving_latency_figure  p99 latency vs offered QPS, CPU-only vs Centaur (accelsim.figures.serving)
+(h) qps_at_sla_figure     QPS at a p99 SLA per system
 `make_figures` runs what they need and writes each as PDF and PNG.
 """
 
@@ -26,6 +28,7 @@ from accelsim.figures.heatmap import HeatmapData, heatmap_figure, run_builtin_sw
 from accelsim.figures.roofline import device_roofs, roofline_figure, roofline_points
 from accelsim.figures.runs import (BATCH_SIZES, MODELS, bandwidth_table, breakdown_table, run_grid,
                                    speedup_table, summary_table)
+from accelsim.figures.serving import qps_at_sla_figure, serving_latency_figure, serving_table, sla_table
 from accelsim.figures.speedup import speedup_figure
 from accelsim.figures.style import save_figure
 
@@ -35,7 +38,8 @@ __all__ = ["FIGURE_NAMES", "HeatmapData", "bandwidth_figure", "bandwidth_table",
            "speedup_table", "summary_table", "sweep_heatmap_data"]
 
 FIGURE_NAMES: tuple[str, ...] = ("a_latency_breakdown", "b_embedding_bandwidth", "c_speedup_energy",
-                                 "d_sweep_heatmap", "e_roofline", "f_dram_bandwidth_latency")
+                                 "d_sweep_heatmap", "e_roofline", "f_dram_bandwidth_latency",
+                                 "g_serving_p99_vs_qps", "h_qps_at_sla")
 
 
 def make_figures(out_dir: str | Path, sweep_dir: str | Path | None = None, fidelity: str = "analytic", *,
@@ -59,6 +63,10 @@ def make_figures(out_dir: str | Path, sweep_dir: str | Path | None = None, fidel
     t2 = time.perf_counter()
     dram = dram_curve_data()
     say(f"DRAM curves: {len(dram)} points, {time.perf_counter() - t2:.1f} s")
+    t3 = time.perf_counter()
+    serving = serving_table(models, fidelity)
+    sla = sla_table(models, fidelity)
+    say(f"serving runs: {len(serving)} loads + QPS-at-SLA searches, {time.perf_counter() - t3:.1f} s")
     data = {
         "a_latency_breakdown": breakdown_table(results),
         "b_embedding_bandwidth": bandwidth_table(results),
@@ -66,6 +74,8 @@ def make_figures(out_dir: str | Path, sweep_dir: str | Path | None = None, fidel
         "d_sweep_heatmap": sweep.cells,
         "e_roofline": points,
         "f_dram_bandwidth_latency": dram,
+        "g_serving_p99_vs_qps": serving,
+        "h_qps_at_sla": sla,
     }
     figures = {
         "a_latency_breakdown": breakdown_figure(data["a_latency_breakdown"]),
@@ -74,6 +84,8 @@ def make_figures(out_dir: str | Path, sweep_dir: str | Path | None = None, fidel
         "d_sweep_heatmap": heatmap_figure(sweep),
         "e_roofline": roofline_figure(points, roofs),
         "f_dram_bandwidth_latency": dram_curves_figure(dram),
+        "g_serving_p99_vs_qps": serving_latency_figure(serving),
+        "h_qps_at_sla": qps_at_sla_figure(sla),
     }
     out_dir = Path(out_dir)
     for name, fig in figures.items():

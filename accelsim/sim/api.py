@@ -281,7 +281,7 @@ def find_max_qps(point: dict, sla_p99_ms: float, *, start_qps: float = 1000.0, r
         lo, best, hi = hi, r, 2 * hi
         ok, r = trial(hi)
     if best is None:  # even start_qps misses: halve down to a load the machine meets, or give up
-        while not ok and len(tried) < 24:
+        while not ok and hi > start_qps / 1024:
             hi /= 2
             ok, r = trial(hi)
         if not ok:
