@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fidelity", choices=["analytic", "detailed"], default="analytic")
     p.add_argument("--models", default="rm1,rm2,rm3", help="comma-separated models with shipped traces")
     p.add_argument("--batch-sizes", default="1,2,4,8,16,32,64,128")
+    p.add_argument("--serving", action="store_true", help="also the serving figures: p99 vs offered QPS, CPU-only "
+                   "vs Centaur, and QPS at a p99 SLA (about a minute per model)")
     p.add_argument("-o", "--out", default="results/figures", help="directory for the figures")
     p.set_defaults(func=_figures)
 
@@ -41,7 +43,8 @@ def _figures(args: argparse.Namespace) -> int:
     sizes = _int_list(args.batch_sizes, "--batch-sizes")
     t0 = time.perf_counter()
     figures = make_figures(args.out, sweep_dir=args.sweep, fidelity=args.fidelity, models=models,
-                           batch_sizes=sizes, log=lambda msg: print(msg, file=sys.stderr))
+                           batch_sizes=sizes, log=lambda msg: print(msg, file=sys.stderr),
+                           serving=args.serving)
     for name in figures:
         print(f"{args.out}/{name}.pdf  {args.out}/{name}.png")
     print(f"{len(figures)} figures written to {args.out} in {time.perf_counter() - t0:.1f} s")

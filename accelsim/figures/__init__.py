@@ -38,13 +38,13 @@ __all__ = ["FIGURE_NAMES", "HeatmapData", "bandwidth_figure", "bandwidth_table",
            "speedup_table", "summary_table", "sweep_heatmap_data"]
 
 FIGURE_NAMES: tuple[str, ...] = ("a_latency_breakdown", "b_embedding_bandwidth", "c_speedup_energy",
-                                 "d_sweep_heatmap", "e_roofline", "f_dram_bandwidth_latency",
-                                 "g_serving_p99_vs_qps", "h_qps_at_sla")
+                                 "d_sweep_heatmap", "e_roofline", "f_dram_bandwidth_latency")
+SERVING_FIGURE_NAMES: tuple[str, ...] = ("g_serving_p99_vs_qps", "h_qps_at_sla")  # with serving=True
 
 
 def make_figures(out_dir: str | Path, sweep_dir: str | Path | None = None, fidelity: str = "analytic", *,
                  models: Sequence[str] = MODELS, batch_sizes: Sequence[int] = BATCH_SIZES,
-                 log: Callable[[str], None] | None = None) -> dict[str, Figure]:
+                 log: Callable[[str], None] | None = None, serving: bool = False) -> dict[str, Figure]:
     """Run the simulations every figure needs, write each as PDF + PNG (and its data as CSV) into `out_dir`."""
     if fidelity not in ("analytic", "detailed"):
         raise InputError(f"fidelity: expected analytic or detailed, got {fidelity!r}")
@@ -63,10 +63,6 @@ def make_figures(out_dir: str | Path, sweep_dir: str | Path | None = None, fidel
     t2 = time.perf_counter()
     dram = dram_curve_data()
     say(f"DRAM curves: {len(dram)} points, {time.perf_counter() - t2:.1f} s")
-    t3 = time.perf_counter()
-    serving = serving_table(models, fidelity)
-    sla = sla_table(models, fidelity)
-    say(f"serving runs: {len(serving)} loads + QPS-at-SLA searches, {time.perf_counter() - t3:.1f} s")
     data = {
         "a_latency_breakdown": breakdown_table(results),
         "b_embedding_bandwidth": bandwidth_table(results),
@@ -74,8 +70,6 @@ def make_figures(out_dir: str | Path, sweep_dir: str | Path | None = None, fidel
         "d_sweep_heatmap": sweep.cells,
         "e_roofline": points,
         "f_dram_bandwidth_latency": dram,
-        "g_serving_p99_vs_qps": serving,
-        "h_qps_at_sla": sla,
     }
     figures = {
         "a_latency_breakdown": breakdown_figure(data["a_latency_breakdown"]),
@@ -84,9 +78,15 @@ def make_figures(out_dir: str | Path, sweep_dir: str | Path | None = None, fidel
         "d_sweep_heatmap": heatmap_figure(sweep),
         "e_roofline": roofline_figure(points, roofs),
         "f_dram_bandwidth_latency": dram_curves_figure(dram),
-        "g_serving_p99_vs_qps": serving_latency_figure(serving),
-        "h_qps_at_sla": qps_at_sla_figure(sla),
     }
+    if serving:  # query streams at many loads: about a minute per model in analytic fidelity
+        t3 = time.perf_counter()
+        data["g_serving_p99_vs_qps"] = serving_table(models, fidelity)
+        data["h_qps_at_sla"] = sla_table(models, fidelity)
+        figures["g_serving_p99_vs_qps"] = serving_latency_figure(data["g_serving_p99_vs_qps"])
+        figures["h_qps_at_sla"] = qps_at_sla_figure(data["h_qps_at_sla"])
+        say(f"serving runs: {len(data['g_serving_p99_vs_qps'])} loads + QPS-at-SLA searches, "
+            f"{time.perf_counter() - t3:.1f} s")
     out_dir = Path(out_dir)
     for name, fig in figures.items():
         save_figure(fig, out_dir, name)
