@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label", action="append", default=[], metavar="PATH=WORDS",
                    help="axis words for a swept config path, e.g. 'hw.dram.channels=DRAM channels' (repeatable; "
                         "overrides accelsim.figures.style.AXIS_LABELS)")
+    p.add_argument("--serving", action="store_true", help="also the serving figures: p99 vs offered QPS, CPU-only "
+                   "vs Centaur, and QPS at a p99 SLA (about a minute per model)")
     p.add_argument("-o", "--out", default="results/figures", help="directory for the figures")
     p.add_argument("--compression", metavar="DIR", help="results store of sweeps/compression.yaml: also draw "
                    "g_compression_pareto (table memory vs latency and energy)")
@@ -60,7 +62,8 @@ def _figures(args: argparse.Namespace) -> int:
     claim_output(args.out, FIGURES_KIND)  # figures go in one by one: the directory must be ours (or empty)
     t0 = time.perf_counter()
     figures = make_figures(args.out, sweep_dir=args.sweep, fidelity=args.fidelity, models=models,
-                           batch_sizes=sizes, labels=labels, log=lambda msg: print(msg, file=sys.stderr))
+                           batch_sizes=sizes, labels=labels, log=lambda msg: print(msg, file=sys.stderr),
+                           serving=args.serving)
     if args.compression:
         from accelsim.figures.compression import figure_from_store
         figure_from_store(args.compression, args.out)

@@ -6,6 +6,8 @@
 (d) heatmap_figure        two axes of a design sweep
 (e) roofline_figure       every stage on every device against the machines' ceilings
 (f) dram_curves_figure    DRAM bandwidth-latency under offered load, random and sequential reads
+(g) serving_latency_figure  p99 latency vs offered QPS, CPU-only vs Centaur (accelsim.figures.serving)
+(h) qps_at_sla_figure     QPS at a p99 SLA per system
 `make_figures` runs what they need and writes each as PDF and PNG; every figure states the hardware, workload
 and fidelity it shows (style.state), in one palette (style.DEVICE_COLOURS, style.DRAM_STANDARD_COLOURS).
 """
@@ -27,6 +29,7 @@ from accelsim.figures.heatmap import HeatmapData, heatmap_figure, run_builtin_sw
 from accelsim.figures.roofline import device_roofs, roofline_figure, roofline_points
 from accelsim.figures.runs import (BATCH_SIZES, MODELS, bandwidth_table, breakdown_table, run_grid,
                                    speedup_table, summary_table)
+from accelsim.figures.serving import qps_at_sla_figure, serving_latency_figure, serving_table, sla_table
 from accelsim.figures.speedup import speedup_figure
 from accelsim.figures.style import save_figure
 
@@ -37,16 +40,17 @@ __all__ = ["FIGURE_NAMES", "HeatmapData", "bandwidth_figure", "bandwidth_table",
 
 FIGURE_NAMES: tuple[str, ...] = ("a_latency_breakdown", "b_embedding_bandwidth", "c_speedup_energy",
                                  "d_sweep_heatmap", "e_roofline", "f_dram_bandwidth_latency")
+SERVING_FIGURE_NAMES: tuple[str, ...] = ("g_serving_p99_vs_qps", "h_qps_at_sla")  # with serving=True
 
 
 def make_figures(out_dir: str | Path, sweep_dir: str | Path | None = None, *, fidelity: str,
                  models: Sequence[str] = MODELS, batch_sizes: Sequence[int] = BATCH_SIZES,
                  labels: dict[str, str] | None = None,
-                 log: Callable[[str], None] | None = None) -> dict[str, Figure]:
+                 log: Callable[[str], None] | None = None, serving: bool = False) -> dict[str, Figure]:
     """Run the simulations every figure needs, write each as PDF + PNG (and its data as CSV) into `out_dir`.
 
     `fidelity` applies to every simulation (the CLI defaults it to `accelsim main`'s); `labels` overrides the
-    heatmap's axis words ({config path: words with unit}, see style.AXIS_LABELS).
+    heatmap's axis words ({config path: words with unit}, see style.AXIS_LABELS); `serving` adds (g) and (h).
     """
     if fidelity not in ("analytic", "detailed"):
         raise InputError(f"fidelity: expected analytic or detailed, got {fidelity!r}")
@@ -81,6 +85,14 @@ def make_figures(out_dir: str | Path, sweep_dir: str | Path | None = None, *, fi
         "e_roofline": roofline_figure(points, roofs),
         "f_dram_bandwidth_latency": dram_curves_figure(dram),
     }
+    if serving:  # query streams at many loads: about a minute per model in analytic fidelity
+        t3 = time.perf_counter()
+        data["g_serving_p99_vs_qps"] = serving_table(models, fidelity)
+        data["h_qps_at_sla"] = sla_table(models, fidelity)
+        figures["g_serving_p99_vs_qps"] = serving_latency_figure(data["g_serving_p99_vs_qps"])
+        figures["h_qps_at_sla"] = qps_at_sla_figure(data["h_qps_at_sla"])
+        say(f"serving runs: {len(data['g_serving_p99_vs_qps'])} loads + QPS-at-SLA searches, "
+            f"{time.perf_counter() - t3:.1f} s")
     out_dir = Path(out_dir)
     for name, fig in figures.items():
         save_figure(fig, out_dir, name)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import Field, NonNegativeInt, PositiveInt
 
@@ -21,6 +23,7 @@ from accelsim.results import Result
 from accelsim.sim.engine import simulate_batches
 from accelsim.sim.functional import functional_outputs, max_output_difference
 from accelsim.sim.mapping import Mapping, resolve_mapping
+from accelsim.sim.serve import ServeSpec, serve_queries
 from accelsim.workload.synth import synth_batches
 from accelsim.workload.trace import Batch, check_against_spec, open_trace, rebatch, trace_point_defaults
 from accelsim.workload.weights import load_weights
@@ -55,6 +58,8 @@ class Point(Model):
     seed: NonNegativeInt = 0
     trace: SynthTrace | FileTrace = SynthTrace()
     functional: bool = True
+    sharing: bool = True  # overlapping phases share host DRAM and the links (False: each sees them alone)
+    serve: ServeSpec | None = None  # a query stream instead of `batches` back to back (sim.serve)
 
 
 def resolve_point(point: dict) -> dict:
@@ -103,9 +108,71 @@ def load_batches(p: Point) -> list[Batch]:
                                p.seed))
 
 
+def _device_busy(stages: pd.DataFrame) -> pd.Series:
+    busy = stages.groupby("device")["duration_ns"].sum()
+    for held, group in stages[stages["also_holds"] != ""].groupby("also_holds"):
+        for d in held.split(","):
+            busy[d] = busy.get(d, 0.0) + float(group["duration_ns"].sum())
+    return busy
+
+
+def _queries_in_system_mean(q: pd.DataFrame, span_ns: float) -> float:
+    """Time-average number of queries between arrival and answer, from the +1/-1 steps of the queue."""
+    t = np.concatenate([q["arrival_ns"].to_numpy(), q["done_ns"].to_numpy()])
+    step = np.concatenate([np.ones(len(q)), -np.ones(len(q))])
+    order = np.lexsort((-step, t))
+    t, level = t[order], np.cumsum(step[order])
+    return float(np.sum(level[:-1] * np.diff(t)) / span_ns) if span_ns > 0 else 0.0
+
+
+def _synth_stream(p: Point, chunk: int):
+    if isinstance(p.trace, FileTrace):
+        raise InputError("serve: query streams are cut from a synthetic trace; give trace: {dist: ...}",
+                         source=p.trace.path)
+    return synth_batches(p.workload, dist=p.trace.dist, batches=2**62, batch_size=chunk, seed=p.seed,
+                         alpha=p.trace.alpha, reuse=p.trace.reuse, stackdist_file=p.trace.stackdist_file)
+
+
+def serve_point(p: Point) -> Result:
+    """Simulate the point's query stream: per-query latency, percentiles, QPS and utilisation."""
+    spec = p.serve
+    out = serve_queries(p, lambda chunk: _synth_stream(p, chunk))
+    q, stages = out.queries, out.stages
+    first, last = float(q["arrival_ns"].min()), float(q["done_ns"].max())
+    span = last - first
+    makespan = float(stages["end_ns"].max()) if len(stages) else 0.0
+    energy = energy_table(p.hw, out.counters, makespan)
+    lat = q["latency_ns"].to_numpy()
+    arrivals_span = float(q["arrival_ns"].max() - first)
+    summary = {
+        "hw": p.hw.name, "workload": p.workload.name, "mapping": p.mapping.name, "fidelity": p.fidelity,
+        "seed": p.seed, "policy": spec.policy, "batch_size": p.batch_size, "in_flight": spec.in_flight,
+        "arrivals": spec.arrivals.kind, "queries": int(len(q)), "samples": int(q["size"].sum()),
+        "batches": int(stages["batch"].nunique()), "mean_batch_samples": float(q["size"].sum()) / max(
+            int(stages["batch"].nunique()), 1),
+        "offered_qps": spec.arrivals.qps if spec.arrivals.kind == "poisson" else (
+            (len(q) - 1) / arrivals_span * 1e9 if arrivals_span > 0 else 0.0),
+        "throughput_qps": len(q) / span * 1e9 if span > 0 else 0.0,
+        "latency_mean_ns": float(lat.mean()), "wait_mean_ns": float(q["wait_ns"].mean()),
+        "queries_in_system_mean": _queries_in_system_mean(q, span),
+        "arrival_rate_per_ns": len(q) / span if span > 0 else 0.0,
+        "contention_ns": float(stages["contention_ns"].sum()), "makespan_ns": makespan,
+        "energy_per_query_uj": float(energy["energy_pj"].sum()) / 1e6 / len(q),
+        "version": __version__,
+    }
+    for pc in spec.percentiles:
+        summary[f"latency_p{pc:g}_ns".replace(".", "_")] = float(np.percentile(lat, pc))
+    for dev, t in _device_busy(stages).items():
+        summary[f"{dev}_utilisation"] = float(t) / span if span > 0 else 0.0
+    return Result(summary=summary, stages=stages, counters=out.counters, energy=energy, outputs=q,
+                  config=json.loads(json.dumps(p.model_dump(mode="json"))))
+
+
 def run_point(resolved: dict) -> Result:
     """Simulate one resolved point (see resolve_point)."""
     p = parse_model(Point, resolved, source="point")
+    if p.serve is not None:
+        return serve_point(p)
     samples = p.batch_size * p.batches
     if isinstance(p.trace, SynthTrace):  # before generating: a refused point costs nothing
         check_work(p.workload, samples, samples * p.workload.mean_lookups_per_sample, p.fidelity, p.functional,
@@ -114,7 +181,7 @@ def run_point(resolved: dict) -> Result:
     if isinstance(p.trace, FileTrace):
         check_work(p.workload, samples, sum(b.num_lookups for b in batches), p.fidelity, p.functional,
                    where=p.trace.path)
-    stages, counters, machine = simulate_batches(p.hw, p.workload, p.mapping, batches, p.fidelity)
+    stages, counters, machine = simulate_batches(p.hw, p.workload, p.mapping, batches, p.fidelity, p.sharing)
     makespan = float(stages["end_ns"].max()) if len(stages) else 0.0
     energy = energy_table(p.hw, counters, makespan)
     samples = sum(b.batch_size for b in batches)
@@ -122,16 +189,14 @@ def run_point(resolved: dict) -> Result:
     latency = per_batch["end"] - per_batch["start"]
     emb = stages[(stages["stage"] == "embedding") & (stages["phase"] == "gather")]
     bytes_gathered = float(counters.loc[counters["counter"] == "bytes_gathered", "value"].sum())
-    busy = stages.groupby("device")["duration_ns"].sum()
-    for held, group in stages[stages["also_holds"] != ""].groupby("also_holds"):
-        for d in held.split(","):
-            busy[d] = busy.get(d, 0.0) + float(group["duration_ns"].sum())
+    busy = _device_busy(stages)
     summary = {
         "hw": p.hw.name, "workload": p.workload.name, "mapping": p.mapping.name, "fidelity": p.fidelity,
         "batch_size": p.batch_size, "batches": len(batches), "samples": samples, "seed": p.seed,
         "latency_ns": float(latency.mean()), "latency_max_ns": float(latency.max()),
         "makespan_ns": makespan, "throughput_samples_per_s": samples / makespan * 1e9 if makespan else 0.0,
         "embedding_time_ns": float(emb["duration_ns"].sum()),
+        "contention_ns": float(stages["contention_ns"].sum()),
         "embedding_bandwidth_gbps": bytes_gathered / float(emb["duration_ns"].sum()) if len(emb) else 0.0,
         "energy_total_uj": float(energy["energy_pj"].sum()) / 1e6,
         "energy_per_inference_uj": float(energy["energy_pj"].sum()) / 1e6 / samples,
@@ -182,4 +247,65 @@ def simulate(hw: str | dict = "harpv2_centaur", workload: str | dict | None = No
     return run_point(resolve_point(point))
 
 
-__all__ = ["simulate", "resolve_point", "run_point", "Point"]
+def serve(hw: str | dict = "harpv2_centaur", workload: str | dict = "rm1", mapping: str | dict = "centaur",
+          batch_size: int | None = None, *, fidelity: str = "analytic", seed: int = 0, trace: dict | None = None,
+          sharing: bool = True, **serve_spec) -> Result:
+    """Python API: serve a query stream; `serve_spec` are ServeSpec fields (arrivals=..., queries=..., ...).
+
+    `batch_size` is the batching policy's size (default: the workload's `default_batch_size`).
+    """
+    point = dict(hw=hw, workload=workload, mapping=mapping, batch_size=batch_size, fidelity=fidelity, seed=seed,
+                 functional=False, sharing=sharing, serve=serve_spec)
+    if trace is not None:
+        point["trace"] = trace
+    return run_point(resolve_point(point))
+
+
+__all__ = ["simulate", "serve", "find_max_qps", "resolve_point", "run_point", "Point"]
+
+
+def find_max_qps(point: dict, sla_p99_ms: float, *, start_qps: float = 1000.0, rtol: float = 0.02,
+                 log=None) -> tuple[float, Result | None, list[tuple[float, float]]]:
+    """Highest Poisson QPS whose p99 latency meets `sla_p99_ms`: (qps, its Result, [(qps, p99_ms) tried]).
+
+    Doubling then bisection on a log scale, every trial with the same seed (common random numbers, so p99
+    rises with the offered load). (0, None, tried) when even a light load misses the SLA.
+    """
+    if not sla_p99_ms > 0:
+        raise InputError(f"--sla-p99-ms must be > 0, got {sla_p99_ms}")
+    base = resolve_point(point)
+    if base.get("serve") is None or base["serve"]["arrivals"]["kind"] != "poisson":
+        raise InputError("find-max-qps searches Poisson arrivals: give serve.arrivals.kind = poisson")
+    tried: list[tuple[float, float]] = []
+
+    def trial(qps: float) -> tuple[bool, Result]:
+        p = json.loads(json.dumps(base))
+        p["serve"]["arrivals"]["qps"] = qps
+        r = run_point(p)
+        p99 = r.summary["latency_p99_ns"] / 1e6
+        tried.append((qps, p99))
+        if log:
+            log(f"  {qps:12.1f} QPS: p99 {p99:.3f} ms {'meets' if p99 <= sla_p99_ms else 'misses'} the SLA")
+        return p99 <= sla_p99_ms, r
+
+    best: Result | None = None
+    lo, hi = 0.0, float(start_qps)
+    ok, r = trial(hi)
+    while ok and len(tried) < 24:
+        lo, best, hi = hi, r, 2 * hi
+        ok, r = trial(hi)
+    if best is None:  # even start_qps misses: halve down to a load the machine meets, or give up
+        while not ok and hi > start_qps / 1024:
+            hi /= 2
+            ok, r = trial(hi)
+        if not ok:
+            return 0.0, None, tried
+        lo, best, hi = hi, r, 2 * hi
+    while hi > lo * (1 + rtol) and len(tried) < 40:
+        mid = math.sqrt(lo * hi)
+        ok, r = trial(mid)
+        if ok:
+            lo, best = mid, r
+        else:
+            hi = mid
+    return lo, best, tried

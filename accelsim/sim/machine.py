@@ -15,6 +15,7 @@ from accelsim.hw.fpga_resources import ResourceReport, check_fits, resource_usag
 from accelsim.hw.host_memory import counter_dict, make_dram
 from accelsim.hw.link import AnalyticLinkSet, LinkSet, request_line_addresses, split_requests
 from accelsim.hw.sparse_engine import SparseEngine
+from accelsim.sim.shared import Port, TapeDeck, TapedCache
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Machine:
     sparse: SparseEngine | None = field(init=False, default=None)
     dense: DenseEngine | None = field(init=False, default=None)
     resources: ResourceReport | None = field(init=False, default=None)
+    tapes: TapeDeck = field(init=False, default_factory=TapeDeck)
 
     def __post_init__(self) -> None:
         hw = self.hw
@@ -42,12 +44,24 @@ class Machine:
                 self.sparse = SparseEngine(acc.sparse_engine, acc.clock_ghz, hw.link_cache)
             if acc.dense_engine is not None:
                 self.dense = DenseEngine(acc.dense_engine, acc.clock_ghz)
+        if self.fidelity == "detailed":
+            # Re-timing a phase under overlap replays what the caches answered the first time (sim.shared).
+            self.cpu.private = [TapedCache(c, self.tapes) for c in self.cpu.private]
+            self.cpu.llc = TapedCache(self.cpu.llc, self.tapes)
+            if self.sparse is not None:
+                for name in ("link_cache", "hot_cache"):
+                    if getattr(self.sparse, name) is not None:
+                        setattr(self.sparse, name, TapedCache(getattr(self.sparse, name), self.tapes))
+
+    def port(self) -> Port:
+        """Host DRAM and the links with nothing else running."""
+        return Port(self)
 
     def new_links(self):
         """Idle links of this run's fidelity."""
         return LinkSet(self.hw.links) if self.fidelity == "detailed" else AnalyticLinkSet(self.hw.links)
 
-    def bulk_transfer(self, nbytes: int, to_host: bool) -> tuple[float, float, dict]:
+    def bulk_transfer(self, nbytes: int, to_host: bool, port: Port) -> tuple[float, float, dict]:
         """(time, wire bits, DRAM counters) to copy `nbytes` between host DRAM and the accelerator.
 
         Activations, dense inputs and weights live in a buffer past the tables (`scratch_base_addr`); the exact
@@ -63,15 +77,15 @@ class Machine:
         first, lines = split_requests(self.scratch_base_addr + np.arange(math.ceil(nbytes / line), dtype=np.int64) * line,
                                       tuple(sorted(allowed)), line)
         line_addr, owner = request_line_addresses(first, lines, line)
-        links = self.new_links()
+        links = port.new_links()
         direction = np.full(first.size, int(to_host), dtype=np.int8)
         fabric = self.hw.cpu.memory_fabric_latency_ns / 2  # each way between the link port and the DRAM device
         if to_host:
             sent = links.transfer(np.zeros(first.size), lines * line, direction).completion_ns
-            dram = self.dram.simulate(sent[owner] + fabric, line_addr, np.ones(owner.size, dtype=np.bool_))
+            dram = port.dram.simulate(sent[owner] + fabric, line_addr, np.ones(owner.size, dtype=np.bool_))
             end = float(dram.completion_ns.max())
         else:
-            dram = self.dram.simulate(np.full(owner.size, fabric), line_addr, np.zeros(owner.size, dtype=np.bool_))
+            dram = port.dram.simulate(np.full(owner.size, fabric), line_addr, np.zeros(owner.size, dtype=np.bool_))
             ready = np.zeros(first.size)
             np.maximum.at(ready, owner, dram.completion_ns + fabric)
             end = float(links.transfer(ready, lines * line, direction).completion_ns.max())

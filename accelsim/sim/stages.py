@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from accelsim.sim.decompress import decompress_phases
 from accelsim.sim.machine import Machine
 from accelsim.sim.mapping import STAGES, Mapping
 from accelsim.sim.pipeline import Phase
+from accelsim.sim.shared import Port, Stream
 from accelsim.workload.trace import Batch
 
 
@@ -32,6 +34,38 @@ def check_devices(mapping: Mapping, machine: Machine) -> None:
             raise InputError(f"mapping {mapping.name!r}: {stage} needs a sparse engine, {machine.hw.name} has none")
         if dev == "dense_engine" and machine.dense is None:
             raise InputError(f"mapping {mapping.name!r}: {stage} needs a dense engine, {machine.hw.name} has none")
+
+
+@dataclass(frozen=True)
+class Retimer:
+    """Re-times one phase with other phases' requests as background; `stream` is its own, timed alone."""
+
+    machine: Machine
+    timer: Callable[[Port], tuple[float, object]]
+    tape: object
+    stream: Stream
+
+    def __call__(self, background: Stream) -> tuple[float, Stream]:
+        """(duration, own requests) of the phase among `background` (times relative to its start)."""
+        port = Port(self.machine, background)
+        self.machine.tapes.replay(self.tape)
+        try:
+            duration = self.timer(port)[0]
+        finally:
+            self.machine.tapes.stop()
+        return duration, port.stream()
+
+
+def _alone(machine: Machine, timer: Callable[[Port], tuple[float, object]]) -> tuple[float, object, Retimer | None]:
+    """(duration, result, re-timer) of a phase that uses the shared parts, timed with nothing else running."""
+    port = machine.port()
+    detailed = machine.fidelity == "detailed"
+    tape = machine.tapes.record() if detailed else None
+    try:
+        duration, result = timer(port)
+    finally:
+        machine.tapes.stop()
+    return duration, result, Retimer(machine, timer, tape, port.stream()) if detailed else None
 
 
 def _mlp_on_cpu(machine: Machine, layers, batch: int, stage: str, counts: list) -> list[Phase]:
@@ -55,20 +89,30 @@ def _mlp_on_dense(machine: Machine, layers, batch: int, stage: str, counts: list
     phases = [Phase(stage, "gemm", "dense_engine", total)]
     # Operands that do not fit the engine's buffers stream over the links while it computes.
     if offchip:
-        xfer, bits, dram = machine.bulk_transfer(offchip, False)
+        # Only the part of the copy the computation does not hide is a phase of its own.
+        def timer(port: Port):
+            xfer = machine.bulk_transfer(offchip, False, port)
+            return max(0.0, xfer[0] - total), xfer
+        t, (_, bits, dram), retime = _alone(machine, timer)
         counts.append(("links", stage, "wire_bits", bits))
         counts.extend(("dram", stage, k, v) for k, v in dram.items())
-        phases.append(Phase(stage, "xfer_operands", "links", max(0.0, xfer - total)))
+        phases.append(Phase(stage, "xfer_operands", "links", t, retime=retime))
     return phases
 
 
 def _copy(machine: Machine, stage: str, name: str, nbytes: int, to_host: bool, counts: list) -> Phase:
     """A bulk copy between host memory and the accelerator, as a phase holding the links."""
-    t, bits, dram = machine.bulk_transfer(nbytes, to_host)
+    t, (_, bits, dram), retime = _alone(machine, lambda port: (lambda r: (r[0], r))(
+        machine.bulk_transfer(nbytes, to_host, port)))
     counts.append(("links", stage, "wire_bits", bits))
     counts.append(("links", stage, "payload_bytes", float(nbytes)))
     counts.extend(("dram", stage, k, v) for k, v in dram.items())
-    return Phase(stage, name, "links", t)
+    traffic = (("dram", float(nbytes)), ("links_to_host" if to_host else "links_to_device", bits / 8))
+    return Phase(stage, name, "links", t, traffic=traffic, retime=retime)
+
+
+def _dram_bytes(g) -> float:
+    return float(g.dram_counters.get("bytes_read", 0.0) + g.dram_counters.get("bytes_written", 0.0))
 
 
 def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch, layout: PartLayout) -> BatchWork:
@@ -86,8 +130,10 @@ def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch
 
     # embedding
     if mapping.embedding == "cpu":
-        g = machine.cpu.gather(batch, spec, layout, machine.dram, analytic=analytic)
-        plan["embedding"].append(Phase("embedding", "gather", "cpu", g.time_ns))
+        t, g, retime = _alone(machine, lambda port: (lambda r: (r.time_ns, r))(
+            machine.cpu.gather(batch, spec, layout, port.dram, analytic=analytic)))
+        plan["embedding"].append(Phase("embedding", "gather", "cpu", t, traffic=(("dram", _dram_bytes(g)),),
+                                       retime=retime))
         counts += [("cpu", "embedding", "core_ns", g.core_busy_ns), ("cpu", "embedding", "lines", float(g.lines)),
                    ("cpu", "embedding", "miss_latency_avg_ns", g.mean_miss_latency_ns)]
         for lvl, cfg in enumerate(machine.cpu.cfg.caches):
@@ -99,11 +145,16 @@ def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch
     else:
         eng = machine.sparse
         lk = split_lookups(batch, eng.cfg.gather_units)
-        path = HostReadPath(machine.new_links, machine.dram, eng.cfg.line_bytes, machine.scratch_base_addr,
-                            machine.hw.cpu.memory_fabric_latency_ns)
-        g = eng.gather(lk, spec, layout, path, analytic=analytic)
-        # The gather streams over the links for its whole span: bulk copies wait for it rather than overlap.
-        plan["embedding"].append(Phase("embedding", "gather", "sparse_engine", g.time_ns, also_holds=("links",)))
+
+        def timer(port: Port):
+            path = HostReadPath(port.new_links, port.dram, eng.cfg.line_bytes, machine.scratch_base_addr,
+                                machine.hw.cpu.memory_fabric_latency_ns)
+            r = eng.gather(lk, spec, layout, path, analytic=analytic)
+            return r.time_ns, r
+        t, g, retime = _alone(machine, timer)
+        # The gather streams over the links for its whole span: bulk copies share them with it.
+        traffic = (("dram", _dram_bytes(g)), ("links_to_device", float(g.link_payload_bytes + g.link_header_bytes)))
+        plan["embedding"].append(Phase("embedding", "gather", "sparse_engine", t, traffic=traffic, retime=retime))
         counts += [("sparse_engine", "embedding", k, v) for k, v in g.counters()]
         counts += [("sparse_engine", "embedding", "sram_bytes", float(g.lines * eng.cfg.line_bytes)),
                    ("links", "embedding", "payload_bytes", float(g.link_payload_bytes)),
