@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "vs Centaur, and QPS at a p99 SLA (about a minute per model)")
     p.add_argument("-o", "--out", default="results/figures", help="directory for the figures")
     p.add_argument("--compression", metavar="DIR", help="results store of sweeps/compression.yaml: also draw "
-                   "g_compression_pareto (table memory vs latency and energy)")
+                   "i_compression_pareto (table memory vs latency and energy)")
     add_force_flag(p)
     p.set_defaults(func=_figures)
 
@@ -67,7 +67,7 @@ def _figures(args: argparse.Namespace) -> int:
     if args.compression:
         from accelsim.figures.compression import figure_from_store
         figure_from_store(args.compression, args.out)
-        figures = [*figures, "g_compression_pareto"]
+        figures = [*figures, "i_compression_pareto"]
     mark_output(args.out, FIGURES_KIND)
     for name in figures:
         print(f"{args.out}/{name}.pdf  {args.out}/{name}.png")

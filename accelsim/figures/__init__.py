@@ -8,6 +8,7 @@
 (f) dram_curves_figure    DRAM bandwidth-latency under offered load, random and sequential reads
 (g) serving_latency_figure  p99 latency vs offered QPS, CPU-only vs Centaur (accelsim.figures.serving)
 (h) qps_at_sla_figure     QPS at a p99 SLA per system
+(i) compression_figure    table memory vs latency and energy per compression scheme (accelsim.figures.compression)
 `make_figures` runs what they need and writes each as PDF and PNG; every figure states the hardware, workload
 and fidelity it shows (style.state), in one palette (style.DEVICE_COLOURS, style.DRAM_STANDARD_COLOURS).
 """

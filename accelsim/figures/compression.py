@@ -86,4 +86,4 @@ def figure_from_store(store_dir: str, out_dir: str) -> list:
     from accelsim.figures.style import save_figure
     from accelsim.sweep import load_results
     table = compression_table(load_results(store_dir))
-    return save_figure(compression_figure(table), out_dir, "g_compression_pareto")
+    return save_figure(compression_figure(table), out_dir, "i_compression_pareto")
