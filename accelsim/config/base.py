@@ -5,13 +5,16 @@ from __future__ import annotations
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from accelsim.errors import InputError
+
+if TYPE_CHECKING:
+    import configparser
 
 M = TypeVar("M", bound="Model")
 
@@ -153,3 +156,16 @@ def load_yaml(cls: type[M], path: str | Path) -> M:
 def to_yaml(model: Model) -> str:
     """Serialise a config so that load_yaml of the text reproduces it exactly."""
     return yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False)
+
+
+def read_ini(path: Path, parser: "configparser.ConfigParser", what: str) -> None:
+    """Read an INI-style file (a DRAMsim3 .ini, a SCALE-Sim .cfg) into `parser`; a bad one names the file."""
+    import configparser
+
+    try:
+        with open(path) as f:
+            parser.read_file(f)
+    except OSError as err:
+        raise InputError(f"cannot read {what}: {err.strerror}", source=str(path)) from None
+    except configparser.Error as err:
+        raise InputError(f"not {what}: {str(err).splitlines()[0]}", source=str(path)) from None

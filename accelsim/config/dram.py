@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, field_validator, model_validator
 
-from accelsim.config.base import Model, Sourced, parse_model, read_yaml, resolve_named
+from accelsim.config.base import Model, Sourced, parse_model, read_ini, read_yaml, resolve_named
 from accelsim.errors import InputError
 from accelsim.hw.address_map import AddressMap
 from accelsim.kernels.dram_timing import COMMANDS, LEVELS, SCHEDULER_CODES
@@ -288,13 +288,7 @@ def dram_from_ini(path: str | Path) -> dict:
     path = Path(path)
     ini = configparser.ConfigParser(inline_comment_prefixes=(";", "#"), comment_prefixes=(";", "#"),
                                     strict=False)
-    try:
-        with open(path) as f:
-            ini.read_file(f)
-    except OSError as err:
-        raise InputError(f"cannot read: {err.strerror}", source=str(path)) from None
-    except configparser.Error as err:
-        raise InputError(f"not a DRAMsim3 .ini file: {str(err).splitlines()[0]}", source=str(path)) from None
+    read_ini(path, ini, "a DRAMsim3 .ini file")
 
     def get(section: str, key: str, default, kind=int):
         if not ini.has_option(section, key):

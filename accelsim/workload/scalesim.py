@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from accelsim.config.base import read_ini
 from accelsim.errors import InputError
 from accelsim.hw.systolic import DATAFLOWS
 
@@ -130,13 +131,7 @@ def read_scalesim_config(path: str | Path) -> ScaleSimConfig:
     """The array, buffers and interface bandwidth of a SCALE-Sim .cfg; unknown sections or keys are errors."""
     path = Path(path)
     parser = configparser.ConfigParser()
-    try:
-        with open(path) as f:
-            parser.read_file(f)
-    except OSError as err:
-        raise InputError(f"cannot read config: {err.strerror}", source=str(path)) from None
-    except configparser.Error as err:
-        raise InputError(f"not an INI file: {str(err).splitlines()[0]}", source=str(path)) from None
+    read_ini(path, parser, "a SCALE-Sim config (INI) file")
     for section in parser.sections():
         if section not in _KNOWN:
             raise InputError(f"unknown section [{section}]; expected {', '.join(f'[{s}]' for s in _KNOWN)}",
