@@ -150,8 +150,12 @@ def expand_lookups(lookups: Lookups, spec: ModelSpec, layout: PartLayout, tables
     else:
         part = sub = parent = np.zeros(0, np.int64)
     requester = lookups.requester[parent]
-    starts = np.searchsorted(requester, np.arange(lookups.n_requesters), side="left")
-    position = np.arange(part.size, dtype=np.int64) - starts[requester]
+    # a requester's reads in lookup order; lookups dealt round-robin (concurrent tables) are not sorted by it
+    order = np.argsort(requester, kind="stable")
+    by_req = requester[order]
+    starts = np.searchsorted(by_req, np.arange(lookups.n_requesters), side="left")
+    position = np.empty(part.size, dtype=np.int64)
+    position[order] = np.arange(part.size, dtype=np.int64) - starts[by_req]
     first = np.r_[True, parent[1:] != parent[:-1]] if parent.size else np.zeros(0, np.bool_)
     return Reads(Lookups(part, sub, requester, position, lookups.n_requesters), parent,
                  layout.row_elems[part], layout.quantized[part], first)

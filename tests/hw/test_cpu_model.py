@@ -115,3 +115,11 @@ def test_missing_corners_drop_out_of_the_interpolation():
 def test_gemm_threads_limit_the_cores_a_layer_uses():
     assert Cpu(hw(software={"gemm_threads": 2}).cpu).gemm(2048, 256, 256).cores_used == 2
     assert Cpu(hw().cpu).gemm(2048, 256, 256).cores_used == 14
+
+
+def test_reads_count_positions_per_requester_when_lookups_are_dealt_round_robin():
+    from accelsim.hw.lookups import Lookups, expand_lookups
+    spec, layout = plain_tables(10, 4, tables=1)
+    requester = np.array([1, 0, 1, 0, 1])  # concurrent tables deal lookups to cores out of order
+    lk = Lookups(np.zeros(5, np.int64), np.arange(5), requester, np.array([0, 0, 1, 1, 2]), 2)
+    assert expand_lookups(lk, spec, layout).reads.position.tolist() == [0, 0, 1, 1, 2]
