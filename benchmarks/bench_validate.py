@@ -4,7 +4,7 @@ before = the CPU model as it was (calibrate --save-hw of this machine: sysfs cac
 buffers, per-lookup cycles and 5 us dispatch, no TLB, one GEMM efficiency), written in today's schema with the
 new mechanisms neutral (page walk 0, every core per EmbeddingBag call, no efficiency table).
 after = `accelsim probe` of this machine. Each case is measured once and predicted on both configs.
-Writes benchmarks/validate/{rows.csv, summary.json, validate.png, validate.pdf, probed_hw.yaml}.
+Writes benchmarks/validate/{rows.csv, summary.json, validate.png, validate.pdf, probed_hw.yaml, probe_report.json}.
 """
 
 import json
@@ -18,9 +18,9 @@ from accelsim.atomic import write_text_atomic
 from accelsim.config.base import to_yaml
 from accelsim.config.system import load_system
 from accelsim.probe.repeat import load_average
-from accelsim.probe.run import run_probes
+from accelsim.probe.run import report_dict, run_probes
 from accelsim.validate.grid import default_grid
-from accelsim.validate.measure import measure
+from accelsim.validate.measure import measure, warm_up
 from accelsim.validate.predict import predict
 from accelsim.validate.report import Row, plot, regime, summary
 
@@ -34,8 +34,10 @@ def main() -> None:
     after = report.system
     before = load_system(str(BEFORE))
     write_text_atomic(OUT / "probed_hw.yaml", to_yaml(after))
+    write_text_atomic(OUT / "probe_report.json", json.dumps(report_dict(report), indent=1))
     load0 = load_average()
     rows = {"before": [], "after": []}
+    warm_up(default_grid().cases[0])
     for i, case in enumerate(default_grid().cases):
         print(f"  [{i + 1}] {case.name}", file=sys.stderr, flush=True)
         m = measure(case)

@@ -28,6 +28,10 @@ class CacheConfig(Sourced):
     hit_latency_ns: NonNegativeFloat = Field(description="time to look up this level (added per level probed)")
     policy: str = Field("lru", description=f"replacement policy: one of {', '.join(POLICY_CODES)}")
     rrpv_bits: int = Field(2, ge=1, le=8, description="SRRIP re-reference prediction value width")
+    core_read_gbps: float | None = Field(
+        None, gt=0, le=1e6,
+        description="GB/s one core can read lines this level serves (the interface above it); None: no limit "
+                    "beyond latency and fill buffers")
 
     @field_validator("policy")
     @classmethod

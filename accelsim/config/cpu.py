@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import numpy as np
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
@@ -20,13 +23,32 @@ class GemmEfficiencyPoint(Model):
     efficiency: float = Field(gt=0, le=1)
 
 
+class WalkPoint(Model):
+    """Measured page-walk cost at one working set (the page tables of a larger one fit the caches worse)."""
+
+    ws_bytes: PositiveInt = Field(le=2**50)
+    walk_ns: NonNegativeFloat = Field(le=1e6)
+
+
 class TlbConfig(Sourced):
     """The last-level (second-level, unified) data TLB of one core and the page size the tables live on."""
 
     entries: PositiveInt = Field(le=2**20, description="translations it holds (its reach is entries x page_bytes)")
     ways: PositiveInt
     page_bytes: PositiveInt = Field(le=2**30, description="page size of the embedding tables (4096, or 2 MiB huge pages)")
-    page_walk_ns: NonNegativeFloat = Field(description="latency a TLB miss adds to the access that takes it")
+    page_walk_ns: NonNegativeFloat | None = Field(
+        None, description="latency a TLB miss adds to the access that takes it (or page_walk_table)")
+    page_walk_table: tuple[WalkPoint, ...] = Field(
+        (), max_length=4096, description="walk latency by the working set of the tables read (accelsim probe); "
+                                         "interpolated in log(ws), clamped; instead of page_walk_ns")
+
+    def walk_ns(self, ws_bytes: float) -> float:
+        """Latency of one page walk while the tables being read span `ws_bytes`."""
+        if self.page_walk_ns is not None:
+            return self.page_walk_ns
+        pts = sorted((p.ws_bytes, p.walk_ns) for p in self.page_walk_table)
+        x = np.log([w for w, _ in pts])
+        return float(np.interp(math.log(max(ws_bytes, 1.0)), x, [v for _, v in pts]))
 
     @model_validator(mode="after")
     def _geometry(self) -> "TlbConfig":
@@ -34,6 +56,9 @@ class TlbConfig(Sourced):
             raise ValueError(f"entries: {self.entries} is not a whole number of sets of {self.ways} ways")
         if self.page_bytes & (self.page_bytes - 1):
             raise ValueError(f"page_bytes: must be a power of two, got {self.page_bytes}")
+        if (self.page_walk_ns is None) == (not self.page_walk_table):
+            raise ValueError("page_walk_ns / page_walk_table: give one walk latency (page_walk_ns) or one by "
+                             "working set (page_walk_table), not both and not neither")
         return self
 
 
@@ -51,6 +76,12 @@ class CpuConfig(Sourced):
         (), max_length=4096, description="measured efficiency by shape; interpolated in log(m) and log(sqrt(k n)), "
                                          "clamped")
     line_fill_buffers_per_core: PositiveInt = Field(le=2**12, description="outstanding L1 misses per core (MLP limit)")
+    stream_prefetch: bool = Field(False, description="the L2 streamer fetches the rest of a row once its first line "
+                                                     "misses, outside the fill buffers (docs/configs.md)")
+    memory_core_read_gbps: float | None = Field(
+        None, gt=0, le=1e6,
+        description="GB/s one core can read from memory as a stream (the LLC-to-memory interface); None: no limit "
+                    "beyond fill buffers and the DRAM model")
     gather_cycles_per_lookup: PositiveFloat = Field(
         description="core cycles of index load, address arithmetic and loop control per looked-up row")
     memory_fabric_latency_ns: NonNegativeFloat = Field(
@@ -73,6 +104,13 @@ class CpuConfig(Sourced):
     def op_overhead_ns(self) -> float:
         """Framework cost of one dense operator call (the software profile's op_dispatch_ns)."""
         return self.software.op_dispatch_ns
+
+    @model_validator(mode="after")
+    def _first_level_has_no_interface(self) -> "CpuConfig":
+        if self.caches[0].core_read_gbps is not None:
+            raise ValueError(f"caches[0].core_read_gbps: {self.caches[0].name} is the core's own first level; the "
+                             "read bandwidth belongs to the levels below it (the interface above each)")
+        return self
 
     @model_validator(mode="after")
     def _cache_state_fits(self) -> "CpuConfig":

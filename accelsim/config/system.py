@@ -70,6 +70,9 @@ class SystemConfig(Model):
             raise ValueError("links: an accelerator needs links to the host, and links need an accelerator")
         if self.link_cache is not None and self.accelerator is None:
             raise ValueError("link_cache: only meaningful with an accelerator")
+        if self.link_cache is not None and self.link_cache.core_read_gbps is not None:
+            raise ValueError("link_cache.core_read_gbps: a core's read bandwidth belongs to cpu.caches, not to the "
+                             "accelerator's link cache")
         n_levels = len(self.cpu.caches)
         if len(self.energy.cache_access_pj_per_line) != n_levels:
             raise ValueError(f"energy.cache_access_pj_per_line: needs one entry per CPU cache level ({n_levels})")

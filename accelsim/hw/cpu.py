@@ -8,7 +8,7 @@ Embedding gathers: the bags are dealt out to cores; each core walks its lookups 
 of a row once the index is read. Lines go through the core's private caches and the shared LLC (real trace
 addresses, state kept across batches); a core keeps at most `line_fill_buffers_per_core` L1 misses in flight,
 which is what bounds a CPU's random-gather bandwidth far below the DRAM peak. Every line is translated by the
-core's TLB (a cache of pages): a line on a page the TLB does not hold pays `tlb.page_walk_ns` once, and the
+core's TLB (a cache of pages): a line on a page the TLB does not hold pays one walk (`tlb.walk_ns`) once, and the
 lines after it on that page hit. How the framework runs the operators (threads per EmbeddingBag call, tables
 one after another or concurrently, dispatch cost) comes from `cfg.software`.
 """
@@ -23,6 +23,7 @@ import numpy as np
 from accelsim.config.cache import CacheConfig
 from accelsim.config.cpu import CpuConfig
 from accelsim.hw.cache import CacheHierarchy
+from accelsim.hw.core_reads import admit_ns, interface_line_ns, later_lines
 from accelsim.hw.host_memory import counter_dict, idle_read_latency_ns
 from accelsim.hw.requester import closed_loop, closed_loop_bound
 from accelsim.hw.lookups import Lookups, PartLayout, Reads, expand_lookups, lookup_lines, split_lookups
@@ -194,32 +195,60 @@ class Cpu:
         lvl = served[miss].astype(np.int64)
         to_dram = lvl == n_levels
         on_chip_ns = np.where(to_dram, probe[-1], np.where(lvl > 0, probe[np.minimum(lvl, n_levels - 1)], 0.0))
-        on_chip_ns = on_chip_ns + walk[miss] * c.tlb.page_walk_ns
+        on_chip_ns = on_chip_ns + walk[miss] * c.tlb.walk_ns(_footprint_bytes(layout, lookups.table))
         dram_addr = addr[miss][to_dram]
+        core = lookups.requester[owner[miss]]
+        ready = ready_lookup[owner[miss]]
+        line_ns = interface_line_ns([lv.core_read_gbps for lv in c.caches[1:]] + [c.memory_core_read_gbps],
+                                    self.line_bytes)
+        later = later_lines(owner) if c.stream_prefetch else np.zeros(addr.size, dtype=np.bool_)
+        demand = ~later[miss]
+        # A streamed line leaves with its row's first line (or when its read is ready, if that line hit L1).
+        at = np.full(addr.size, -1, dtype=np.int64)
+        at[miss] = np.arange(miss.size)
+        lead = at[np.flatnonzero(~later)[np.cumsum(~later) - 1][miss]]
+        attempts: list[tuple[np.ndarray, np.ndarray]] = []
         captured: dict = {}
 
         half_fabric = c.memory_fabric_latency_ns / 2
 
-        def serve(issue: np.ndarray) -> np.ndarray:
-            done = issue + on_chip_ns
+        def serve_all(issue_demand: np.ndarray) -> np.ndarray:
+            issue = ready.copy()
+            issue[demand] = issue_demand
+            issue = np.where(demand | (lead < 0), issue, issue[np.maximum(lead, 0)])
+            done = admit_ns(issue, core, lvl, line_ns, lookups.n_requesters) + on_chip_ns
             if dram_addr.size:
                 res = dram.simulate(done[to_dram] + half_fabric, dram_addr, np.zeros(dram_addr.size, dtype=np.bool_))
                 done[to_dram] = res.completion_ns + half_fabric
                 captured["res"] = res
             return done
 
+        def serve(issue_demand: np.ndarray) -> np.ndarray:
+            done = serve_all(issue_demand)
+            attempts.append((issue_demand, done))
+            return done[demand]
+
         unloaded = float(np.mean(on_chip_ns)) + (idle_read_latency_ns(dram.cfg) + c.memory_fabric_latency_ns) \
             * float(to_dram.mean())
         solve = closed_loop_bound if analytic else closed_loop
-        loop = solve(ready_lookup[owner[miss]], lookups.requester[owner[miss]], lookups.n_requesters,
-                     c.line_fill_buffers_per_core, serve, unloaded)
+        loop = solve(ready[demand], core[demand], lookups.n_requesters, c.line_fill_buffers_per_core, serve, unloaded)
+        # the solver keeps its best attempt, not always its last: the streamed lines' times come from the same one
+        done_all = next((d for i, d in reversed(attempts) if i is loop.issue_ns), None)
+        if done_all is None:
+            done_all = serve_all(loop.issue_ns)
         res = captured.get("res")
         return GatherTiming(
-            time_ns=max(compute_end, float(loop.done_ns.max())), lines=addr.size, served_by=served,
+            time_ns=max(compute_end, float(done_all.max())), lines=addr.size, served_by=served,
             core_busy_ns=busy,
             dram_counters=counter_dict(res.counters) if res is not None else {},
             mean_miss_latency_ns=loop.latency_ns,
         )
+
+
+def _footprint_bytes(layout: PartLayout, parts: np.ndarray) -> float:
+    """Bytes of the stored parts a stream of reads touches (their page tables are what a walk reads)."""
+    sizes = np.diff(np.r_[layout.bases, layout.end])
+    return float(sizes[np.unique(parts)].sum())
 
 
 def efficiency_at(ms: np.ndarray, ws: np.ndarray, eff: np.ndarray, m: float, w: float) -> float:

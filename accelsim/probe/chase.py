@@ -39,6 +39,16 @@ def triad(a: np.ndarray, b: np.ndarray, c: np.ndarray, s: float) -> None:
         a[i] = b[i] + s * c[i]
 
 
+@njit(cache=True, nogil=True, fastmath=True)
+def read_sum(a: np.ndarray) -> float:
+    """Sum of a float32 array read front to back; fastmath lets the sum vectorise over several partial sums, so
+    the loop is bound by the loads, not by the adds' latency."""
+    s = np.float32(0.0)
+    for i in range(a.size):
+        s += a[i]
+    return s
+
+
 @dataclass
 class ChaseBuffer:
     """A buffer of `lines` 64 B lines holding a single random cycle; `huge` asks the kernel for 2 MiB pages."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accelsim.probe.chase import LINE_BYTES, ChaseBuffer, chase, triad
+from accelsim.probe.chase import LINE_BYTES, ChaseBuffer, chase, read_sum, triad
 from accelsim.probe.repeat import Timing, repeat
 
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
@@ -136,6 +136,33 @@ def parallelism(ws_bytes: int, max_threads: int, budget_s: float, seed: int = 0)
 
 
 @dataclass(frozen=True)
+class ReadBandwidth:
+    """One thread reading a working set front to back, again and again."""
+
+    ws_bytes: int
+    bandwidth_gbps: float
+    spread: float
+
+
+def read_bandwidth(ws_bytes: int, budget_s: float) -> ReadBandwidth:
+    """Sequential-read GB/s of one thread over a `ws_bytes` float32 array allocated as tables are (numpy)."""
+    a = np.ones(max(ws_bytes // 4, 16), dtype=np.float32)
+
+    def run() -> None:  # returns nothing: repeat() takes a float result as the run's own timing
+        read_sum(a)
+
+    t = repeat(run, budget_s=budget_s, warmup=2)
+    return ReadBandwidth(int(a.nbytes), a.nbytes / t.median_ns, t.spread)
+
+
+def level_read_sets(levels: list["Level"], memory_ws_bytes: int) -> list[int]:
+    """Working sets that sit inside each level below L1 (between its effective size and the one above, on a
+    log scale), then memory: where one thread's sequential reads measure each interface's bandwidth."""
+    eff = [lv.effective_bytes for lv in levels]
+    return [int(math.sqrt(eff[i - 1] * eff[i])) for i in range(1, len(eff))] + [memory_ws_bytes]
+
+
+@dataclass(frozen=True)
 class Stream:
     """STREAM triad bandwidth on `threads` threads."""
 
@@ -212,6 +239,7 @@ class Translation:
 
     reach_bytes: int          # largest working set whose 4 KiB chase is within `slack_ns` of the huge-page one
     page_walk_ns: float       # extra latency per hop once every hop misses the TLBs
+    curve: tuple[tuple[int, float], ...] = ()  # (working set, 4 KiB minus 2 MiB ns, >= 0) at every probed size
 
 
 def translation(small: list[LatencyPoint], huge: list[LatencyPoint], at_ws: int, slack_frac: float = 0.1
@@ -225,7 +253,7 @@ def translation(small: list[LatencyPoint], huge: list[LatencyPoint], at_ws: int,
         if extra > slack_frac * walk + 1.0:
             break
         reach = ws
-    return Translation(reach, walk)
+    return Translation(reach, walk, tuple((int(w), max(float(e), 0.0)) for w, e in pairs))
 
 
 def misses_in_flight(points: list[MlpPoint], idle_latency_ns: float) -> tuple[float, float]:

@@ -20,12 +20,14 @@ from accelsim.errors import InputError
 from accelsim.hw.cpu import Cpu
 from accelsim.hw.host_memory import idle_read_latency_ns
 from accelsim.probe import compute, memory, software
+from accelsim.probe.clock import CYCLES_PER_STEP, Clock, measure_clock
 from accelsim.probe.chase import HUGE_PAGE_BYTES
 from accelsim.probe.host import DEFAULT_FMA_UNITS, HostCpu, detect_host, transparent_hugepages
 from accelsim.probe.repeat import load_average
 
 DRAM_PRESET = "ddr5_4800"
 SUSTAINED_FRACTION = 0.7  # ASSUMPTION: STREAM reaches ~70% of a DDR channel's peak
+STREAM_MARGIN = 1.5       # sequential reads this much above the fill-buffer bound are prefetched, not noise
 TLB_WAYS = 8              # ASSUMPTION: associativity is not measured; the model needs a set count
 PAGE_4K = 4096
 
@@ -39,6 +41,8 @@ class Budget:
     stream_s: float = 6.0
     gemm_s: float = 25.0
     software_s: float = 12.0
+    clock_s: float = 2.0
+    read_s: float = 6.0         # all levels' sequential reads
 
 
 @dataclass
@@ -64,6 +68,8 @@ class ProbeReport:
     stream: memory.Stream
     gemm: list
     sw: software.SoftwareProbe
+    clock: Clock | None
+    reads: list
     system: SystemConfig
 
 
@@ -72,8 +78,11 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     """Measure this machine and build its config."""
     note = progress or (lambda _msg: None)
     host = detect_host()
-    if host.freq_ghz is None:
-        raise InputError("the clock of this machine is unknown (no cpufreq, no 'cpu MHz' in /proc/cpuinfo)")
+    note("core clock: dependent multiply-add chain")
+    clock = measure_clock(budget.clock_s)
+    if clock is None and host.freq_ghz is None:
+        raise InputError("the clock of this machine is unknown (not x86-64, no cpufreq, no 'cpu MHz' in "
+                         "/proc/cpuinfo)")
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     load0 = load_average()
     sizes = memory.working_sets(hi=max_ws_bytes)
@@ -85,6 +94,9 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
              for i, c in enumerate(host.caches)]
     levels, memory_ns, memory_ws = memory.cache_levels(huge, sysfs)
     tr = memory.translation(small, huge, memory_ws)
+    note("sequential read bandwidth of one thread, per level")
+    read_sets = memory.level_read_sets(levels, min(memory_ws, max_ws_bytes))
+    reads = [memory.read_bandwidth(ws, budget.read_s / len(read_sets)) for ws in read_sets]
     note("misses in flight: k chains x threads")
     mlp = memory.parallelism(min(max_ws_bytes, 256 * memory.MIB), host.cores, budget.parallelism_s)
     inflight, rr_gbps = memory.misses_in_flight(mlp, memory_ns)
@@ -95,7 +107,7 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     note("torch dispatch, per-lookup cycles, EmbeddingBag threads")
     sw = software.software_probe(host.cores, budget.software_s)
     report = ProbeReport(host, when, load0, load_average(), transparent_hugepages(), granted, table_pages(), small, huge, levels,
-                         memory_ns, memory_ws, tr, mlp, inflight, rr_gbps, st, gemm, sw, None)  # type: ignore[arg-type]
+                         memory_ns, memory_ws, tr, mlp, inflight, rr_gbps, st, gemm, sw, clock, reads, None)  # type: ignore[arg-type]
     report.system = build_config(report, fma_units)
     return report
 
@@ -103,6 +115,11 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
 def _cite(r: ProbeReport, what: str) -> str:
     return (f"measured: accelsim probe {what}, {r.when}, host {platform.node()} ({r.host.model_name}, "
             f"{r.host.cores} cores), {r.load_before}")
+
+
+def _read_cite(r: ProbeReport, rb: memory.ReadBandwidth) -> str:
+    return _cite(r, f"one thread summing a {rb.ws_bytes / 2**20:.2f} MiB float32 array front to back: "
+                    f"{rb.bandwidth_gbps:.1f} GB/s (spread {rb.spread:.0%})")
 
 
 def _round_geometry(size: float, ways: int, line: int) -> int:
@@ -120,6 +137,7 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
             "name": hc.name, "size_bytes": size, "ways": hc.ways, "line_bytes": hc.line_bytes,
             "hit_latency_ns": round(max(lv.latency_ns - prev, 0.0), 3),
             "policy": "lru" if i < len(host.caches) - 1 else "srrip",
+            **({"core_read_gbps": round(r.reads[i - 1].bandwidth_gbps, 2)} if i else {}),
             "sources": {
                 "size_bytes": _cite(r, f"pointer chase (2 MiB pages): the curve leaves this level at "
                                        f"{lv.effective_bytes / 2**20:.2f} MiB (sysfs {hc.directory}/size says "
@@ -129,6 +147,7 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                 "hit_latency_ns": _cite(r, f"pointer chase: {lv.latency_ns:.2f} ns load-to-use at this level's "
                                            f"plateau minus {prev:.2f} ns of the levels above"),
                 "policy": "ASSUMPTION: LRU private levels, SRRIP shared LLC (not measured)",
+                **({"core_read_gbps": _read_cite(r, r.reads[i - 1])} if i else {}),
             }})
         prev = lv.latency_ns
     dram = load_dram(DRAM_PRESET)
@@ -140,11 +159,15 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
     page = HUGE_PAGE_BYTES if r.table_huge_fraction > 0.5 else PAGE_4K
     entries = max(TLB_WAYS, r.translation.reach_bytes // PAGE_4K // TLB_WAYS * TLB_WAYS)
     sw = r.sw
-    freq = host.freq_ghz
+    freq = round(r.clock.ghz, 4) if r.clock else host.freq_ghz
     emb_dispatch = sw.embedding_dispatch.median_ns
     # Issue-bound cycles of one lookup: the L1-resident call minus its dispatch, less the model's SIMD adds.
     adds = math.ceil(sw.cycles_dim / host.simd_fp32_lanes) / fma_units
     cycles = max((sw.cycles_run.median_ns - emb_dispatch) * freq / sw.cycles_lookups - adds, 0.5)
+    # One thread's sequential reads from memory beyond what its fill buffers carry for independent misses:
+    # the hardware fetches the lines after a miss by itself.
+    lfb_gbps = max(1, round(r.misses_in_flight)) * 64 / r.memory_ns
+    streams = r.reads[-1].bandwidth_gbps > STREAM_MARGIN * lfb_gbps
     # Split over threads when the other threads do at least half of their fair share, (N-1)/N, of the work.
     parallel = sw.other_threads_cpu_share > 0.5 * (1 - 1 / sw.threads)
     lin = sw.linear_dispatch.median_ns
@@ -153,10 +176,12 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
         **_cpu_fields(host, freq, fma_units, caches),
         "gemm_efficiency": 1.0,
         "line_fill_buffers_per_core": max(1, round(r.misses_in_flight)),
+        "memory_core_read_gbps": round(r.reads[-1].bandwidth_gbps, 2),
+        "stream_prefetch": streams,
         "gather_cycles_per_lookup": round(cycles, 3),
         "memory_fabric_latency_ns": round(fabric, 2),
         "tlb": {"entries": entries, "ways": TLB_WAYS, "page_bytes": page,
-                "page_walk_ns": round(r.translation.page_walk_ns, 2),
+                "page_walk_table": [{"ws_bytes": w, "walk_ns": round(e, 2)} for w, e in r.translation.curve],
                 "sources": {
                     "entries": _cite(r, f"4 KiB vs 2 MiB pointer chase: 4 KiB pages cost nothing extra up to "
                                         f"{r.translation.reach_bytes / 2**20:.2f} MiB = reach / 4 KiB"),
@@ -165,8 +190,8 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                                            f"allocate theirs (numpy, then torch.from_numpy) is "
                                            f"{r.table_huge_fraction:.0%} huge pages (THP mode '{r.thp_mode}' "
                                            f"in {memory_thp_path()})"),
-                    "page_walk_ns": _cite(r, "4 KiB minus 2 MiB pointer-chase latency at "
-                                             f"{r.memory_ws_bytes / 2**20:.0f} MiB")}},
+                    "page_walk_table": _cite(r, "4 KiB minus 2 MiB pointer-chase latency at every probed working "
+                                                "set (negative differences, noise below the TLB reach, as 0)")}},
         "software": {
             "name": f"pytorch_{re.sub(r'[^0-9a-z]+', '_', torch_v.split('+')[0])}_host",
             "description": f"torch {torch_v} as installed on {platform.node()}, measured by accelsim probe",
@@ -191,6 +216,12 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                                               "peak time / (measured - op_dispatch_ns)"),
             "line_fill_buffers_per_core": _cite(r, f"k chains on one thread: best {r.misses_in_flight:.1f} misses "
                                                    f"in flight (throughput x idle latency {r.memory_ns:.0f} ns)"),
+            "memory_core_read_gbps": _read_cite(r, r.reads[-1]),
+            "stream_prefetch": _cite(r, f"one thread reads memory sequentially at {r.reads[-1].bandwidth_gbps:.1f} "
+                                        f"GB/s; its fill buffers carry {lfb_gbps:.1f} GB/s of independent misses "
+                                        f"(line_fill_buffers_per_core x 64 B / {r.memory_ns:.0f} ns): "
+                                        f"{'more than' if streams else 'not'} {STREAM_MARGIN:g}x, so the lines "
+                                        f"after a miss {'are' if streams else 'are not'} fetched by a prefetcher"),
             "gather_cycles_per_lookup": _cite(r, f"one-thread EmbeddingBag on a {software.CYCLE_ROWS} x "
                                                  f"{software.CYCLE_DIM} table (L1): (time - dispatch) x clock / "
                                                  f"lookups - {adds:g} SIMD add cycles"),
@@ -200,6 +231,10 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
             "tlb": "see tlb.sources", "software": "see software.sources",
         },
     }
+    if r.clock:
+        cpu["sources"]["freq_ghz"] = _cite(r, f"dependent IMUL + ADD chain, {CYCLES_PER_STEP} cycles a step: "
+                                              f"fastest of {r.clock.runs} runs (spread {r.clock.spread:.0%}); "
+                                              f"{host.freq_source} says {host.freq_ghz} GHz")
     cfg = {**_skeleton(base, host, freq, fma_units, caches, channels), "cpu": cpu}
     # Efficiency by shape: the model's tiled peak time over the measured time less the dispatch cost.
     one = parse_model(SystemConfig, {**cfg, "cpu": {**cpu, "software": {**cpu["software"], "gemm_threads": 1}}},
@@ -269,6 +304,8 @@ def report_dict(r: ProbeReport) -> dict:
         "random_read_gbps": r.random_read_gbps, "stream_gbps": r.stream.bandwidth_gbps,
         "stream_spread": r.stream.spread,
         "gemm": [{"m": g.m, "k": g.k, "n": g.n, **t(g.timing)} for g in r.gemm],
+        "clock_ghz": r.clock.ghz if r.clock else None, "clock_spread": r.clock.spread if r.clock else None,
+        "read_bandwidth": [asdict(x) for x in r.reads],
         "software": {"torch": r.sw.torch_version, "linear_dispatch": t(r.sw.linear_dispatch),
                      "embedding_dispatch": t(r.sw.embedding_dispatch), "l1_gather": t(r.sw.cycles_run),
                      "gather_1_thread": t(r.sw.one_thread), "gather_all_threads": t(r.sw.all_threads),

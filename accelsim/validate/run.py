@@ -7,7 +7,7 @@ from collections.abc import Callable
 from accelsim.config.system import SystemConfig
 from accelsim.errors import InputError
 from accelsim.validate.grid import DlrmCase, EmbeddingBagCase, Grid
-from accelsim.validate.measure import BUDGET_S, dlrm_spec, measure
+from accelsim.validate.measure import BUDGET_S, dlrm_spec, measure, warm_up
 from accelsim.validate.predict import predict
 from accelsim.validate.report import Row, regime
 
@@ -36,6 +36,8 @@ def validate(hw: SystemConfig, grid: Grid, *, seed: int = 0, budget_s: float = B
             raise InputError(f"case {case.name}: {case.threads} threads, but {hw.name} has {hw.cpu.cores} cores")
         _check_fits(case)
     rows = []
+    if grid.cases:
+        warm_up(grid.cases[0], seed)
     for i, case in enumerate(grid.cases):
         if progress:
             progress(f"[{i + 1}/{len(grid.cases)}] {case.name}")

@@ -123,3 +123,30 @@ def test_reads_count_positions_per_requester_when_lookups_are_dealt_round_robin(
     requester = np.array([1, 0, 1, 0, 1])  # concurrent tables deal lookups to cores out of order
     lk = Lookups(np.zeros(5, np.int64), np.arange(5), requester, np.array([0, 0, 1, 1, 2]), 2)
     assert expand_lookups(lk, spec, layout).reads.position.tolist() == [0, 0, 1, 1, 2]
+
+
+def test_a_walk_costs_what_the_table_measured_at_the_tables_size():
+    # Small tables' page tables stay cached (a short walk), large ones' do not: the walk is read at the footprint.
+    walks = {"page_walk_ns": None, "page_walk_table": [{"ws_bytes": 1 << 22, "walk_ns": 10.0},
+                                                          {"ws_bytes": 1 << 30, "walk_ns": 300.0}]}
+    base = dict(cores=1, software={"embedding_threads": 1, "embedding_dispatch_ns": 0.0})
+    t = {}
+    for name, tlb in (("table", walks), ("none", {"page_walk_ns": 0.0})):
+        for rows in (1 << 16, 1 << 24):  # 4 MiB and 1 GiB of 64 B rows
+            cfg = hw(**base, tlb=tlb)
+            t[name, rows] = gather(cfg, np.array([rows - 1]), row_bytes=64).time_ns
+    assert t["table", 1 << 16] - t["none", 1 << 16] == pytest.approx(10.0, abs=2.0)
+    assert t["table", 1 << 24] - t["none", 1 << 24] == pytest.approx(300.0, abs=2.0)
+
+
+def test_the_walk_table_interpolates_in_log_size_and_clamps():
+    from accelsim.config.cpu import TlbConfig
+    tlb = TlbConfig(entries=8, ways=8, page_bytes=4096,
+                    page_walk_table=[{"ws_bytes": 1 << 20, "walk_ns": 10.0}, {"ws_bytes": 1 << 30, "walk_ns": 40.0}])
+    assert tlb.walk_ns(1 << 25) == pytest.approx(25.0)
+    assert tlb.walk_ns(1 << 10) == 10.0 and tlb.walk_ns(1 << 40) == 40.0
+    assert TlbConfig(entries=8, ways=8, page_bytes=4096, page_walk_ns=5.0).walk_ns(1 << 30) == 5.0
+    with pytest.raises(ValueError, match="not both"):
+        TlbConfig(entries=8, ways=8, page_bytes=4096, page_walk_ns=5.0, page_walk_table=tlb.page_walk_table)
+    with pytest.raises(ValueError, match="not neither"):
+        TlbConfig(entries=8, ways=8, page_bytes=4096)

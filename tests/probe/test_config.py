@@ -6,6 +6,7 @@ from accelsim.config.base import parse_model, to_yaml
 from accelsim.config.system import SystemConfig
 from accelsim.hw.cpu import Cpu
 from accelsim.probe import memory
+from accelsim.probe.clock import Clock
 from accelsim.probe.compute import GemmPoint
 from accelsim.probe.host import HostCache, HostCpu
 from accelsim.probe.repeat import Timing
@@ -19,7 +20,7 @@ def t(ns):
     return Timing(ns, 0.01, 5, True, ns * 0.99)
 
 
-def report(other_share=0.5, huge_tables=0.0):
+def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(3.1, 0.02, 9)):
     caches = tuple(HostCache(n, s, w, 64, sh, 1, "0", f"/sys/x/index{i}") for i, (n, s, w, sh) in
                    enumerate((("L1D", 32 * KIB, 8, 1), ("L2", MIB, 8, 1), ("L3", 32 * MIB, 16, 2))))
     host = HostCpu("Fake EPYC", 2, "test", 2.5, "test", 16, "test", caches)
@@ -30,8 +31,10 @@ def report(other_share=0.5, huge_tables=0.0):
     gemm = [GemmPoint(m, w, w, t(5000.0 + 2 * m * w * w / 50.0)) for m in (1, 2048) for w in (16, 1024)]
     r = ProbeReport(host, "2026-12-01 00:00 UTC", "load average 0.1, 0.1, 0.1", "load average 0.1, 0.1, 0.1",
                     "madvise", 1.0, huge_tables, [], [memory.LatencyPoint(1 << 30, True, 200.0, 0.01)], levels,
-                    180.0, 256 * MIB, memory.Translation(12 * MIB, 40.0), [], 20.4, 13.0,
-                    memory.Stream(2, 30.0, 0.02), gemm, sw, None)
+                    180.0, 256 * MIB, memory.Translation(12 * MIB, 40.0, ((MIB, 0.0), (256 * MIB, 40.0))), [], 20.4, 13.0,
+                    memory.Stream(2, 30.0, 0.02), gemm, sw, clock,
+                    [memory.ReadBandwidth(256 * KIB, 60.0, 0.01), memory.ReadBandwidth(2 * MIB, 25.0, 0.01),
+                     memory.ReadBandwidth(256 * MIB, memory_read_gbps, 0.02)], None)
     return build_config(r)
 
 
@@ -40,15 +43,21 @@ def test_measured_numbers_land_in_the_config():
     c = s.cpu
     assert [x.size_bytes for x in c.caches] == [32 * KIB, MIB, 4 * MIB]
     assert [x.hit_latency_ns for x in c.caches] == [2.0, 3.0, 11.0]
-    assert c.line_fill_buffers_per_core == 20 and c.tlb.page_walk_ns == 40.0
+    assert c.line_fill_buffers_per_core == 20 and c.tlb.walk_ns(256 * MIB) == 40.0 and c.tlb.page_walk_ns is None
     assert c.tlb.entries * 4096 == 12 * MIB and c.tlb.page_bytes == 4096
-    assert c.gather_cycles_per_lookup == pytest.approx(6 - 4 / 2)  # minus ceil(64 / 16) / 2 add cycles
+    assert c.freq_ghz == 3.1 and "IMUL" in c.sources["freq_ghz"] and "2.5 GHz" in c.sources["freq_ghz"]
+    # the L1 call's 25600 x 6 cycles at the host's 2.5 GHz are 25600 x 7.44 cycles at the measured 3.1
+    assert c.gather_cycles_per_lookup == pytest.approx(6 * 3.1 / 2.5 - 4 / 2)  # minus ceil(64 / 16) / 2 adds
+    assert [x.core_read_gbps for x in c.caches] == [None, 60.0, 25.0] and c.memory_core_read_gbps == 14.0
+    # 20 fill buffers x 64 B / 180 ns = 7.1 GB/s of independent misses; 14 GB/s of sequential reads is more
+    assert c.stream_prefetch
+    assert [(p.ws_bytes, p.walk_ns) for p in c.tlb.page_walk_table] == [(MIB, 0.0), (256 * MIB, 40.0)]
     assert c.software.op_dispatch_ns == 5000.0 and c.software.embedding_dispatch_ns == 8000.0
     assert c.software.embedding_threads is None
     assert c.memory_fabric_latency_ns == pytest.approx(180.0 - 16.0 - 30.0, abs=15)  # minus a DDR5 idle read
     assert len(c.gemm_efficiency_table) == 4 and all(0 < p.efficiency <= 1 for p in c.gemm_efficiency_table)
     for key in ("line_fill_buffers_per_core", "gather_cycles_per_lookup", "memory_fabric_latency_ns",
-                "gemm_efficiency_table"):
+                "gemm_efficiency_table", "freq_ghz", "memory_core_read_gbps", "stream_prefetch"):
         assert c.sources[key].startswith("measured: accelsim probe") and "2026-12-01" in c.sources[key]
     assert parse_model(SystemConfig, __import__("yaml").safe_load(to_yaml(s))) == s
 
@@ -65,3 +74,12 @@ def test_the_efficiency_table_reproduces_the_probed_gemm_on_one_thread():
 def test_thread_split_and_huge_pages_follow_the_probes():
     s = report(other_share=0.02, huge_tables=1.0)
     assert s.cpu.software.embedding_threads == 1 and s.cpu.tlb.page_bytes == 2 << 20
+
+
+def test_no_prefetch_when_sequential_reads_are_no_faster_than_the_fill_buffers():
+    assert not report(memory_read_gbps=8.0).cpu.stream_prefetch  # 8 < 1.5 x 7.1 GB/s
+
+
+def test_without_the_clock_probe_the_detected_clock_stands():
+    c = report(clock=None).cpu
+    assert c.freq_ghz == 2.5 and c.sources["freq_ghz"] == "test"

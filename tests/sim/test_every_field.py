@@ -6,7 +6,9 @@ cache level's line size, which must match the others, or tables that no longer f
 
 Not covered here, and why: DRAM command constraints are rows of data read by the DRAM engine, and the write
 timings (tWR, tWTR_S, tWTR_L) act only when a write is followed by a read or a precharge of the same bank,
-which inference traffic never issues; tests/hw/test_dram.py shows each of them changing DRAM results. The bank
+which inference traffic never issues; tests/hw/test_dram.py shows each of them changing DRAM results. The dual
+command bus (a row and a column command in one cycle) matters where ACTs crowd the command bus, as on HBM's
+pseudo-channels, not on this DDR4 run; tests/hw/test_dram_mechanisms.py shows it changing HBM2 results. The bank
 refresh timings (tRFCsb, tREFIsb) act only with bank refresh, which DDR4 does not have, and the write queue's
 depth only when writes queue up behind it, which these runs' DRAM traffic does not make;
 tests/hw/test_dram_mechanisms.py and tests/hw/test_dram.py show them changing results. A
@@ -25,7 +27,7 @@ WORKLOAD = {"name": "big", "source": "test", "embedding_dim": 32, "interaction":
             "tables": [{"rows": 2_000_000, "lookups_per_sample": 24, "count": 3}],
             "bottom_mlp": [13, 64, 32], "top_mlp": [64, 1]}
 LABELS = {"name", "description", "sources", "standard", "constraints", "tWR", "tWTR_S", "tWTR_L", "policy",
-          "rrpv_bits", "tRFCsb", "tREFIsb", "write_queue_depth"}  # see the docstring
+          "rrpv_bits", "tRFCsb", "tREFIsb", "write_queue_depth", "dual_command_bus"}  # see the docstring
 TRACE = {"dist": "zipf", "alpha": 1.2, "reuse": 0.5}  # reuse across the two batches, so caches matter
 ALTERNATIVES = {"policy": "srrip", "dataflow": "ws", "page_policy": "closed", "scheduler": "fcfs",
                 "steering": "round_robin", "hot_cache_kind": "scratchpad", "precision": "fp16",
@@ -50,6 +52,13 @@ def base_hw() -> dict:
                                           {"m": 64, "k": 64, "n": 64, "efficiency": 0.6}]
     hw["cpu"]["software"].update(embedding_threads=4, gemm_threads=4)  # numbers, so that they can be perturbed
     hw["dram"]["address_mapping"] = "ro-ba-ra-bg-ch-co"  # a row's lines share a DRAM row: FR-FCFS has hits to favour
+    # The per-core read interfaces and the walk table, set so that they bind at this scale.
+    hw["cpu"]["caches"][1]["core_read_gbps"] = 8.0
+    hw["cpu"]["caches"][2]["core_read_gbps"] = 4.0
+    hw["cpu"]["memory_core_read_gbps"] = 6.0
+    hw["cpu"]["tlb"]["page_walk_ns"] = None
+    hw["cpu"]["tlb"]["page_walk_table"] = [{"ws_bytes": 1 << 20, "walk_ns": 20.0},
+                                           {"ws_bytes": 1 << 30, "walk_ns": 200.0}]
     return hw
 
 
@@ -66,6 +75,8 @@ def leaves(node, path=()):
 
 
 def perturbed(value, key):
+    if value is None:  # an optional number left unset (a first level's core_read_gbps: setting it is refused)
+        return [1.0]
     if isinstance(value, bool):
         return [not value]
     if isinstance(value, (int, float)):

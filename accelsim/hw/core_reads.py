@@ -1,0 +1,55 @@
+"""How a core's cache misses reach it: which lines take a fill buffer, and the read bandwidth of each interface.
+
+Two mechanisms a pointer chase cannot see but a gather of multi-line rows does (docs/configs.md, the CPU):
+- **The L2 streamer.** Once the first line of a row misses, the hardware prefetcher fetches the row's following
+  lines into L2 by itself, so they do not wait for one of the core's L1 fill buffers (`stream_prefetch`): a
+  1 KiB row costs one demand miss and a burst of prefetches, not sixteen independent misses.
+- **Interface bandwidth.** A line served by level j crosses every interface between the core and level j (L1-L2,
+  L2-L3, L3-memory), and each interface moves at most `core_read_gbps` of its lower level per core (one core's
+  sequential-read bandwidth at a working set inside that level). Each interface is a FIFO server of lines in
+  issue order: a line is admitted no earlier than the previous line through it plus line_bytes / bandwidth.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+def later_lines(owner: np.ndarray) -> np.ndarray:
+    """Per line (lines of a read are consecutive): True for every line of a read after its first."""
+    out = np.zeros(owner.size, dtype=np.bool_)
+    out[1:] = owner[1:] == owner[:-1]
+    return out
+
+
+def interface_line_ns(level_gbps: list[float | None], line_bytes: int) -> np.ndarray:
+    """ns per line through interface k (above level k + 1, k = 0 being L1-L2); 0 where unlimited."""
+    return np.array([line_bytes / g if g else 0.0 for g in level_gbps], dtype=np.float64)
+
+
+@njit(cache=True)
+def _admit(issue: np.ndarray, core: np.ndarray, served: np.ndarray, order: np.ndarray, line_ns: np.ndarray,
+           n_cores: int) -> np.ndarray:
+    free = np.zeros((n_cores, line_ns.size))
+    out = np.empty_like(issue)
+    for j in order:
+        c = core[j]
+        t = issue[j]
+        for k in range(min(served[j], line_ns.size)):
+            if line_ns[k] > 0.0:
+                if free[c, k] > t:
+                    t = free[c, k]
+                free[c, k] = t + line_ns[k]
+        out[j] = t
+    return out
+
+
+def admit_ns(issue_ns: np.ndarray, core: np.ndarray, served: np.ndarray, line_ns: np.ndarray,
+             n_cores: int) -> np.ndarray:
+    """When each line leaves the interfaces it crosses (its issue time where none limits it)."""
+    if not line_ns.any() or issue_ns.size == 0:
+        return issue_ns
+    order = np.lexsort((np.arange(issue_ns.size), issue_ns, core))
+    return _admit(np.ascontiguousarray(issue_ns, np.float64), np.ascontiguousarray(core, np.int64),
+                  np.ascontiguousarray(served, np.int64), order, line_ns, n_cores)
