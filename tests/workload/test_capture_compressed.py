@@ -137,6 +137,14 @@ def model_outputs(model, inputs):
         return torch.cat([model(*x) for x in inputs]).numpy()
 
 
+def assert_replays(trace, model, inputs):
+    """The trace replayed with its own weights gives the model's outputs, and says so."""
+    outputs, _, used = replay_trace(trace)
+    assert used == trace / "weights" and max_output_difference(outputs) < 1e-6
+    np.testing.assert_allclose(outputs["ctr"], model_outputs(model, inputs), rtol=1e-5, atol=1e-6)
+    return outputs
+
+
 TABLES = [("qr_mult", 53, 8), ("md", 40, 3), ("plain", 30, 8), ("qr_concat", 27, 8), ("qr_add", 21, 8),
           ("md", 12, 8)]  # the last: dims equal, proj is an Identity
 
@@ -159,10 +167,7 @@ def test_dlrm_qr_and_md_bags_are_captured_as_compressed_tables_and_replay_their_
     for x, batch in zip(inputs, trace):  # each table's indices are the ids the module was given
         for t in range(len(TABLES)):
             np.testing.assert_array_equal(batch.tables[t].indices, x[2][t].numpy())
-    outputs, _, used = replay_trace(out)
-    assert used == out / "weights" and len(outputs) == 15
-    assert max_output_difference(outputs) < 1e-6
-    np.testing.assert_allclose(outputs["ctr"], model_outputs(model, inputs), rtol=1e-5, atol=1e-6)
+    assert len(assert_replays(out, model, inputs)) == 15
 
 
 def test_without_recognition_a_qr_bag_would_be_two_tables_and_the_spec_would_not_fit(tmp_path):
@@ -188,9 +193,7 @@ def test_dlrm_quantize_embedding_is_captured_as_row_wise_quantised_tables(tmp_pa
     fused = np.load(out / "weights" / "table_0.part_0.npy")
     assert fused.dtype == np.uint8 and fused.shape == (50, row_bytes)  # FBGEMM's bytes, as the model holds them
     np.testing.assert_array_equal(fused, model.emb_l_q[0].numpy())
-    outputs, _, _ = replay_trace(out)
-    assert max_output_difference(outputs) < 1e-6
-    np.testing.assert_allclose(outputs["ctr"], model_outputs(model, inputs), rtol=1e-5, atol=1e-6)
+    assert_replays(out, model, inputs)
 
 
 class HalfTables(nn.Module):
@@ -221,9 +224,7 @@ def test_half_precision_tables_are_captured_with_their_dtype_and_pooling_and_rep
     spec = ModelSpec.model_validate(open_trace(out).meta.spec)
     assert [(t.dtype, t.pooling, t.row_bytes) for t in spec.table_list] == [("fp16", "sum", 16), ("bf16", "max", 16),
                                                                             ("fp32", "mean", 32)]
-    outputs, _, _ = replay_trace(out)
-    assert max_output_difference(outputs) < 1e-6
-    np.testing.assert_allclose(outputs["ctr"], model_outputs(model, inputs), rtol=1e-5, atol=1e-6)
+    assert_replays(out, model, inputs)
 
 
 class MixedCat(nn.Module):
