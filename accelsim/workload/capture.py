@@ -22,8 +22,9 @@ Compressed tables are recognised by the shapes facebookresearch/dlrm gives them 
   projected dim with `compression: md` (one block at the stored dim; the projection is its dense factor); with
   `proj` an Identity it is a plain table;
 - row-wise quantised lookups (`torch.ops.quantized.embedding_bag_byte_rowwise_offsets` /
-  `embedding_bag_4bit_rowwise_offsets` on FBGEMM's fused rows, as dlrm's `quantize_embedding` runs them) make
-  tables of dtype int8 / int4; half-precision weights make fp16 / bf16 tables.
+  `embedding_bag_4bit_rowwise_offsets` on FBGEMM's fused rows, as dlrm's `quantize_embedding` runs them, and
+  `embedding_bag_byte` / `_4bit` on packed rows, as torch.ao.nn.quantized.EmbeddingBag does) make tables of
+  dtype int8 / int4; half-precision weights make fp16 / bf16 tables.
 """
 
 from __future__ import annotations
@@ -60,14 +61,20 @@ _SIGNATURES: dict[Callable, tuple[str, ...]] = {
 }
 _QUANT_ARGS = ("weight", "input", "offsets", "scale_grad_by_freq", "mode", "pruned_weights", "per_sample_weights",
                "compressed_indices_mapping", "include_last_offset")
-# Row-wise quantised bags on FBGEMM's fused rows: (dtype, bytes of scale and bias at the end of each row).
+# Row-wise quantised bags on FBGEMM's fused rows: (dtype, bytes of scale and bias at the end of each row). The
+# *_rowwise_offsets ops take the fused rows as a uint8 tensor (dlrm's quantize_embedding); embedding_bag_byte /
+# _4bit take them packed (torch.ao.nn.quantized.EmbeddingBag), and capture unpacks them (_fused_rows).
 _QUANT_FUNCS: dict[Callable, tuple[str, int]] = {}
+_PACKED_FUNCS: set[Callable] = set()
 for _op, _layout in (("embedding_bag_byte_rowwise_offsets", ("int8", 8)),
-                     ("embedding_bag_4bit_rowwise_offsets", ("int4", 4))):
+                     ("embedding_bag_4bit_rowwise_offsets", ("int4", 4)),
+                     ("embedding_bag_byte", ("int8", 8)), ("embedding_bag_4bit", ("int4", 4))):
     _packet = getattr(torch.ops.quantized, _op, None)  # absent from torch builds without quantized kernels
     if _packet is not None:
         _QUANT_FUNCS[_packet] = _QUANT_FUNCS[_packet.default] = _layout
         _SIGNATURES[_packet] = _SIGNATURES[_packet.default] = _QUANT_ARGS
+        if not _op.endswith("_offsets"):
+            _PACKED_FUNCS.update((_packet, _packet.default))
 _BAG_FUNCS = (_F.embedding_bag, torch.embedding_bag, *_QUANT_FUNCS)
 # torch's quantised bags always sum, whatever `mode` says (they ignore it)
 _DEFAULT_BAG_MODE = {_F.embedding_bag: "mean", torch.embedding_bag: 0}
@@ -233,6 +240,19 @@ class _LookupMode(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+def _fused_rows(packed: Any, dtype: str) -> torch.Tensor:
+    """FBGEMM's fused rows (uint8) of a packed quantised table, as torch's prepack of a quantised tensor lays
+    them out: the codes, then the row's scale and bias = -zero_point * scale (fp32 for int8, fp16 for int4)."""
+    q = torch.ops.quantized.embedding_bag_unpack(packed)
+    rows = int(q.shape[0])
+    codes = q.int_repr().numpy().reshape(rows, -1)  # int4: two codes per byte, the even element low
+    scale = q.q_per_channel_scales().numpy().astype(np.float32)
+    bias = (-q.q_per_channel_zero_points().numpy().astype(np.float32)) * scale
+    kind = np.float32 if dtype == "int8" else np.float16
+    tail = np.stack([scale.astype(kind), bias.astype(kind)], axis=1).view(np.uint8).reshape(rows, -1)
+    return torch.from_numpy(np.ascontiguousarray(np.concatenate([codes, tail], axis=1)))
+
+
 def _torch_dtype_name(t: torch.Tensor) -> str:
     return {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16", torch.int8: "int8",
             torch.uint8: "int8"}.get(t.dtype, str(t.dtype).removeprefix("torch."))
@@ -255,7 +275,11 @@ class EmbeddingCapture:
         self._names: dict[int, str] = {}
         for n, p in [*model.named_parameters(remove_duplicate=False), *model.named_buffers()]:
             self._names.setdefault(id(p), n.removesuffix(".weight"))  # a tied weight keeps its first name
+        self._fused: dict[int, tuple[Any, torch.Tensor]] = {}  # packed tables (by id) and their fused rows
         for n, m in modules.items():  # tensors kept in plain attributes (dlrm's quantised emb_l_q list)
+            packed = getattr(getattr(m, "_packed_params", None), "_packed_weight", None)
+            if packed is not None:  # torch.ao.nn.quantized.EmbeddingBag: the table is the module
+                self._names.setdefault(id(packed), n)
             for attr, v in vars(m).items():
                 held = v if isinstance(v, (list, tuple)) else [v] if not attr.startswith("_") else []
                 for i, t in enumerate(held):
@@ -324,11 +348,16 @@ class EmbeddingCapture:
     def _record(self, func: Callable, a: dict[str, Any]) -> None:
         if self._calls is None:
             return  # a lookup outside a forward of the captured model
-        weight = a["weight"]
+        packed = a["weight"]
         module = self._stack[-1] if self._stack else ""
+        if func in _PACKED_FUNCS:
+            if id(packed) not in self._fused:  # unpacked once: the table does not change between forwards
+                self._fused[id(packed)] = (packed, _fused_rows(packed, _QUANT_FUNCS[func][0]))
+            a["weight"] = self._fused[id(packed)][1]
+        weight = a["weight"]
         # An unregistered weight (made in the forward) is told apart by its place among the module's lookups.
         k = sum(1 for c in self._calls if c.module == module)
-        table = self._names.get(id(weight), f"{module or '<the model>'}:lookup{k}")
+        table = self._names.get(id(packed), f"{module or '<the model>'}:lookup{k}")
         self._weights[table] = _Storage((weight,))
         rows, dim = (int(s) for s in weight.shape[:2]) if weight.ndim == 2 else (0, 0)
         base = _Lookup(module=module, table=table, rows=rows, dim=dim, dtype=_torch_dtype_name(weight),

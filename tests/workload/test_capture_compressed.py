@@ -196,6 +196,45 @@ def test_dlrm_quantize_embedding_is_captured_as_row_wise_quantised_tables(tmp_pa
     assert_replays(out, model, inputs)
 
 
+class QuantisedModules(nn.Module):
+    """torch's own quantised EmbeddingBag modules (torch.ao.nn.quantized, packed row-wise int8 and int4 weights)
+    beside a float table."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(4)
+        self.arch_interaction_op = "dot"
+        float_bags = [nn.EmbeddingBag(40, 8, mode="sum"), nn.EmbeddingBag(30, 8, mode="sum")]
+        configs = [torch.ao.quantization.float_qparams_weight_only_qconfig,
+                   torch.ao.quantization.float_qparams_weight_only_qconfig_4bit]
+        for bag, config in zip(float_bags, configs):
+            bag.qconfig = config
+        self.emb_l = nn.ModuleList([*(torch.ao.nn.quantized.EmbeddingBag.from_float(b) for b in float_bags),
+                                    nn.EmbeddingBag(20, 8, mode="sum")])
+        self.bot_l = nn.Sequential(nn.Linear(DENSE, 8), nn.ReLU())
+        self.top_l = nn.Sequential(nn.Linear(8 + 6, 1), nn.Sigmoid())
+
+    def forward(self, dense_x, lS_o, lS_i, psw):
+        x = self.bot_l(dense_x)
+        ly = [e(i, o, per_sample_weights=psw if k == 0 else None) for k, (e, o, i) in
+              enumerate(zip(self.emb_l, lS_o, lS_i))]
+        t = torch.stack([x, *ly], dim=1)
+        z = torch.bmm(t, t.transpose(1, 2))
+        li, lj = torch.tril_indices(4, 4, offset=-1)
+        return self.top_l(torch.cat([x, z[:, li, lj]], 1)).squeeze(1)
+
+
+@pytest.mark.filterwarnings("ignore:torch.quantize_per_tensor:UserWarning")  # torch's own, making the modules
+def test_torch_quantised_embedding_bag_modules_are_captured_as_int8_and_int4_tables(tmp_path):
+    model = QuantisedModules()
+    inputs = dlrm_inputs([40, 30, 20], [6, 5], weighted=True)
+    out = capture_model(model, inputs, tmp_path / "ao.trace", name="ao", with_weights=True)
+    spec = ModelSpec.model_validate(open_trace(out).meta.spec)
+    assert [(t.name, t.dtype, t.dim, t.row_bytes) for t in spec.table_list] == [
+        ("emb_l.0", "int8", 8, 16), ("emb_l.1", "int4", 8, 8), ("emb_l.2", "fp32", 8, 32)]
+    assert_replays(out, model, inputs)
+
+
 class HalfTables(nn.Module):
     """Tables kept in fp16 / bf16 (nn.EmbeddingBag on half weights pools in fp32 and returns the half type)."""
 
