@@ -47,7 +47,7 @@ def functional_pass(spec: ModelSpec, batches: Sequence[Batch], seed: int,
             raise InputError(f"workload {spec.name!r}: the functional model with generated weights covers "
                              "uncompressed tables of the model's dim and dtype only; compressed, mixed-dim or "
                              "per-table dtype tables need the model's weights (capture --with-weights), or run "
-                             "with functional: false")
+                             "without the functional model (functional: false, run --no-functional)")
         params = DlrmParams.from_spec(spec, seed)
         poolings = [t.pooling for t in spec.table_list]
         return [reference.dlrm_forward(params, _dense(spec, batch, seed, b), batch, poolings)
@@ -91,6 +91,13 @@ def max_output_difference(outputs: pd.DataFrame) -> float | None:
     return float(np.max(np.abs(outputs["ctr"].to_numpy(np.float64) - outputs["captured_ctr"].to_numpy(np.float64))))
 
 
+def weights_for_trace(path: str | Path, weights: str | Path | None) -> Path | None:
+    """The weights a trace's functional outputs use: `weights` if given, else the trace's own `weights/`
+    (captured with --with-weights), else None (generated from the seed)."""
+    own = Path(path) / TRACE_WEIGHTS
+    return Path(weights) if weights is not None else own if own.is_dir() else None
+
+
 def replay_trace(path: str | Path, weights: str | Path | None = None,
                  spec: ModelSpec | None = None) -> tuple[pd.DataFrame, ModelSpec, Path | None]:
     """The model's outputs on every batch of a trace, as the trace has them: (outputs, spec, weights used).
@@ -105,8 +112,7 @@ def replay_trace(path: str | Path, weights: str | Path | None = None,
             raise InputError(f"{path}: the trace stores no workload spec; give the workload")
         spec = stored
     check_against_spec(reader.meta, spec, where=str(path))
-    own = Path(path) / TRACE_WEIGHTS
-    chosen = Path(weights) if weights is not None else own if own.is_dir() else None
+    chosen = weights_for_trace(path, weights)
     params = load_weights(chosen, spec) if chosen is not None else None
     frames = []
     for b, batch in enumerate(reader):

@@ -298,6 +298,11 @@ def test_tables_of_mixed_dims_and_pooling_replay_through_the_api_and_the_cli(tmp
     assert main(["replay", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["samples"] == 16 and report["ctr_max_abs_diff_vs_captured"] < 1e-6
+    # `run --trace` takes the trace's spec and, for the functional model, its own weights
+    assert main(["run", "--hw", "broadwell_cpu_only", "--mapping", "cpu_only", "--trace", str(out), "--fidelity",
+                 "analytic", "--json", "-o", str(tmp_path / "res")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["workload"] == "m" and summary["ctr_max_abs_diff_vs_captured"] < 1e-6
 
 
 def test_a_qr_module_used_twice_is_one_compressed_table_of_two_features(tmp_path):
