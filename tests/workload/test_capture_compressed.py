@@ -9,12 +9,16 @@ from math import ceil
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from accelsim import simulate
 from accelsim.cli import main
+from accelsim.config.base import parse_model
 from accelsim.config.workload import ModelSpec
 from accelsim.errors import InputError
+from accelsim.kernels.compressed import CompressedWeights, compressed_bag
 from accelsim.sim.functional import max_output_difference, replay_trace
 from accelsim.workload.capture import EmbeddingCapture, capture_model
 from accelsim.workload.trace import open_trace
@@ -349,3 +353,29 @@ def test_compressed_weights_are_checked_against_the_spec(tmp_path):
     np.save(out / "weights" / "table_1.dense_0.npy", np.zeros((8, 3), np.float32))  # the projection transposed
     with pytest.raises(InputError, match=r"table_1.dense_0 is float32 \(8, 3\), expected float \(3, 8\)"):
         replay_trace(out)
+
+
+@given(sizes=st.lists(st.integers(0, 4), min_size=1, max_size=6), mode=st.sampled_from(["sum", "mean", "max"]),
+       op=st.sampled_from(["mult", "add", "concat"]), fixed=st.booleans(), seed=st.integers(0, 2**16))
+@settings(max_examples=40, deadline=None)
+def test_a_captured_qr_bag_pools_to_what_the_module_returned(sizes, mode, op, fixed, seed):
+    """Any bags (empty ones, 2-D fixed-size input, every pooling): the captured ids pooled by accelsim's qr
+    kernel from the module's two tables are the module's output."""
+    g = torch.Generator().manual_seed(seed)
+    bag = QuotientRemainderBag(23, [2, 2] if op == "concat" else 4, 4, op, mode)
+    if fixed:
+        idx, offsets = torch.randint(0, 23, (len(sizes), max(sizes[0], 1)), generator=g), None
+    else:
+        idx = torch.randint(0, 23, (sum(sizes),), generator=g)
+        offsets = torch.tensor([0, *np.cumsum(sizes)[:-1]], dtype=torch.long)
+    with EmbeddingCapture(bag) as cap, torch.no_grad():
+        want = bag(idx, offsets).numpy()
+    (feature,), (t,) = cap.features, cap.batches[0].tables
+    np.testing.assert_array_equal(t.indices, idx.numpy().ravel())
+    spec = parse_model(ModelSpec, dict(name="q", source="test", embedding_dim=4, interaction="cat", bottom_mlp=[4],
+                                       top_mlp=[1], tables=[dict(rows=feature.rows, dim=feature.dim, lookups_per_sample=4,
+                                                                 pooling=feature.pooling,
+                                                                 compression=feature.compression)]))
+    parts = (bag.weight_q.detach().numpy(), bag.weight_r.detach().numpy())
+    got = compressed_bag(spec.table_list[0], CompressedWeights(parts), t.indices, t.offsets)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
