@@ -75,8 +75,7 @@ for _op, _layout in (("embedding_bag_byte_rowwise_offsets", ("int8", 8)),
         _SIGNATURES[_packet] = _SIGNATURES[_packet.default] = _QUANT_ARGS
         if not _op.endswith("_offsets"):
             _PACKED_FUNCS.update((_packet, _packet.default))
-_BAG_FUNCS = (_F.embedding_bag, torch.embedding_bag, *_QUANT_FUNCS)
-# torch's quantised bags always sum, whatever `mode` says (they ignore it)
+_BAG_FUNCS = (_F.embedding_bag, torch.embedding_bag)
 _DEFAULT_BAG_MODE = {_F.embedding_bag: "mean", torch.embedding_bag: 0}
 
 
@@ -141,8 +140,7 @@ class _Lookup:
     bags: TableBags | None = None
     index: np.ndarray | None = None
     compression: dict | None = None
-    group: str | None = None  # the recognised compressed module this lookup is a part of
-    part: int = 0
+    part: int = 0  # inside a recognised compressed module: which of its tables the lookup read
 
     @property
     def where(self) -> str:
@@ -367,7 +365,6 @@ class EmbeddingCapture:
         group = next((g for g in reversed(self._stack) if g in self._open), None)
         if group is not None:
             parts = self._schemes[group].storage.parts
-            base.group = group
             base.part = next((i for i, p in enumerate(parts) if p is weight), -1)
             if base.part < 0:
                 raise InputError(f"{base.where}: a lookup inside module {group}, recognised as a "
@@ -396,7 +393,7 @@ class EmbeddingCapture:
         if a.get("pruned_weights", False) or a.get("compressed_indices_mapping") is not None:
             raise InputError(f"{base.where}: a pruned quantised table (compressed_indices_mapping) cannot be "
                              "captured: its row ids are not the table's")
-        base.dtype, base.pooling = dtype, "sum"
+        base.dtype, base.pooling = dtype, "sum"  # torch's quantised bags always sum: they ignore `mode`
         base.dim = (base.dim - tail) * 8 // QUANT_BITS[dtype]
         base.bags = _bag_csr(base.where, a, None)
         return base

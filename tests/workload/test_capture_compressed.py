@@ -372,10 +372,10 @@ def test_a_captured_qr_bag_pools_to_what_the_module_returned(sizes, mode, op, fi
         want = bag(idx, offsets).numpy()
     (feature,), (t,) = cap.features, cap.batches[0].tables
     np.testing.assert_array_equal(t.indices, idx.numpy().ravel())
+    table = dict(rows=feature.rows, dim=feature.dim, lookups_per_sample=4, pooling=feature.pooling,
+                 compression=feature.compression)
     spec = parse_model(ModelSpec, dict(name="q", source="test", embedding_dim=4, interaction="cat", bottom_mlp=[4],
-                                       top_mlp=[1], tables=[dict(rows=feature.rows, dim=feature.dim, lookups_per_sample=4,
-                                                                 pooling=feature.pooling,
-                                                                 compression=feature.compression)]))
+                                       top_mlp=[1], tables=[table]))
     parts = (bag.weight_q.detach().numpy(), bag.weight_r.detach().numpy())
     got = compressed_bag(spec.table_list[0], CompressedWeights(parts), t.indices, t.offsets)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
