@@ -32,6 +32,16 @@ class CompressedWeights:
     dense: tuple[np.ndarray, ...] = ()
 
 
+def round_to_dtype(a: np.ndarray, dtype: str) -> np.ndarray:
+    """fp32 values rounded to nearest even in a half-precision dtype (fp16, bf16); others unchanged."""
+    if dtype == "fp16":
+        return np.asarray(a, np.float32).astype(np.float16).astype(np.float32)
+    if dtype == "bf16":
+        u = np.ascontiguousarray(a, np.float32).view(np.uint32).astype(np.uint64)
+        return ((u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000).astype(np.uint32).view(np.float32)
+    return a
+
+
 def quantize_rowwise(w: np.ndarray, dtype: str) -> np.ndarray:
     """FBGEMM's fused row-wise quantisation of fp32 rows: min/max range, codes, then scale and bias."""
     w = np.asarray(w, dtype=np.float32)
@@ -125,6 +135,10 @@ def compressed_bag(table: Table, w: CompressedWeights, indices: np.ndarray, offs
     if indices.size and (indices.min() < 0 or indices.max() >= table.rows):
         raise InputError(f"table {table.name}: index out of range [0, {table.rows})")
     c, mode = table.compression, table.pooling
+    if c is None and table.dtype not in QUANT_BITS:  # a plain table: pool its rows where they are
+        # torch pools half-precision rows in fp32 and returns the rows' type
+        return round_to_dtype(embedding_bag(w.parts[0], indices, offsets, mode, per_sample_weights,
+                                            include_last_offset=True), table.dtype)
     if c is None or c.scheme in ("lowrank", "hash", "tt"):
         return _pool(_rebuilt_rows(table, w, indices), offsets, mode, per_sample_weights)
     elems = [e for _, e in table.parts]

@@ -346,8 +346,16 @@ def interact_dot(bottom_out: np.ndarray, pooled: np.ndarray) -> np.ndarray:
     return out
 
 
-def interact_cat(bottom_out: np.ndarray, pooled: np.ndarray) -> np.ndarray:
-    """[bottom_out, pooled[0], ..., pooled[T-1]] per sample."""
+def interact_cat(bottom_out: np.ndarray, pooled: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+    """[bottom_out, pooled[0], ..., pooled[T-1]] per sample; `pooled` is (T, B, d), or T arrays (B, d_t) of
+    mixed widths."""
+    if not isinstance(pooled, np.ndarray):
+        for t, p in enumerate(pooled):
+            if np.ndim(p) != 2 or np.shape(p)[0] != np.shape(bottom_out)[0]:
+                raise InputError(f"interaction: pooled table {t} of shape {np.shape(p)} does not fit a batch of "
+                                 f"{np.shape(bottom_out)[0]}")
+        return np.concatenate([np.asarray(bottom_out, np.float32), *(np.asarray(p, np.float32) for p in pooled)],
+                              axis=1)
     bottom_out, pooled = _check_features(bottom_out, pooled)
     tables, batch, dim = pooled.shape
     return np.concatenate([bottom_out, pooled.transpose(1, 0, 2).reshape(batch, tables * dim)], axis=1)
@@ -384,9 +392,10 @@ class DlrmParameters(Protocol):
 
 @dataclass(frozen=True)
 class DlrmOutputs:
-    """Every intermediate a datapath is checked against: pooled (T, B, d), bottom_out, top_in, ctr (B,)."""
+    """Every intermediate a datapath is checked against: pooled (T, B, d) (a tuple of (B, d_t) when the
+    tables' dims differ), bottom_out, top_in, ctr (B,)."""
 
-    pooled: np.ndarray
+    pooled: np.ndarray | tuple[np.ndarray, ...]
     bottom_out: np.ndarray
     top_in: np.ndarray
     ctr: np.ndarray
@@ -418,10 +427,17 @@ def pool_tables(params: DlrmParameters, batch: "Batch", poolings: Sequence[str] 
 def dlrm_forward(params: DlrmParameters, dense: np.ndarray, batch: "Batch",
                  poolings: Sequence[str] | None = None) -> DlrmOutputs:
     """Reference DLRM / DCNv2 forward of one batch: bottom MLP, pooled tables, interaction, top MLP."""
+    return dense_forward(params, dense, pool_tables(params, batch, poolings))
+
+
+def dense_forward(params: DlrmParameters, dense: np.ndarray,
+                  pooled: np.ndarray | tuple[np.ndarray, ...]) -> DlrmOutputs:
+    """The rest of the forward from the pooled tables ((T, B, d), or T arrays (B, d_t) for a cat or DCNv2
+    interaction of mixed dims): bottom MLP, interaction, top MLP."""
     dense = np.ascontiguousarray(dense, dtype=np.float32)
-    pooled = pool_tables(params, batch, poolings)
-    if dense.ndim != 2 or dense.shape[0] != pooled.shape[1]:
-        raise InputError(f"dense features of shape {dense.shape} do not match a batch of {pooled.shape[1]}")
+    batch = pooled.shape[1] if isinstance(pooled, np.ndarray) else pooled[0].shape[0]
+    if dense.ndim != 2 or dense.shape[0] != batch:
+        raise InputError(f"dense features of shape {dense.shape} do not match a batch of {batch}")
     bottom_out = mlp(dense, params.bottom, sigmoid_last=False)
     if params.interaction == "dot":
         top_in = interact_dot(bottom_out, pooled)

@@ -21,7 +21,7 @@ from accelsim.energy import energy_table
 from accelsim.errors import InputError
 from accelsim.results import Result
 from accelsim.sim.engine import simulate_batches
-from accelsim.sim.functional import functional_outputs, max_output_difference
+from accelsim.sim.functional import functional_outputs, max_output_difference, weights_for_trace
 from accelsim.sim.mapping import Mapping, resolve_mapping
 from accelsim.sim.serve import ServeSpec, serve_queries
 from accelsim.workload.synth import synth_batches
@@ -40,7 +40,7 @@ class SynthTrace(Model):
 
 class FileTrace(Model):
     """Replay a trace file (see trace.rebatch); `weights`: the model's own weights for the functional model
-    (a captured trace's `weights/` folder or a torch file of named tensors)."""
+    (a weights folder or a torch file of named tensors; default the trace's own `weights/` when it has one)."""
 
     path: str
     weights: str | None = None
@@ -179,6 +179,9 @@ def run_point(resolved: dict) -> Result:
                    where=f"workload {p.workload.name}")
     batches = load_batches(p)
     if isinstance(p.trace, FileTrace):
+        # the trace's own weights when it has them, recorded in the config the result carries
+        own = weights_for_trace(p.trace.path, p.trace.weights)
+        p = p.model_copy(update={"trace": p.trace.model_copy(update={"weights": str(own) if own else None})})
         check_work(p.workload, samples, sum(b.num_lookups for b in batches), p.fidelity, p.functional,
                    where=p.trace.path)
     stages, counters, machine = simulate_batches(p.hw, p.workload, p.mapping, batches, p.fidelity, p.sharing)
@@ -229,8 +232,8 @@ def simulate(hw: str | dict = "harpv2_centaur", workload: str | dict | None = No
     """Python API: simulate one configuration; `trace` is a file path or synth parameters (default Zipf 1.09).
 
     With a trace file, `workload` None takes the trace's own spec, `batch_size` None its own batches and
-    `batches` None all of them; `weights` (a weights folder or torch file) makes the functional outputs those
-    of the model itself. Otherwise `workload` defaults to rm1, `batch_size` to the workload's
+    `batches` None all of them; `weights` (a weights folder or torch file; default the trace's own `weights/`
+    when captured with them) makes the functional outputs those of the model itself. Otherwise `workload` defaults to rm1, `batch_size` to the workload's
     `default_batch_size` and `batches` to 1.
     """
     point = dict(hw=hw, workload=workload, mapping=mapping, batch_size=batch_size, batches=batches,

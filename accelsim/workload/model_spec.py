@@ -22,7 +22,7 @@ from accelsim.errors import InputError
 BOTTOM_NAMES = ("bot_l", "bottom", "bottom_mlp", "dense_arch")
 TOP_NAMES = ("top_l", "top", "top_mlp", "over_arch")
 INTERACTION_ATTRS = ("arch_interaction_op", "interaction")
-_DTYPES = {"fp32", "fp16", "bf16", "int8"}
+_DTYPES = {"fp32", "fp16", "bf16", "int8", "int4"}
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,8 @@ def _groups(features: Sequence[Any]) -> list[dict[str, Any]]:
             g["shared_with"] = first[f.table]
         else:
             g.update(rows=f.rows, dim=f.dim, dtype=f.dtype)
+            if f.compression is not None:  # a recognised compressed module (capture: qr, md)
+                g["compression"] = f.compression
             first[f.table] = g["name"]
         groups.append(g)
     return groups

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-from accelsim.config.workload import ModelSpec
+from accelsim.config.workload import QUANT_BITS, ModelSpec, Table, row_layout_bytes
 from accelsim.errors import InputError
+from accelsim.kernels.compressed import CompressedWeights, round_to_dtype
 from accelsim.kernels.reference import CrossLayer, DenseLayer
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -139,9 +140,12 @@ WEIGHTS_INDEX = "weights.json"
 @dataclass(frozen=True, eq=False)
 class ModelWeights:
     """A real model's parameters in accelsim's layout; `feature_tables[t]` is the table trace table t reads
-    (two features of one shared table read the same array). Provides what reference.dlrm_forward needs."""
+    (two features of one shared table read the same arrays). Each table is its stored parts (one (rows, dim)
+    array for a plain table; a compressed table's parts and dense factors; FBGEMM's fused uint8 rows when
+    row-wise quantised), as accelsim.kernels.compressed reads them. For plain tables of the model's dim it
+    provides what reference.dlrm_forward needs."""
 
-    tables: tuple[np.ndarray, ...]
+    tables: tuple[CompressedWeights, ...]
     feature_tables: tuple[int, ...]
     embedding_dim: int
     pooling: str
@@ -153,15 +157,41 @@ class ModelWeights:
     @property
     def table_rows(self) -> tuple[int, ...]:
         """Rows of the table behind each trace table."""
-        return tuple(self.tables[k].shape[0] for k in self.feature_tables)
+        return tuple(self.tables[k].parts[0].shape[0] for k in self.feature_tables)
 
     def table_rows_values(self, table: int, row_ids: np.ndarray) -> np.ndarray:
-        """fp32 rows (len(row_ids), dim) of the table behind trace table `table`."""
-        return self.tables[self.feature_tables[table]][np.asarray(row_ids, dtype=np.int64)]
+        """fp32 rows (len(row_ids), dim) of the plain table behind trace table `table`."""
+        return self.tables[self.feature_tables[table]].parts[0][np.asarray(row_ids, dtype=np.int64)]
+
+    def table(self, feature: int) -> CompressedWeights:
+        """The stored arrays of the table behind trace table `feature`."""
+        return self.tables[self.feature_tables[feature]]
+
+
+def _one_array(parts: int, dense: int, quantised: bool) -> bool:
+    """A table stored as one float array and nothing else is named table_K; any other as its parts."""
+    return parts == 1 and dense == 0 and not quantised
+
+
+def _table_arrays(k: int, t: CompressedWeights) -> dict[str, np.ndarray]:
+    if _one_array(len(t.parts), len(t.dense), t.parts[0].dtype == np.uint8):
+        return {f"table_{k}": t.parts[0]}
+    return {**{f"table_{k}.part_{j}": p for j, p in enumerate(t.parts)},
+            **{f"table_{k}.dense_{j}": d for j, d in enumerate(t.dense)}}
+
+
+def _dense_shapes(table: Table) -> tuple[tuple[int, int], ...]:
+    """Shapes of a table's dense factors: md projections (stored dim, dim), the low-rank V (rank, dim)."""
+    c = table.compression
+    if c is not None and c.scheme == "md":
+        return tuple((d, table.dim) for d in c.dims)
+    if c is not None and c.scheme == "lowrank":
+        return ((c.rank, table.dim),)
+    return ()
 
 
 def _weight_arrays(w: ModelWeights) -> dict[str, np.ndarray]:
-    out = {f"table_{k}": t for k, t in enumerate(w.tables)}
+    out = {name: a for k, t in enumerate(w.tables) for name, a in _table_arrays(k, t).items()}
     for part, layers in (("bottom", w.bottom), ("top", w.top)):
         for i, (weight, bias) in enumerate(layers):
             out[f"{part}_{i}.weight"], out[f"{part}_{i}.bias"] = weight, bias
@@ -206,26 +236,36 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
 
 
 def load_weights(path: str | Path, spec: ModelSpec) -> ModelWeights:
-    """Load a model's weights for `spec` (a weights folder or a torch file), checking every shape."""
+    """Load a model's weights for `spec` (a weights folder or a torch file), checking every shape.
+
+    fp16 / bf16 tables are rounded to their dtype; int8 / int4 tables are FBGEMM's fused uint8 rows.
+    """
     path = Path(path)
     num_features = spec.num_tables
-    mixed = [f"{t.name}: {t.pooling}, dim {t.dim}" for t in spec.table_list
-             if (t.pooling, t.dim) != (spec.pooling, spec.embedding_dim)]
-    if mixed:
-        raise InputError(f"workload {spec.name}: replay with weights pools every table with the model's pooling "
-                         f"{spec.pooling!r} and dim {spec.embedding_dim}, but {'; '.join(mixed)}")
     arrays = _read_arrays(path)
 
-    def take(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    def take(name: str, shape: tuple[int, ...], fused: bool = False) -> np.ndarray:
+        kind = "uint8 (fused row-wise quantised rows)" if fused else "float"
         if name not in arrays:
-            raise InputError(f"{path}: no array {name!r} (expected shape {shape})")
+            raise InputError(f"{path}: no array {name!r} (expected {kind} {shape})")
         a = arrays[name]
-        if a.dtype.kind not in "fiu" or a.shape != shape:
-            raise InputError(f"{path}: {name} is {a.dtype} {a.shape}, expected float {shape}")
+        if a.shape != shape or (a.dtype != np.uint8 if fused else a.dtype.kind not in "fiu"):
+            raise InputError(f"{path}: {name} is {a.dtype} {a.shape}, expected {kind} {shape}")
+        if fused:
+            return np.ascontiguousarray(a)
         a = np.ascontiguousarray(a, dtype=np.float32)
         if not np.isfinite(a).all():
             raise InputError(f"{path}: {name} holds non-finite values")
         return a
+
+    def table_weights(k: int, t: Table) -> CompressedWeights:
+        fused = t.dtype in QUANT_BITS
+        shapes = [(n, row_layout_bytes(e, t.dtype) if fused else e) for n, e in t.parts]
+        if _one_array(len(shapes), len(_dense_shapes(t)), fused):
+            return CompressedWeights(parts=(round_to_dtype(take(f"table_{k}", shapes[0]), t.dtype),))
+        return CompressedWeights(
+            parts=tuple(round_to_dtype(take(f"table_{k}.part_{j}", s, fused), t.dtype) for j, s in enumerate(shapes)),
+            dense=tuple(take(f"table_{k}.dense_{j}", s) for j, s in enumerate(_dense_shapes(t))))
 
     ft = arrays.get("feature_tables", np.arange(num_features))
     if ft.dtype.kind not in "iu" or ft.shape != (num_features,) or (ft.size and ft.min() < 0):
@@ -234,12 +274,18 @@ def load_weights(path: str | Path, spec: ModelSpec) -> ModelWeights:
     feature_tables = tuple(int(k) for k in ft)
     if set(feature_tables) != set(range(len(set(feature_tables)))):
         raise InputError(f"{path}: feature_tables {list(feature_tables)} must number the tables 0, 1, ... in use")
-    rows: dict[int, int] = {}
+    owner: dict[int, Table] = {}
+
+    def layout(t: Table) -> str:
+        return f"{t.rows} rows of dim {t.dim}, {t.dtype}, compression {t.scheme}"
     for t, k in enumerate(feature_tables):
-        if rows.setdefault(k, spec.table_list[t].rows) != spec.table_list[t].rows:
-            raise InputError(f"{path}: trace tables {feature_tables.index(k)} and {t} share table_{k}, but the "
-                             f"workload gives them {rows[k]} and {spec.table_list[t].rows} rows")
-    tables = tuple(take(f"table_{k}", (rows[k], spec.embedding_dim)) for k in range(len(rows)))
+        table = spec.table_list[t]
+        first = owner.setdefault(k, table)
+        if (first.rows, first.dim, first.dtype, first.compression) != (table.rows, table.dim, table.dtype,
+                                                                        table.compression):
+            raise InputError(f"{path}: trace tables {first.index} and {t} share table_{k}, but the workload gives "
+                             f"them {layout(first)} and {layout(table)}")
+    tables = tuple(table_weights(k, owner[k]) for k in range(len(owner)))
 
     def dense(part: str, widths: tuple[tuple[int, int], ...]) -> tuple[DenseLayer, ...]:
         return tuple(DenseLayer(take(f"{part}_{i}.weight", (o, n)), take(f"{part}_{i}.bias", (o,)))

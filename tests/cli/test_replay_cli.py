@@ -1,6 +1,7 @@
 """`accelsim trace capture --module`, `accelsim run --trace` with the trace's own spec, `accelsim replay`."""
 
 import json
+import shutil
 
 import pytest
 
@@ -100,12 +101,18 @@ def test_run_of_a_trace_without_a_spec_needs_a_workload(tmp_path, capsys):
     assert "give --workload, or --trace" in capsys.readouterr().err
 
 
-def test_simulate_with_the_captured_weights_reports_the_difference(captured):
+def test_simulate_with_the_captured_weights_reports_the_difference(captured, tmp_path):
     import accelsim
 
     r = accelsim.simulate(hw="broadwell_cpu_only", mapping="cpu_only", trace=str(captured), fidelity="analytic",
                           weights=captured / "weights")
     assert r.summary["samples"] == 53 and r.summary["ctr_max_abs_diff_vs_captured"] < 1e-6
     assert r.config["trace"]["weights"] == str(captured / "weights")
-    bare = accelsim.simulate(hw="broadwell_cpu_only", mapping="cpu_only", trace=str(captured), fidelity="analytic")
+    own = accelsim.simulate(hw="broadwell_cpu_only", mapping="cpu_only", trace=str(captured), fidelity="analytic")
+    assert own.config["trace"]["weights"] == str(captured / "weights")  # the trace's own, by default
+    assert own.summary["ctr_max_abs_diff_vs_captured"] == r.summary["ctr_max_abs_diff_vs_captured"]
+    shutil.copytree(captured, tmp_path / "bare.trace", ignore=shutil.ignore_patterns("weights"))
+    bare = accelsim.simulate(hw="broadwell_cpu_only", mapping="cpu_only", trace=str(tmp_path / "bare.trace"),
+                             fidelity="analytic")
+    assert bare.config["trace"]["weights"] is None
     assert bare.summary["ctr_max_abs_diff_vs_captured"] > 1e-3  # generated weights: another model

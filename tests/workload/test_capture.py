@@ -161,7 +161,8 @@ def test_capture_dlrm_refuses_a_model_over_the_memory_budget(tmp_path):
 
 
 class QREmbeddingBag(nn.Module):
-    """facebookresearch/dlrm's quotient-remainder embedding: two functional lookups per call."""
+    """A quotient-remainder embedding not in dlrm's shape (no `num_collisions` or `operation`), so capture does
+    not recognise it: its two functional lookups are two tables (test_capture_compressed has dlrm's)."""
 
     def __init__(self, rows, dim, collisions):
         super().__init__()

@@ -139,15 +139,6 @@ def test_a_model_that_is_not_dlrm_like_needs_its_dense_part(tmp_path):
                       dense={"bottom_mlp": [3, 4], "top_mlp": [1], "interaction": "cat"})
 
 
-def test_weights_for_tables_of_mixed_pooling_are_refused_not_misread(tmp_path):
-    spec = parse_model(ModelSpec, dict(name="mixed", source="t", embedding_dim=4, interaction="cat",
-                                       tables=[{"rows": 3, "lookups_per_sample": 1, "name": "a"},
-                                               {"rows": 3, "lookups_per_sample": 1, "name": "b", "pooling": "max"}],
-                                       bottom_mlp=[4], top_mlp=[1]))
-    with pytest.raises(InputError, match="mixed: replay with weights pools every table .* b: max, dim 4"):
-        load_weights(tmp_path, spec)
-
-
 class QrDlrm(nn.Module):
     """facebookresearch/dlrm with a QR embedding: two tables combine into one feature before the interaction."""
 
