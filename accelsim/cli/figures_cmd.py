@@ -6,22 +6,12 @@ import argparse
 import sys
 import time
 
-from accelsim.cli.main_cmd import FIDELITY
 from accelsim.atomic import claim_output, mark_output
 from accelsim.cli import add_force_flag
+from accelsim.cli.main_cmd import FIDELITY, add_study_flags, int_list, name_list, run_study
 from accelsim.errors import InputError
 
 FIGURES_KIND = "figures"  # output kind of the figures directory (accelsim.atomic)
-
-
-def _int_list(text: str, what: str) -> list[int]:
-    try:
-        values = [int(x) for x in text.split(",")]
-    except ValueError:
-        raise InputError(f"{what}: expected comma-separated integers, got {text!r}") from None
-    if min(values) < 1:
-        raise InputError(f"{what}: every value must be >= 1, got {text!r}")
-    return values
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(default: run a small built-in link bandwidth x gather units sweep)")
     p.add_argument("--fidelity", choices=["analytic", "detailed"], default=FIDELITY,
                    help="of every simulation behind the figures (default: %(default)s, as `accelsim main`)")
-    p.add_argument("--models", default="rm1,rm2,rm3", help="comma-separated models with shipped traces")
+    p.add_argument("--models", default="rm1,rm2,rm3", help="comma-separated, among `accelsim main`'s study")
     p.add_argument("--batch-sizes", default="1,2,4,8,16,32,64,128")
     p.add_argument("--label", action="append", default=[], metavar="PATH=WORDS",
                    help="axis words for a swept config path, e.g. 'hw.dram.channels=DRAM channels' (repeatable; "
@@ -42,17 +32,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", default="results/figures", help="directory for the figures")
     p.add_argument("--compression", metavar="DIR", help="results store of sweeps/compression.yaml: also draw "
                    "i_compression_pareto (table memory vs latency and energy)")
+    add_study_flags(p)  # figures (a)-(c) and (e) draw the main study's points, read from (or added to) its store
     add_force_flag(p)
     p.set_defaults(func=_figures)
 
 
 def _figures(args: argparse.Namespace) -> int:
     from accelsim.figures import make_figures  # imports matplotlib: only when drawing
+    from accelsim.sweep import SweepAborted
 
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    if not models:
-        raise InputError("--models: give at least one model")
-    sizes = _int_list(args.batch_sizes, "--batch-sizes")
+    models = name_list(args.models, "--models")
+    sizes = int_list(args.batch_sizes, "--batch-sizes")
     labels = {}
     for item in args.label:
         path, sep, words = item.partition("=")
@@ -61,9 +51,19 @@ def _figures(args: argparse.Namespace) -> int:
         labels[path.strip()] = words.strip()
     claim_output(args.out, FIGURES_KIND)  # figures go in one by one: the directory must be ours (or empty)
     t0 = time.perf_counter()
-    figures = make_figures(args.out, sweep_dir=args.sweep, fidelity=args.fidelity, models=models,
-                           batch_sizes=sizes, labels=labels, log=lambda msg: print(msg, file=sys.stderr),
-                           serving=args.serving)
+    say = (lambda _msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+
+    def grid(models: list[str], sizes: list[int], fidelity: str) -> list:
+        results, report = run_study(models, sizes, fidelity, store=args.store, workers=args.workers, quiet=args.quiet)
+        say(f"main study: {report.done} points computed, {report.skipped} read from the store {args.store}")
+        return results
+
+    try:
+        figures = make_figures(args.out, sweep_dir=args.sweep, fidelity=args.fidelity, models=models,
+                               batch_sizes=sizes, labels=labels, log=say, serving=args.serving, grid=grid)
+    except SweepAborted as err:
+        print(f"accelsim: figures aborted: {err}; finished points are stored, run again to resume", file=sys.stderr)
+        return 1
     if args.compression:
         from accelsim.figures.compression import figure_from_store
         figure_from_store(args.compression, args.out)

@@ -50,10 +50,13 @@ def _sweep(args: argparse.Namespace) -> int:
         raise InputError(f"--chunk-size: need at least 1, got {args.chunk_size}")
     try:
         report = run_sweep(args.spec, args.out, _executor(args), limit=args.limit,
-                           retry_failed=args.retry_failed, progress=True, allow_code=args.allow_code)
+                           retry_failed=args.retry_failed, progress=True, allow_code=args.allow_code,
+                           rebuild=args.rebuild)
     except SweepAborted as err:
         print(f"accelsim: sweep aborted: {err}; finished points are stored, run again to resume", file=sys.stderr)
         return 1
+    if report.discarded:
+        print(f"accelsim: deleted {report.discarded} points computed by other code (--rebuild)", file=sys.stderr)
     print(report.line())
     if report.failed:
         print(f"accelsim: {report.failure_summary()}\n(details: accelsim results {args.out})", file=sys.stderr)
@@ -98,12 +101,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("spec", help="sweep YAML (see docs/sweeps.md)")
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="results store (created or resumed)")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, metavar="N", help="local process pool size (default: CPU count)")
+    where.add_argument("--workers", type=int, metavar="N", help="local process pool size (default: usable CPUs)")
     where.add_argument("--dask-local", type=int, metavar="N", help="start a Dask LocalCluster of N worker processes")
     where.add_argument("--scheduler", metavar="ADDR", help="use a running Dask scheduler, e.g. tcp://host:8786")
     where.add_argument("--in-process", action="store_true", help="run points one by one in this process")
     p.add_argument("--limit", type=int, metavar="K", help="run at most K of the unfinished points")
     p.add_argument("--retry-failed", action="store_true", help="run again the points stored with an error")
+    p.add_argument("--rebuild", action="store_true",
+                   help="delete the store's points if other code computed them (otherwise such a store is refused)")
     p.add_argument("--chunk-size", type=int, metavar="K", help="points per worker task (default: automatic)")
     p.add_argument("--allow-code", action="store_true",
                    help="let the spec's runner/resolver name any module:function (it will be imported and run)")

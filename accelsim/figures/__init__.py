@@ -47,11 +47,14 @@ SERVING_FIGURE_NAMES: tuple[str, ...] = ("g_serving_p99_vs_qps", "h_qps_at_sla")
 def make_figures(out_dir: str | Path, sweep_dir: str | Path | None = None, *, fidelity: str,
                  models: Sequence[str] = MODELS, batch_sizes: Sequence[int] = BATCH_SIZES,
                  labels: dict[str, str] | None = None,
-                 log: Callable[[str], None] | None = None, serving: bool = False) -> dict[str, Figure]:
+                 log: Callable[[str], None] | None = None, serving: bool = False,
+                 grid: Callable[[Sequence[str], Sequence[int], str], list] = run_grid) -> dict[str, Figure]:
     """Run the simulations every figure needs, write each as PDF + PNG (and its data as CSV) into `out_dir`.
 
     `fidelity` applies to every simulation (the CLI defaults it to `accelsim main`'s); `labels` overrides the
     heatmap's axis words ({config path: words with unit}, see style.AXIS_LABELS); `serving` adds (g) and (h).
+    `grid(models, batch_sizes, fidelity)` gives the CPU-only and Centaur Results (the CLI reads them from
+    `accelsim main`'s store).
     """
     if fidelity not in ("analytic", "detailed"):
         raise InputError(f"fidelity: expected analytic or detailed, got {fidelity!r}")
@@ -59,7 +62,7 @@ def make_figures(out_dir: str | Path, sweep_dir: str | Path | None = None, *, fi
     # Read a given sweep first, so that a bad directory fails before any simulation runs.
     sweep = sweep_heatmap_data(_load_sweep(sweep_dir), labels=labels) if sweep_dir is not None else None
     t0 = time.perf_counter()
-    results = run_grid(models, batch_sizes, fidelity)
+    results = grid(models, batch_sizes, fidelity)
     say(f"CPU-only and Centaur runs: {len(results)} points, {time.perf_counter() - t0:.1f} s")
     roofs = device_roofs([r.config["hw"] for r in results])
     points = roofline_points(results)

@@ -25,7 +25,8 @@ __all__ = ["DaskExecutor", "InProcessExecutor", "Point", "ProcessExecutor", "Swe
 @dataclass(frozen=True)
 class SweepReport:
     """What one `run_sweep` call did. `not_run` counts points left for later by `limit`; `errors` are
-    (error type, message) of the points that failed in this call, in the order they were stored."""
+    (error type, message) of the points that failed in this call, in the order they were stored; `hashes`
+    are every point's, in the spec's order; `discarded` counts points of other code deleted by `rebuild`."""
 
     out_dir: Path
     total: int
@@ -35,6 +36,8 @@ class SweepReport:
     not_run: int
     elapsed_s: float
     errors: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    hashes: tuple[str, ...] = field(default=(), repr=False)
+    discarded: int = 0
 
     def line(self) -> str:
         """The one-line summary the CLI prints."""
@@ -53,11 +56,13 @@ class SweepReport:
 
 
 def run_sweep(spec: "str | Path | dict | SweepSpec", out_dir: str | Path, executor: Executor | None = None, *,
-              limit: int | None = None, retry_failed: bool = False, progress: bool = False,
-              allow_code: bool = False) -> SweepReport:
+              limit: int | None = None, retry_failed: bool = False, progress: bool | None = False,
+              allow_code: bool = False, rebuild: bool = False) -> SweepReport:
     """Run every point of `spec` not yet in the store at `out_dir` (errors too, with `retry_failed`).
 
-    The spec's runner and resolver must be accelsim's or registered plugins, unless `allow_code`.
+    The spec's runner and resolver must be accelsim's or registered plugins, unless `allow_code`. A store
+    whose points other code computed is refused, or emptied first with `rebuild` (Store.prepare).
+    `progress`: a bar on stderr; None shows it only when stderr is a terminal.
     """
     start = time.perf_counter()
     spec, source = load_spec(spec)
@@ -66,14 +71,17 @@ def run_sweep(spec: "str | Path | dict | SweepSpec", out_dir: str | Path, execut
     points = expand(spec, source=source, allow_code=allow_code)
     store = Store(out_dir)
     with store.lock():
-        store.prepare(spec_yaml(spec))
+        discarded = store.prepare(spec_yaml(spec), rebuild=rebuild)
         stored = store.statuses()
         todo = [p for p in points if p.hash not in stored or (retry_failed and stored[p.hash] != STATUS_OK)]
         not_run = len(todo) - limit if limit is not None and len(todo) > limit else 0
         todo = todo[:len(todo) - not_run]
         done = 0
         errors: list[tuple[str, str]] = []
-        with tqdm(total=len(todo), file=sys.stderr, unit="pt", disable=not progress, mininterval=0.5) as bar:
+        # tqdm's disable=None: only on a terminal. Nothing to run, no bar.
+        disable = True if not todo else (None if progress is None else not progress)
+        with tqdm(total=len(todo), file=sys.stderr, unit="pt", desc=spec.name, disable=disable,
+                  mininterval=0.5) as bar:
             for p in (p for p in todo if p.error_type is not None):
                 store.write(p, None, spec.runner)
                 errors.append((p.error_type, p.error_message or ""))
@@ -89,4 +97,4 @@ def run_sweep(spec: "str | Path | dict | SweepSpec", out_dir: str | Path, execut
                         bar.set_postfix(done=done, failed=len(errors), refresh=False)
                         bar.update()
     return SweepReport(Path(out_dir), len(points), done, len(points) - len(todo) - not_run, len(errors), not_run,
-                       time.perf_counter() - start, tuple(errors))
+                       time.perf_counter() - start, tuple(errors), tuple(p.hash for p in points), discarded)

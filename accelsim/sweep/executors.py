@@ -63,6 +63,13 @@ def environment() -> dict:
             "numba": importlib.metadata.version("numba"), "python": platform.python_version()}
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which a container or `taskset` narrows), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def run_task(runner_ref: str, task: Task, versions: dict) -> Outcome:
     """Run one point, catching whatever it raises so that one bad point never stops a sweep."""
     runner = load_callable(runner_ref, field="runner")
@@ -135,7 +142,7 @@ class ProcessExecutor:
     """A local pool of `workers` spawned processes (spawn: no state leaks from the parent into workers)."""
 
     def __init__(self, workers: int | None = None, *, chunk_size: int | None = None):
-        self.workers = (os.cpu_count() or 1) if workers is None else workers
+        self.workers = usable_cpus() if workers is None else workers
         if self.workers < 1:
             raise InputError(f"--workers: need at least 1, got {self.workers}")
         self.chunk_size = chunk_size

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 HASH_HEX_CHARS = 16  # 64 bits: a collision among a million points has probability ~3e-8
@@ -24,3 +25,22 @@ def canonical_json(obj: Any) -> str:
 def point_hash(config: dict) -> str:
     """Short hex sha256 of a resolved point's canonical JSON."""
     return hashlib.sha256(canonical_json(config).encode("ascii")).hexdigest()[:HASH_HEX_CHARS]
+
+
+def source_digest(package_dir: str | Path, exclude: tuple[str, ...] = ()) -> str:
+    """Short hex sha256 of every .py file under `package_dir` (relative path and bytes), but for the
+    top-level subpackages in `exclude`: the identity of the code.
+
+    A point's hash covers its configuration, not the code that computed it; a store records this digest so
+    that points computed by other code are never taken for this code's (see Store.prepare).
+    """
+    root = Path(package_dir)
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        if f.relative_to(root).parts[0] in exclude:
+            continue
+        data = f.read_bytes()
+        # Length-prefixed, so that no two different file sets can give the same byte stream.
+        h.update(f"{f.relative_to(root).as_posix()}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()[:HASH_HEX_CHARS]

@@ -1,8 +1,9 @@
 """Results store of a sweep: one directory per finished point, named by its hash and written atomically.
 
-Layout: DIR/sweep.yaml (the spec), DIR/points/<hash>/ {config.json, meta.json, and for a point that ran:
-summary.json, stages/counters/energy.parquet}. A point directory exists only once complete (temp
-directory + rename); entries starting with "." are leftovers of an interrupted write and are removed.
+Layout: DIR/sweep.yaml (the spec), DIR/provenance.json (the code that computed the points),
+DIR/points/<hash>/ {config.json, meta.json, and for a point that ran: summary.json,
+stages/counters/energy.parquet}. A point directory exists only once complete (temp directory + rename);
+entries starting with "." are leftovers of an interrupted write and are removed.
 """
 
 from __future__ import annotations
@@ -15,17 +16,39 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pandas as pd
+import yaml
 
+import accelsim
 from accelsim.atomic import atomic_path, claim_output, mark_output, write_text_atomic
 from accelsim.errors import InputError
-from accelsim.sweep.executors import Outcome
+from accelsim.results import Result
+from accelsim.sweep.executors import Outcome, environment
 from accelsim.sweep.expand import Point
-from accelsim.sweep.hashing import canonical_json
+from accelsim.sweep.hashing import canonical_json, source_digest
 
 STATUS_OK, STATUS_ERROR = "ok", "error"
 TABLE_FIRST = ("hash", "status")
 TABLE_LAST = ("error_type", "error_message", "wall_time_s")
 STORE_KIND, TABLE_KIND = "sweep-store", "results-table"  # output kinds (accelsim.atomic)
+PROVENANCE = "provenance.json"
+
+
+# The command-line layer builds specs (whose content the point hashes cover) and reports; it computes no point,
+# so editing a command's wording does not make every store stale.
+NOT_COMPUTING = ("cli",)
+
+
+def code_provenance() -> dict:
+    """What computes a point besides its configuration: package versions and the digest of accelsim's source."""
+    return {**environment(), "source_sha256": source_digest(Path(accelsim.__file__).parent, NOT_COMPUTING)}
+
+
+def _differences(recorded: dict | None, current: dict) -> str:
+    """'numba 0.59.0 -> 0.60.0, source_sha256 1a2b... -> 3c4d...' (or why there is no record)."""
+    if recorded is None:
+        return f"the store has no {PROVENANCE} (written before stores recorded their code, or damaged)"
+    keys = dict.fromkeys([*current, *recorded])
+    return ", ".join(f"{k} {recorded.get(k)} -> {current.get(k)}" for k in keys if recorded.get(k) != current.get(k))
 
 
 def _read_json(path: Path, want: type, keys: tuple[str, ...] = ()) -> Any:
@@ -80,16 +103,49 @@ class Store:
             mark_output(self.root, STORE_KIND)
             yield  # the lock goes with the file descriptor, so a killed sweep never leaves it held
 
-    def prepare(self, spec_yaml: str) -> None:
-        """Write the spec copy and remove the leftovers of interrupted writes. Call under `lock()`."""
+    def prepare(self, spec_yaml: str, *, rebuild: bool = False) -> int:
+        """Write the spec copy, check the code, remove the leftovers of interrupted writes. Call under `lock()`.
+
+        Points computed by other code (another accelsim source, numpy, numba or Python; `code_provenance`)
+        are never reused: an InputError, or with `rebuild` they are deleted. Returns how many were deleted.
+        """
         self.points_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(self.root / "sweep.yaml", spec_yaml)
-        mark_output(self.root, STORE_KIND)
         for entry in self.points_dir.iterdir():
             if entry.name.startswith(".") and entry.is_dir():
                 shutil.rmtree(entry)
             elif entry.name.startswith("."):
                 entry.unlink()
+        current, recorded = code_provenance(), self.provenance()
+        stale = [] if recorded == current else list(self._point_dirs())
+        if stale and not rebuild:
+            raise InputError(f"its {len(stale)} points were computed by other code ({_differences(recorded, current)})"
+                             "; use a new store directory, or rebuild this one (accelsim sweep --rebuild)",
+                             source=str(self.root))
+        if stale:
+            # Provenance first: a kill part-way leaves old points and no record, which the next run rebuilds.
+            (self.root / PROVENANCE).unlink(missing_ok=True)
+            for d in stale:
+                shutil.rmtree(d)
+        write_text_atomic(self.root / PROVENANCE, json.dumps(current, indent=1, sort_keys=True) + "\n")
+        write_text_atomic(self.root / "sweep.yaml", spec_yaml)
+        mark_output(self.root, STORE_KIND)
+        return len(stale)
+
+    def provenance(self) -> dict | None:
+        """The code that computed the stored points (`code_provenance` of the last run), None if unrecorded."""
+        path = self.root / PROVENANCE
+        return _read_json(path, dict) if path.exists() else None
+
+    def spec_name(self) -> str | None:
+        """The `name` of the spec last run into this store, None for a new store."""
+        path = self.root / "sweep.yaml"
+        if not path.exists():
+            return None
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+            raise InputError(f"unreadable spec copy ({err})", source=str(path)) from None
+        return data.get("name") if isinstance(data, dict) else None
 
     def _point_dirs(self) -> Iterator[Path]:
         if self.points_dir.is_dir():
@@ -117,6 +173,17 @@ class Store:
             else:
                 (tmp / "config.json").write_text(_json(point.config))
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1))  # unsorted: params keep axis order
+
+    def result(self, point_hash: str) -> Result:
+        """The Result of a stored point that ran; InputError if it is missing or failed (naming its error)."""
+        d = self.points_dir / point_hash
+        meta = _meta(d)
+        if meta["status"] != STATUS_OK:
+            raise InputError(f"the point failed: {meta['error_type']}: {meta['error_message']}", source=str(d))
+        try:
+            return Result.load(d)
+        except (OSError, ValueError) as err:  # pyarrow's errors are ValueErrors (ArrowInvalid) or OSErrors
+            raise InputError(f"unreadable point ({type(err).__name__}: {err})", source=str(d)) from None
 
     def load_results(self) -> pd.DataFrame:
         """One row per point, sorted by hash: hash, status, swept paths, summary metrics, error, wall time.

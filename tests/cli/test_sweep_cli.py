@@ -73,3 +73,20 @@ def test_bad_arguments_exit_2(spec_file, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["sweep", str(spec_file), "-o", out, "--in-process", "--workers", "2", "--allow-code"])
     assert exc.value.code == 2
+
+
+def test_a_store_of_other_code_exits_2_until_rebuilt(spec_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["sweep", str(spec_file), "-o", str(out), "--in-process", "--allow-code", "--limit", "4"]) == 0
+    record = out / "provenance.json"
+    record.write_text(record.read_text().replace('"numba": "', '"numba": "0.0-'))  # as if another numba ran them
+    capsys.readouterr()
+    assert main(["sweep", str(spec_file), "-o", str(out), "--in-process", "--allow-code"]) == 2
+    err = capsys.readouterr().err
+    assert f"{out}: its 4 points were computed by other code (numba 0.0-" in err and "--rebuild" in err
+    assert len(list((out / "points").iterdir())) == 4
+    assert main(["sweep", str(spec_file), "-o", str(out), "--in-process", "--allow-code", "--rebuild",
+                 "--limit", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "deleted 4 points computed by other code" in captured.err
+    assert captured.out.strip() == "18 points: 2 done, 0 skipped (already in store), 0 failed, 16 not run (--limit)"

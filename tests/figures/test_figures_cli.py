@@ -39,7 +39,8 @@ def tiny_sweep(tmp_path_factory) -> Path:
 
 def test_cli_writes_every_figure_from_a_stored_sweep(tmp_path, tiny_sweep, capsys):
     out = tmp_path / "figs"
-    rc = main(["figures", "--sweep", str(tiny_sweep), "--models", "rm1", "--batch-sizes", "1,4", "-o", str(out)])
+    rc = main(["figures", "--sweep", str(tiny_sweep), "--models", "rm1", "--batch-sizes", "1,4",
+               "--store", str(tmp_path / "store"), "-o", str(out)])
     assert rc == 0
     _assert_written(out)
     cells = (out / "d_sweep_heatmap.csv").read_text().splitlines()
@@ -102,7 +103,8 @@ def test_cli_bad_arguments_exit_2(tmp_path, capsys, args):
 def test_cli_label_override_and_bad_label(tmp_path, tiny_sweep, capsys):
     out = tmp_path / "figs"
     assert main(["figures", "--sweep", str(tiny_sweep), "--models", "rm1", "--batch-sizes", "1", "--fidelity",
-                 "analytic", "--label", "hw.accelerator.clock_ghz=FPGA fabric clock (GHz)", "-o", str(out)]) == 0
+                 "analytic", "--label", "hw.accelerator.clock_ghz=FPGA fabric clock (GHz)",
+                 "--store", str(tmp_path / "store"), "-o", str(out)]) == 0
     fig_d = make_figures(tmp_path / "again", sweep_dir=tiny_sweep, fidelity="analytic", models=["rm1"],
                          batch_sizes=[1], labels={"hw.accelerator.clock_ghz": "FPGA fabric clock (GHz)"})
     assert "FPGA fabric clock (GHz)" in {fig_d["d_sweep_heatmap"].axes[0].get_xlabel(),

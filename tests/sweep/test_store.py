@@ -8,9 +8,10 @@ import pytest
 import sweep_fixtures as fx
 from accelsim.errors import InputError
 from accelsim.results import Result
-from accelsim.sweep import expand, load_results, load_spec, write_table
+from accelsim.sweep import InProcessExecutor, expand, load_results, load_spec, run_sweep, write_table
 from accelsim.sweep.executors import Task, environment, run_task
-from accelsim.sweep.store import Store
+from accelsim.sweep.hashing import source_digest
+from accelsim.sweep.store import PROVENANCE, Store, code_provenance
 
 UNITS = "hw.accelerator.sparse_engine.gather_units"
 
@@ -118,3 +119,64 @@ def test_integer_columns_stay_integer_when_some_points_lack_them(tmp_path):
     table = tmp_path / "t.parquet"
     write_table(df, table)
     assert str(pd.read_parquet(table)["batch_size"].dtype) == "Int64"
+
+
+def test_a_store_of_other_code_is_refused_or_rebuilt_never_reused(tmp_path, monkeypatch):
+    spec = fx.spec(axes=[{"grid": {"batch_size": [4, 8]}}])
+    out = tmp_path / "out"
+    first = run_sweep(spec, out, InProcessExecutor(), allow_code=True)
+    assert first.done == 2 and Store(out).provenance() == code_provenance()
+    other = {**code_provenance(), "source_sha256": "0" * 16}
+    monkeypatch.setattr("accelsim.sweep.store.code_provenance", lambda: other)
+    with pytest.raises(InputError, match=r"its 2 points were computed by other code \(source_sha256 .* -> 0{16}\)"):
+        run_sweep(spec, out, InProcessExecutor(), allow_code=True)
+    assert len(Store(out).statuses()) == 2  # refused: nothing deleted
+    again = run_sweep(spec, out, InProcessExecutor(), allow_code=True, rebuild=True)
+    assert (again.discarded, again.done, again.skipped) == (2, 2, 0)
+    assert Store(out).provenance() == other
+    assert run_sweep(spec, out, InProcessExecutor(), allow_code=True).skipped == 2  # same code: reused
+
+
+def test_a_store_without_a_record_of_its_code_is_stale(tmp_path):
+    spec = fx.spec(axes=[{"grid": {"batch_size": [4]}}])
+    run_sweep(spec, tmp_path / "out", InProcessExecutor(), allow_code=True)
+    (tmp_path / "out" / PROVENANCE).unlink()  # a store written before stores recorded their code
+    with pytest.raises(InputError, match="has no provenance.json"):
+        run_sweep(spec, tmp_path / "out", InProcessExecutor(), allow_code=True)
+    assert run_sweep(spec, tmp_path / "out", InProcessExecutor(), allow_code=True, rebuild=True).discarded == 1
+
+
+def test_source_digest_follows_every_python_file(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "a.py").write_text("x = 1\n")
+    (pkg / "sub" / "b.py").write_text("y = 2\n")
+    (pkg / "notes.txt").write_text("not code")
+    before = source_digest(pkg)
+    (pkg / "notes.txt").write_text("still not code")
+    assert source_digest(pkg) == before
+    (pkg / "sub" / "b.py").write_text("y = 3\n")
+    assert source_digest(pkg) != before
+    (pkg / "sub" / "b.py").write_text("y = 2\n")
+    (pkg / "sub" / "b.py").rename(pkg / "b.py")  # same bytes, another module
+    assert source_digest(pkg) != before
+    moved = source_digest(pkg)
+    (pkg / "cli").mkdir()
+    (pkg / "cli" / "c.py").write_text("z = 1\n")
+    assert source_digest(pkg, exclude=("cli",)) == moved != source_digest(pkg)
+
+
+def test_a_stored_result_reads_back_and_a_failed_one_names_its_error(tmp_path):
+    store, pts = stored(tmp_path, [{"points": [{"batch_size": 16}, {"mapping": "explode"}]}])
+    ok, failed = pts
+    assert store.result(ok.hash).summary == fx.run(ok.config).summary
+    with pytest.raises(InputError, match="the point failed: RuntimeError: the toy runner cannot run"):
+        store.result(failed.hash)
+    with pytest.raises(InputError, match="incomplete"):
+        store.result("0" * 16)
+
+
+def test_report_lists_every_point_in_the_specs_order(tmp_path):
+    spec = fx.spec(axes=[{"grid": {"batch_size": [64, 4, 16]}}])
+    report = run_sweep(spec, tmp_path / "out", InProcessExecutor(), allow_code=True, limit=1)
+    assert report.hashes == tuple(p.hash for p in expand(load_spec(spec)[0], allow_code=True))
