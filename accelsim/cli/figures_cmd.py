@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _figures(args: argparse.Namespace) -> int:
-    from accelsim.figures import make_figures  # imports matplotlib: only when drawing
+    from accelsim.figures.make import make_figures  # imports matplotlib: only when drawing
     from accelsim.sweep import SweepAborted
 
     models = name_list(args.models, "--models")
