@@ -185,11 +185,17 @@ def test_per_bank_command_queues_hold_one_bank_each():
     cfg, t, r = _refresh_scene(queue_depth=4, queue_structure="per_bank", command_queue_depth=1)
     unloaded = (cfg.tRCD + cfg.tCL + cfg.burst_cycles) * cfg.tck_ns
     assert r.completion_ns[4] - t == pytest.approx(4 * cfg.tck_ns + unloaded, abs=1e-9)
-    # ...and a second read to a full bank queue waits in the transaction queue: it moves only after the
-    # first is served, so it cannot be served before that
+    # ...and a read behind a full bank queue waits in the transaction queue, out of the scheduler's sight:
+    # rows 5, 6, 5 to one bank. FR-FCFS serves the second row-5 read as a hit before row 6 when it can see it
+    # (shared queue, or a bank queue of 2); with a bank queue of 1, row 6 moves in first and is served first
     amap = cfg.address_map
-    r = run(cfg, [0.0, 0.0], [amap.encode(row=5), amap.encode(row=5, column=1)])
-    assert r.completion_ns[1] - r.completion_ns[0] >= cfg.burst_cycles * cfg.tck_ns - 1e-9
+    addr = [amap.encode(row=5), amap.encode(row=6), amap.encode(row=5, column=1)]
+    order = {}
+    for label, kw in (("shared", {}), ("per_bank 1", dict(queue_structure="per_bank", command_queue_depth=1)),
+                      ("per_bank 2", dict(queue_structure="per_bank", command_queue_depth=2))):
+        done = run(load_dram("DDR4-2400", queue_depth=4, **kw), [0.0] * 3, addr).completion_ns
+        order[label] = list(np.argsort(done, kind="stable"))
+    assert order == {"shared": [0, 2, 1], "per_bank 1": [0, 1, 2], "per_bank 2": [0, 2, 1]}
 
 
 def test_command_queues_raise_random_bandwidth_over_one_shared_queue():
