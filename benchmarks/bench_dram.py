@@ -9,15 +9,20 @@ shown; on a shared machine the CPU-time rate is the steadier figure.
     .venv/bin/python benchmarks/bench_dram.py [--sizes 250000 500000 1000000] [--repeat 3]
     .venv/bin/python benchmarks/bench_dram.py --fidelity   # the DRAM fidelity table (benchmarks/RESULTS.md)
 
-The fidelity table runs the standard synthetic patterns on DDR4-2400 with DRAMsim3's stock mapping
-(rochrababgco) and queue (16), as the peers' numbers in RESULTS.md were taken: saturated streams (all requests
-at t = 0), unloaded probes (one request every 1 us), and offered loads (evenly spaced requests).
+The fidelity table runs the standard synthetic patterns on three DDR4-2400 controllers: the preset with
+DRAMsim3's mapping (rochrababgco) and one shared 16-entry queue; the same with DRAMsim3's queue structure as the
+peers' figures in RESULTS.md were taken (16-entry transaction queue in front of 8-entry command queues per bank);
+and DRAMsim3's stored stock file (configs/DDR4_8Gb_x8_2400.ini at commit 7985fa0, written here from its
+values). Patterns: saturated streams (all requests at t = 0), unloaded probes (one request every 1 us), and
+offered loads (evenly spaced requests).
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -47,30 +52,69 @@ def make_trace(kind: str, n: int, capacity_bytes: int, seed: int = 0) -> np.ndar
     return (rows[:, None] * ROW_BYTES + np.arange(ROW_BYTES // 64) * 64).ravel()
 
 
+# The values of DRAMsim3's configs/DDR4_8Gb_x8_2400.ini as stored at umd-memsys/DRAMsim3 commit 7985fa0 (the
+# keys our loader reads, plus the system keys; power and output keys left out).
+STOCK_DDR4_2400_INI = {
+    "dram_structure": {"protocol": "DDR4", "bankgroups": 4, "banks_per_group": 4, "rows": 65536, "columns": 1024,
+                       "device_width": 8, "BL": 8},
+    "timing": {"tCK": 0.833, "AL": 0, "CL": 16, "CWL": 16, "tRCD": 16, "tRP": 16, "tRAS": 39, "tRFC": 420,
+               "tREFI": 9364, "tRRD_S": 4, "tRRD_L": 6, "tWTR_S": 3, "tWTR_L": 9, "tFAW": 26, "tWR": 19,
+               "tCCD_S": 4, "tCCD_L": 6, "tRTRS": 2},
+    "system": {"channel_size": 8192, "channels": 1, "bus_width": 64, "address_mapping": "chrobabgraco",
+               "queue_structure": "PER_RANK", "queue_size": 16, "refresh_strategy": "RANK_LEVEL_STAGGERED"},
+}
+
+
+def write_ini(values: dict, path: Path) -> Path:
+    """Write {section: {key: value}} as a DRAMsim3 .ini file."""
+    path.write_text("".join(f"[{sec}]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()) + "\n"
+                            for sec, keys in values.items()))
+    return path
+
+
+def fidelity_configs(channels: int, tmp: Path) -> dict:
+    """The three controllers of the fidelity table at `channels` channels."""
+    base = dict(channels=channels, address_mapping="rochrababgco", queue_depth=16)
+    return {"preset, shared queue 16": load_dram("DDR4-2400", **base),
+            "preset, per-bank 8 (peers)": load_dram("DDR4-2400", **base, queue_structure="per_bank",
+                                                    command_queue_depth=8),
+            "stock .ini 7985fa0": load_dram(str(write_ini(STOCK_DDR4_2400_INI, tmp / "DDR4_8Gb_x8_2400.ini")),
+                                            channels=channels)}
+
+
 def fidelity_table(n: int = 200_000) -> None:
     """Bandwidth and read latency of the standard patterns, 1 and 2 channels, reads only and a 30% write mix."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for channels in (1, 2):
+            for label, cfg in fidelity_configs(channels, Path(tmp)).items():
+                print(f"== {label}: {cfg.ranks} rank(s), CL{cfg.tCL}, {cfg.address_mapping}, {cfg.queue_structure}"
+                      f" (transaction queue {cfg.queue_depth}, command queues {cfg.command_queue_depth})")
+                fidelity_rows(cfg, n)
+
+
+def fidelity_rows(cfg, n: int) -> None:
+    """One controller's rows of the fidelity table."""
     print(f"{'pattern':<28}{'ch':>3}{'GB/s':>8}{'lat avg ns':>12}{'lat p99 ns':>12}{'row hits':>10}")
-    for channels in (1, 2):
-        cfg = load_dram("DDR4-2400", channels=channels, address_mapping="rochrababgco", queue_depth=16)
-        dram = Dram(cfg)
-        cases = []
-        for kind in ("sequential", "random", "gather-uniform", "gather-zipf"):
-            cases.append((f"{kind} saturated", np.zeros(n), make_trace(kind, n, cfg.capacity_bytes), 0.0))
-        m = 5000
-        cases.append(("idle random (1/us)", np.arange(m) * 1000.0, make_trace("random", m, cfg.capacity_bytes), 0.0))
-        cases.append(("idle sequential (1/us)", np.arange(m) * 1000.0, make_trace("sequential", m, cfg.capacity_bytes),
+    channels = cfg.channels
+    dram = Dram(cfg)
+    cases = []
+    for kind in ("sequential", "random", "gather-uniform", "gather-zipf"):
+        cases.append((f"{kind} saturated", np.zeros(n), make_trace(kind, n, cfg.capacity_bytes), 0.0))
+    m = 5000
+    cases.append(("idle random (1/us)", np.arange(m) * 1000.0, make_trace("random", m, cfg.capacity_bytes), 0.0))
+    cases.append(("idle sequential (1/us)", np.arange(m) * 1000.0, make_trace("sequential", m, cfg.capacity_bytes),
+                  0.0))
+    for gbps in (4.0, 8.0, 12.0, 16.0):
+        arr = np.arange(n) * (64 / (gbps * channels))  # evenly spaced, as a trace with fixed cycle gaps
+        cases.append((f"random offered {gbps * channels:g} GB/s", arr, make_trace("random", n, cfg.capacity_bytes),
                       0.0))
-        for gbps in (4.0, 8.0, 12.0, 16.0):
-            arr = np.arange(n) * (64 / (gbps * channels))  # evenly spaced, as a trace with fixed cycle gaps
-            cases.append((f"random offered {gbps * channels:g} GB/s", arr, make_trace("random", n, cfg.capacity_bytes),
-                          0.0))
-        cases.append(("random 30% writes saturated", np.zeros(n), make_trace("random", n, cfg.capacity_bytes), 0.3))
-        for name, arr, addr, wf in cases:
-            w = np.random.default_rng(1).random(addr.size) < wf
-            res = dram.simulate(arr, addr, w)
-            st = res.read_latency_stats()
-            print(f"{name:<28}{channels:>3}{res.bandwidth_gbps:>8.2f}{st['read_latency_avg_ns']:>12.1f}"
-                  f"{st['read_latency_p99_ns']:>12.1f}{res.counters.row_hit_rate:>10.3f}")
+    cases.append(("random 30% writes saturated", np.zeros(n), make_trace("random", n, cfg.capacity_bytes), 0.3))
+    for name, arr, addr, wf in cases:
+        w = np.random.default_rng(1).random(addr.size) < wf
+        res = dram.simulate(arr, addr, w)
+        st = res.read_latency_stats()
+        print(f"{name:<28}{channels:>3}{res.bandwidth_gbps:>8.2f}{st['read_latency_avg_ns']:>12.1f}"
+              f"{st['read_latency_p99_ns']:>12.1f}{res.counters.row_hit_rate:>10.3f}")
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ import numpy as np
 from accelsim.errors import InputError
 
 FIDELITIES = ("detailed", "analytic")
-CHUNK_BYTES = 1 << 22
+CHUNK_BYTES = 1 << 20  # 1 MB of trace at a time: ~40k text lines or 60k binary records
 BINARY_MAGIC = b"ASIMTRC1"
 BINARY_RECORD = np.dtype([("cycle", "<i8"), ("addr", "<i8"), ("write", "u1")])
 _PROBLEMS = {

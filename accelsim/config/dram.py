@@ -141,6 +141,12 @@ class DramConfig(Sourced):
     page_policy: Literal["open", "closed"] = "open"
     queue_depth: PositiveInt = Field(32, description="read queue entries per channel")
     write_queue_depth: PositiveInt = Field(32, description="write queue entries per channel")
+    queue_structure: Literal["shared", "per_rank", "per_bank"] = Field(
+        "shared", description="shared: the scheduler picks from the read and write queues; per_rank / per_bank: "
+                              "they are transaction queues feeding one command queue per rank or bank, one "
+                              "transaction a cycle (DRAMsim3's queue_structure)")
+    command_queue_depth: PositiveInt = Field(16, description="entries of each per-rank or per-bank command queue "
+                                                             "(DRAMsim3's cmd_queue_size)")
     write_high_watermark: float = Field(0.8, gt=0, le=1, description="drain writes above this fill of the write queue")
     write_low_watermark: float = Field(0.2, ge=0, lt=1, description="return to reads below this fill")
     scheduler: str = Field("frfcfs", description=f"one of {', '.join(SCHEDULER_CODES)}")
@@ -341,6 +347,14 @@ def dram_from_ini(path: str | Path) -> dict:
                          source=str(path))
     data["page_policy"] = "open" if policy == "OPEN_PAGE" else "closed"
     put("queue_depth", "system", "trans_queue_size", 32)
+    structure, sources["queue_structure"] = get("system", "queue_structure", "PER_BANK", str)
+    if structure not in ("PER_RANK", "PER_BANK"):
+        raise InputError(f"[system] queue_structure: expected PER_RANK or PER_BANK, got {structure!r}",
+                         source=str(path))
+    data["queue_structure"] = structure.lower()
+    # older DRAMsim3 files name the command queue's size `queue_size`
+    put("command_queue_depth", "system", "cmd_queue_size" if ini.has_option("system", "cmd_queue_size")
+        or not ini.has_option("system", "queue_size") else "queue_size", 16)
     refresh, _ = get("system", "refresh_policy", "RANK_LEVEL_STAGGERED", str)
     if refresh == "BANK_LEVEL_STAGGERED":
         data["refresh"] = "per_bank"

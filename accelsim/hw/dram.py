@@ -1,4 +1,5 @@
-"""Detailed DRAM: per-channel read and write queues, FR-FCFS or FCFS, bank/rank/bus timing, refresh (numba kernel).
+"""Detailed DRAM: per-channel read and write queues (optionally in front of per-rank or per-bank command
+queues), FR-FCFS or FCFS, bank/rank/bus timing, refresh (numba kernel).
 
 A memory level answers "serve these requests": `simulate(arrival_ns, addr, is_write) -> DramResult`, each
 request one burst. Channels are independent, so each channel's requests run as their own sequence; `run`
@@ -195,12 +196,15 @@ class Dram:
         self._w_high = int(np.floor(cfg.write_high_watermark * wq))  # drain when more writes than this wait
         self._w_low = int(np.ceil(cfg.write_low_watermark * wq))  # stop draining below this
         self._t_refi = cfg.tREFI if cfg.refresh == "all_bank" else cfg.tREFIsb
+        # command queues behind the transaction queues: banks per queue (0: none, the shared queues) and count
+        self._cq_div = {"shared": 0, "per_rank": cfg.banks_per_rank, "per_bank": 1}[cfg.queue_structure]
+        self._n_cq = cfg.banks_per_channel // self._cq_div if self._cq_div else 0
 
     def new_state(self) -> ChannelState:
         """A channel at cycle 0: queues empty, banks closed, refresh not yet due."""
         cfg = self.cfg
         return ChannelState(self._nnodes, self._con, cfg.banks_per_channel, cfg.rank_nodes, cfg.queue_depth,
-                            cfg.write_queue_depth, self._t_refi)
+                            cfg.write_queue_depth, self._t_refi, self._n_cq, cfg.command_queue_depth)
 
     def run(self, state: ChannelState, arrival_cycle: np.ndarray, bank: np.ndarray, row: np.ndarray,
             is_write: np.ndarray, base: int = 0, final: bool = True) -> Served:
@@ -210,14 +214,15 @@ class Dram:
         """
         cfg = self.cfg
         n = arrival_cycle.size
-        size = n + cfg.queue_depth + cfg.write_queue_depth
+        size = n + cfg.queue_depth + cfg.write_queue_depth + self._n_cq * cfg.command_queue_depth
         out_idx, out_arr, out_cyc = (np.empty(size, np.int64) for _ in range(3))
         out_w = np.empty(size, np.bool_)
         k = run_channel(arrival_cycle, bank, row, is_write, base, final, out_idx, out_arr, out_cyc, out_w,
                         *state.arrays(), self._nodes, self._con, self._by_cmd, self._n_by_cmd, cfg.rank_nodes,
                         cfg.bankgroups, cfg.banks_per_group, SCHEDULER_CODES[cfg.scheduler],
                         cfg.page_policy == "closed", cfg.tCL, cfg.tCWL, cfg.burst_cycles, self._t_refi,
-                        REFRESH_CODES[cfg.refresh], self._w_high, self._w_low, cfg.dual_command_bus)
+                        REFRESH_CODES[cfg.refresh], self._w_high, self._w_low, cfg.dual_command_bus, self._cq_div,
+                        cfg.command_queue_depth, cfg.queue_depth)
         return Served(out_idx[:k], out_arr[:k], out_cyc[:k], out_w[:k])
 
     def simulate(self, arrival_ns: np.ndarray, addr: np.ndarray, is_write: np.ndarray) -> DramResult:

@@ -10,6 +10,16 @@ The controller keeps reads and writes in separate queues and serves one kind at 
 when the write queue passes its high watermark (or no read waits) and returns to reads below the low
 watermark, as Ramulator 2's generic controller does, so read/write turnarounds (tWTR, tRTW) come in batches.
 
+Where the requests wait before the scheduler sees them is the queue structure. `shared`: the read and write
+queues are what the scheduler picks from. `per_rank` / `per_bank` (DRAMsim3's queue_structure): the read and
+write queues are transaction queues in front of one command queue per rank (or bank) of cq_depth entries; each
+cycle the controller moves at most one transaction, the oldest of the kind being served whose command queue has
+room, and the scheduler picks only from the command queues, whatever their kind. A rank that cannot take
+commands (refreshing) then fills its own command queue, not the channel's.
+
+The kernel allocates nothing and runs without numba's reference counting (`_nrt=False`): with it, every
+array handed to an inlined helper was counted up and down with atomic instructions, ~40% of the run time.
+
 A channel's whole state lives in a `ChannelState`, so a trace can be fed in chunks: `run_channel` stops when
 it has admitted every request it was given and, if more may follow, resumes exactly where it stopped.
 """
@@ -34,7 +44,8 @@ COUNTER_NAMES = ("reads", "writes", "activates", "precharges", "row_hits", "row_
                  "refreshes")
 _READS, _WRITES, _ACTS, _PRES, _HITS, _MISSES, _CONFLICTS, _REFS = range(8)
 # scalar state slots
-_NOW, _END, _NFREE_R, _NFREE_W, _NACT, _WMODE, _NQ_R, _NQ_W, _ROW_AT, _COL_AT, _NSC = range(11)
+_NOW, _END, _NFREE_R, _NFREE_W, _NACT, _WMODE, _NQ_R, _NQ_W, _ROW_AT, _COL_AT, _NFREE, _NTQ_R, _NTQ_W, _MOVED_AT, \
+    _NSC = range(15)
 _INF = np.int64(1) << np.int64(62)
 
 
@@ -42,10 +53,11 @@ class ChannelState:
     """Everything one channel's controller remembers between chunks of its request stream."""
 
     def __init__(self, nnodes: int, con: np.ndarray, nb: int, ranks: int, read_depth: int, write_depth: int,
-                 t_refi: int):
+                 t_refi: int, n_cq: int = 0, cq_depth: int = 0):
         k_rows = con.shape[0]
         wmax = int(max(1, con[:, 4].max())) if k_rows else 1
-        q = read_depth + write_depth
+        # request slots: the transaction queues' entries plus, behind them, every command queue's
+        q = read_depth + write_depth + n_cq * cq_depth
         self.nxt = np.zeros((nnodes, N_CMD), np.int64)
         self.hist = np.zeros((k_rows, nnodes, wmax), np.int64)
         self.hpos = np.zeros((k_rows, nnodes), np.int64)
@@ -58,6 +70,7 @@ class ChannelState:
         self.qa = np.empty(q, np.int64)  # arrival cycle
         self.qr = np.empty(q, np.int64)
         self.qw = np.empty(q, np.bool_)
+        self.qb = np.empty(q, np.int64)  # bank
         self.qk = np.empty(q, np.bool_)  # classified as hit / miss / conflict yet
         self.qnext = np.empty(q, np.int64)
         self.free = np.arange(q)[::-1].copy()
@@ -72,11 +85,16 @@ class ChannelState:
         self.apos = np.full(nb, -1, np.int64)
         self.next_ref = np.array([t_refi + (rk * t_refi) // ranks for rk in range(ranks)], np.int64)  # staggered
         self.ref_ptr = np.zeros(ranks, np.int64)  # next bank set a per-bank refresh covers
+        # transaction queues (command-queue structures only): slots in arrival order, reads then writes
+        self.tq = np.empty(read_depth + write_depth, np.int64)
+        self.cq_cnt = np.zeros(max(1, n_cq), np.int64)  # entries in each command queue
         self.sc = np.zeros(_NSC, np.int64)
         self.sc[_NFREE_R] = read_depth
         self.sc[_NFREE_W] = write_depth
         self.sc[_ROW_AT] = -1  # cycle of the last row (ACT, PRE) and column (RD, WR) command
         self.sc[_COL_AT] = -1
+        self.sc[_NFREE] = q
+        self.sc[_MOVED_AT] = -1
         self.counts = np.zeros(len(COUNTER_NAMES), np.int64)
         self.bank_counts = np.zeros((nb, len(COUNTER_NAMES)), np.int64)
         self.busy = np.zeros(nb, np.int64)
@@ -86,10 +104,10 @@ class ChannelState:
         return (self.nxt, self.hist, self.hpos, self.hcnt, self.open_row, self.act_t, self.owner, self.qi, self.qa,
                 self.qr, self.qw, self.qk, self.qnext, self.free, self.head, self.tail, self.cand, self.active,
                 self.a_cmd, self.a_e, self.apos, self.next_ref, self.ref_ptr, self.sc, self.counts, self.bank_counts,
-                self.busy)
+                self.busy, self.qb, self.tq, self.cq_cnt)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _earliest(cmd, b, nxt, node_of):
     e = nxt[node_of[b, 0], cmd]
     for lvl in range(1, 4):
@@ -99,7 +117,7 @@ def _earliest(cmd, b, nxt, node_of):
     return e
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _issue(cmd, b, t, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt, ranks):
     """Apply every constraint row whose preceding command is `cmd`, issued to bank `b` at cycle t."""
     for i in range(n_by_cmd[cmd]):
@@ -130,7 +148,7 @@ def _issue(cmd, b, t, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt, ran
             nxt[node, f] = v
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _close(b, t, open_row, owner, act_t, busy, counts, bank_counts, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos,
            hcnt, ranks):
     _issue(PRE, b, t, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt, ranks)
@@ -140,23 +158,22 @@ def _close(b, t, open_row, owner, act_t, busy, counts, bank_counts, nxt, node_of
     bank_counts[b, _PRES] += 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, apos, a_cmd, a_e,
-               wmode):
+               wmode, anykind):
     """The one request bank b offers the scheduler next, its command and earliest cycle.
 
     A request the bank has begun (precharged or activated for) is finished first, whatever kind is being
-    served (its commands are already queued,
-            as in DRAMsim3's command queues). Otherwise only requests of the kind being served
-    (reads, or writes while draining) are offered: FR-FCFS offers the oldest such request to the open row if
-    any (so a row queued hits want is never closed), else the oldest such request; FCFS and closed-page offer
-    the oldest.
+    served (its commands are already queued, as in DRAMsim3's command queues). Otherwise only requests of the
+    kind being served (reads, or writes while draining; any kind with `anykind`, when the bank's requests sit
+    in a command queue) are offered: FR-FCFS offers the oldest such request to the open row if any (so a row
+    queued hits want is never closed), else the oldest such request; FCFS and closed-page offer the oldest.
     """
     o = open_row[b]
     s = owner[b]
     if s < 0:
         s = head[b]
-        while s >= 0 and qw[s] != wmode:
+        while s >= 0 and qw[s] != wmode and not anykind:
             s = qnext[s]
         if s < 0:
             cand[b] = -1
@@ -165,7 +182,7 @@ def _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, nod
             return
     if owner[b] < 0 and o >= 0 and policy == FRFCFS and not closed:
         h = s
-        while h >= 0 and (qr[h] != o or qw[h] != wmode):
+        while h >= 0 and (qr[h] != o or (qw[h] != wmode and not anykind)):
             h = qnext[h]
         if h >= 0:
             s = h
@@ -180,7 +197,40 @@ def _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, nod
     a_e[apos[b]] = _earliest(cmd, b, nxt, node_of)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
+def _all_closed(open_row, lo, hi):
+    """No bank in [lo, hi) holds an open row (a loop: the kernel allocates nothing)."""
+    for b in range(lo, hi):
+        if open_row[b] >= 0:
+            return False
+    return True
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def _link(s, b, head, tail, qnext, apos, active, nact):
+    """Append slot s to bank b's list (the bank becomes active if it was idle); returns the active count."""
+    qnext[s] = -1
+    if head[b] < 0:
+        head[b] = s
+        apos[b] = nact
+        active[nact] = b
+        nact += 1
+    else:
+        qnext[tail[b]] = s
+    tail[b] = s
+    return nact
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def _movable(tq, off, ntq, qb, cq_cnt, cq_div, cq_depth):
+    """Position in a transaction queue of its oldest entry whose command queue has room, or -1."""
+    for j in range(ntq):
+        if cq_cnt[qb[tq[off + j]] // cq_div] < cq_depth:
+            return j
+    return -1
+
+
+@njit(cache=True, inline="always", _nrt=False)
 def _switch_mode(wmode, nq_r, nq_w, w_high, w_low):
     """Drain writes above the high watermark or when no read waits; return to reads below the low one."""
     if wmode:
@@ -188,7 +238,7 @@ def _switch_mode(wmode, nq_r, nq_w, w_high, w_low):
     return nq_w > 0 and (nq_w > w_high or nq_r == 0)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _refresh_rank(rk, now, ref_mode, banks_per_rank, bankgroups, banks_per_group, open_row, owner, act_t, busy,
                   counts, bank_counts, nxt, node_of, con, by_cmd, n_by_cmd, hist, hpos, hcnt, ranks, ref_ptr):
     """Issue the refresh due on rank rk: close the rows it covers, then REF (all banks) or REFsb (a bank set)."""
@@ -218,16 +268,18 @@ def _refresh_rank(rk, now, ref_mode, banks_per_rank, bankgroups, banks_per_group
     counts[_REFS] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out_w,
                 nxt, hist, hpos, hcnt, open_row, act_t, owner, qi, qa, qr, qw, qk, qnext, free, head, tail, cand,
-                active, a_cmd, a_e, apos, next_ref, ref_ptr, sc, counts, bank_counts, busy,
+                active, a_cmd, a_e, apos, next_ref, ref_ptr, sc, counts, bank_counts, busy, qb, tq, cq_cnt,
                 node_of, con, by_cmd, n_by_cmd, ranks, bankgroups, banks_per_group, policy, closed, t_cl, t_cwl,
-                burst, t_refi, ref_mode, w_high, w_low, dual_cmd):
+                burst, t_refi, ref_mode, w_high, w_low, dual_cmd, cq_div, cq_depth, r_depth):
     """Serve one channel's next requests (sorted by arrival; request i has global index base + i).
 
     Writes each finished request's global index, arrival, completion cycle and kind to out_* in issue order
     and returns how many finished. With final=False it returns as soon as every given request is admitted.
+    cq_div is 0 for the shared queues, else the banks per command queue (banks per rank, or 1); r_depth is the
+    read queue's depth (the write queue's entries follow it in tq).
     """
     n = arr.size
     nb = node_of.shape[0]
@@ -242,12 +294,19 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
     nq_w = sc[_NQ_W]
     row_at = sc[_ROW_AT]
     col_at = sc[_COL_AT]
+    nfree = sc[_NFREE]
+    ntq_r = sc[_NTQ_R]
+    ntq_w = sc[_NTQ_W]
+    moved_at = sc[_MOVED_AT]
+    cq = cq_div > 0
+    anykind = cq  # a command queue serves whatever it holds; the kind being served picks what enters it
     nin = 0
     nout = 0
     while True:
         while nin < n and arr[nin] <= now and (nfree_w > 0 if isw[nin] else nfree_r > 0):
             b = bank[nin]
-            s = free[nfree_r + nfree_w - 1]
+            s = free[nfree - 1]
+            nfree -= 1
             if isw[nin]:
                 nfree_w -= 1
                 nq_w += 1
@@ -258,19 +317,20 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
             qa[s] = arr[nin]
             qr[s] = row[nin]
             qw[s] = isw[nin]
+            qb[s] = b
             qk[s] = False
-            qnext[s] = -1
-            if head[b] < 0:
-                head[b] = s
-                apos[b] = nact
-                active[nact] = b
-                nact += 1
-            else:
-                qnext[tail[b]] = s
-            tail[b] = s
             nin += 1
+            if cq:
+                if qw[s]:
+                    tq[r_depth + ntq_w] = s
+                    ntq_w += 1
+                else:
+                    tq[ntq_r] = s
+                    ntq_r += 1
+                continue
+            nact = _link(s, b, head, tail, qnext, apos, active, nact)
             _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, apos, a_cmd, a_e,
-                       wmode)
+                       wmode, anykind)
         if nin == n and not final:
             break
         if nin == n and nq_r + nq_w == 0:
@@ -279,7 +339,27 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
             wmode = not wmode
             for ai in range(nact):
                 _eval_bank(active[ai], head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, apos,
-                           a_cmd, a_e, wmode)
+                           a_cmd, a_e, wmode, anykind)
+        if cq and moved_at < now:
+            # one transaction a cycle enters its command queue: the oldest of the kind being served with room
+            off, ntq = (r_depth, ntq_w) if wmode else (0, ntq_r)
+            j = _movable(tq, off, ntq, qb, cq_cnt, cq_div, cq_depth)
+            if j >= 0:
+                s = tq[off + j]
+                for m in range(off + j, off + ntq - 1):
+                    tq[m] = tq[m + 1]
+                if wmode:
+                    ntq_w -= 1
+                    nfree_w += 1
+                else:
+                    ntq_r -= 1
+                    nfree_r += 1
+                cq_cnt[qb[s] // cq_div] += 1
+                moved_at = now
+                b = qb[s]
+                nact = _link(s, b, head, tail, qnext, apos, active, nact)
+                _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, apos, a_cmd,
+                           a_e, wmode, anykind)
         ref_next = _INF
         for rk in range(ranks):
             if next_ref[rk] <= now:
@@ -291,14 +371,17 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
                 for b in range(b0, b0 + banks_per_rank):
                     if head[b] >= 0:
                         _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, apos,
-                                   a_cmd, a_e, wmode)
+                                   a_cmd, a_e, wmode, anykind)
             ref_next = min(ref_next, next_ref[rk])
         if nact == 0:
+            if ntq_r + ntq_w > 0:
+                now += 1  # this cycle's transaction has moved; the next moves next cycle
+                continue
             # an idle rank with its rows closed only counts the refreshes before the next arrival; the last one
             # is issued, as it alone constrains what follows
             for rk in range(ranks):
                 k = (arr[nin] - next_ref[rk]) // t_refi
-                if k >= 1 and np.all(open_row[rk * banks_per_rank:(rk + 1) * banks_per_rank] < 0):
+                if k >= 1 and _all_closed(open_row, rk * banks_per_rank, (rk + 1) * banks_per_rank):
                     counts[_REFS] += k
                     b0 = rk * banks_per_rank
                     if ref_mode == 0:
@@ -344,6 +427,9 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
                 tmin = e
         if pick < 0:
             t = min(tmin, ref_next)
+            if cq and moved_at == now and _movable(tq, r_depth if wmode else 0, ntq_w if wmode else ntq_r, qb, cq_cnt,
+                                                   cq_div, cq_depth) >= 0:
+                t = min(t, now + 1)
             if nin < n and arr[nin] < t and (nfree_w > 0 if isw[nin] else nfree_r > 0):
                 t = arr[nin]
             now = t
@@ -387,13 +473,17 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
                 counts[_READS] += 1
                 bank_counts[b, _READS] += 1
                 nq_r -= 1
-                nfree_r += 1
+                if not cq:
+                    nfree_r += 1
             else:
                 c = now + t_cwl + burst
                 counts[_WRITES] += 1
                 bank_counts[b, _WRITES] += 1
                 nq_w -= 1
-                nfree_w += 1
+                if not cq:
+                    nfree_w += 1
+            if cq:
+                cq_cnt[b // cq_div] -= 1
             if owner[b] == s:
                 owner[b] = -1
             out_idx[nout] = qi[s]
@@ -414,14 +504,15 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
                 qnext[prev] = qnext[s]
             if tail[b] == s:
                 tail[b] = prev
-            free[nfree_r + nfree_w - 1] = s
+            free[nfree] = s
+            nfree += 1
             if closed:
                 tp = _earliest(PRE, b, nxt, node_of)
                 _close(b, tp, open_row, owner, act_t, busy, counts, bank_counts, nxt, node_of, con, by_cmd, n_by_cmd,
                        hist, hpos, hcnt, ranks)
         if head[b] >= 0:
             _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, apos, a_cmd, a_e,
-                       wmode)
+                       wmode, anykind)
         else:
             nact -= 1
             last = active[nact]
@@ -436,7 +527,7 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
             wmode = not wmode
             for ai in range(nact):
                 _eval_bank(active[ai], head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand,
-                           apos, a_cmd, a_e, wmode)
+                           apos, a_cmd, a_e, wmode, anykind)
         # one command per cycle on the command bus; if nothing else was ready, skip to the next lower bound
         nxt_t = now + 1
         if dual_cmd and (row_at != now or col_at != now) and n_ready > 1:
@@ -447,6 +538,9 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
                 t = a_e[apos[b]]
             if ref_next < t:
                 t = ref_next
+            if cq and _movable(tq, r_depth if wmode else 0, ntq_w if wmode else ntq_r, qb, cq_cnt, cq_div,
+                               cq_depth) >= 0:
+                t = now + 1
             if nin < n and arr[nin] < t and (nfree_w > 0 if isw[nin] else nfree_r > 0):
                 t = arr[nin]
             if t > nxt_t:
@@ -466,6 +560,10 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
     sc[_NQ_W] = nq_w
     sc[_ROW_AT] = row_at
     sc[_COL_AT] = col_at
+    sc[_NFREE] = nfree
+    sc[_NTQ_R] = ntq_r
+    sc[_NTQ_W] = ntq_w
+    sc[_MOVED_AT] = moved_at
     return nout
 
 

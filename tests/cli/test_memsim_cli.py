@@ -1,6 +1,8 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from accelsim.cli import main
 
@@ -151,3 +153,65 @@ def test_dram_given_as_a_dramsim3_ini(trace, tmp_path, capsys):
                    "[system]\nchannel_size = 16384\nbus_width = 64\n")
     assert main(["memsim", "--dram", str(ini), "--trace", str(trace), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["dram"] == "DDR4"
+
+
+def test_memsim_imports_only_what_it_uses(trace):
+    # the replay needs numpy, numba and the config models; none of the other commands' libraries
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = ("import contextlib, io, json, sys\nfrom accelsim.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    assert main(['memsim', '--dram', 'DDR4-2400', '--trace', {str(trace)!r}]) == 0\n"
+            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
+                         env={"PYTHONPATH": str(root), "PATH": "", "NUMBA_NUM_THREADS": "1"})
+    loaded = set(json.loads(out.stdout.splitlines()[-1]))
+    assert not loaded & {"pandas", "matplotlib", "simpy", "torch", "dask", "distributed", "pyarrow"}
+    assert "numba" in loaded  # the kernel itself
+
+
+_RECORDS = st.lists(st.tuples(st.integers(0, (1 << 34) // 64 - 1), st.booleans(), st.integers(0, 30)),
+                    min_size=1, max_size=150)
+
+
+@settings(max_examples=25, deadline=None)
+@given(_RECORDS, st.integers(16, 2048), st.sampled_from(["DDR4-2400", "hbm2"]))
+def test_text_and_binary_traces_in_chunks_give_the_in_memory_result(records, chunk, dram):
+    # the streamed path (parse in chunks, replay in chunks) against the reference: Python's own parse of the
+    # lines and one whole-trace simulate
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from accelsim.cli import memsim_cmd
+    from accelsim.config.dram import load_dram
+    from accelsim.hw import dram_replay
+    from accelsim.hw.dram import Dram
+
+    cfg = load_dram(dram)
+    addr = np.array([r[0] * 64 % cfg.capacity_bytes for r in records], np.int64)
+    w = np.array([r[1] for r in records])
+    cyc = np.cumsum([r[2] for r in records]).astype(np.int64)
+    res = Dram(cfg).simulate(cyc * cfg.tck_ns, addr, w)
+    want = dram_replay.report(cfg, dram_replay.stats_of_result(cfg, res), dram_replay.counters_of_result(res))
+    old = memsim_cmd.CHUNK_BYTES
+    memsim_cmd.CHUNK_BYTES = chunk
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            text = Path(tmp) / "t.trace"
+            text.write_text("".join(f"0x{a:x} {'WRITE' if x else 'READ'} {c}\n" for a, x, c in zip(addr, w, cyc)))
+            args = memsim_cmd.argparse.Namespace(dram=dram, channels=None, ranks=None, mapping=None,
+                                                 page_policy=None, queue_depth=None, fidelity="detailed",
+                                                 trace=str(text), epoch_ns=None, save_binary=str(Path(tmp) / "t.bin"))
+            got_text = memsim_cmd.run_memsim(args)
+            args.trace, args.save_binary = args.save_binary, None
+            got_binary = memsim_cmd.run_memsim(args)
+    finally:
+        memsim_cmd.CHUNK_BYTES = old
+    for got in (got_text, got_binary):
+        got.pop("wall_time_s"), got.pop("fidelity")
+        assert json.dumps(got, sort_keys=True) == json.dumps(want, sort_keys=True)

@@ -262,11 +262,13 @@ PERTURB.update(
 PERTURB["tRFC"] = lambda v: v * 2
 PERTURB.update(
     write_queue_depth=lambda v: 2, write_high_watermark=lambda v: 0.3, write_low_watermark=lambda v: 0.7 * 0.8,
-    tRTRS=lambda v: 9, dual_command_bus=lambda v: True,
+    tRTRS=lambda v: 9, dual_command_bus=lambda v: True, queue_structure=lambda v: "per_bank",
 )
 # These act only with bank refresh (DDR4 has none) or in pseudo-channel mode (which takes one rank):
 # test_dram_mechanisms.py shows refresh, tRFCsb, tREFIsb and pseudo_channels each changing results.
 BANK_REFRESH = {"refresh", "tRFCsb", "tREFIsb", "pseudo_channels"}
+# command_queue_depth acts only with per-rank or per-bank command queues: test_dram_mechanisms.py shows it.
+BANK_REFRESH.add("command_queue_depth")
 for _f in BANK_REFRESH:
     PERTURB.pop(_f, None)
 # `standard` is a label (printed in reports) and `sources` are citations; neither is a model parameter.
@@ -287,9 +289,11 @@ def test_every_config_field_changes_a_result(field):
 # ---- conservation -------------------------------------------------------------------------------------
 
 @given(st.integers(1, 120), st.integers(0, 2**31), st.sampled_from(["frfcfs", "fcfs"]),
-       st.sampled_from(["open", "closed"]), st.integers(1, 8), st.sampled_from([1, 2]))
-def test_conservation(n, seed, scheduler, policy, depth, channels):
-    cfg = ddr4(scheduler=scheduler, page_policy=policy, queue_depth=depth, channels=channels)
+       st.sampled_from(["open", "closed"]), st.integers(1, 8), st.sampled_from([1, 2]),
+       st.sampled_from(["shared", "per_rank", "per_bank"]), st.integers(1, 4))
+def test_conservation(n, seed, scheduler, policy, depth, channels, structure, cq):
+    cfg = ddr4(scheduler=scheduler, page_policy=policy, queue_depth=depth, channels=channels,
+               queue_structure=structure, command_queue_depth=cq)
     rng = np.random.default_rng(seed)
     amap = cfg.address_map
     addr = np.array([amap.encode(channel=int(rng.integers(0, channels)), rank=int(rng.integers(0, 2)),

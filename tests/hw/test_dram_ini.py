@@ -87,9 +87,11 @@ def test_dramsim3_ddr4_2400_ini_gives_the_preset_timing(ini):
         assert getattr(from_ini, f) == getattr(preset, f), f
     assert from_ini.tck_ns == pytest.approx(preset.tck_ns, rel=0.005)  # DRAMsim3 writes tCK rounded: 0.83
     assert from_ini.address_mapping == "rochrababgco" and from_ini.queue_depth == 16
+    assert from_ini.queue_structure == "per_bank" and from_ini.command_queue_depth == 8
     assert from_ini.sources["tCL"].endswith("[timing] CL=17")
     # the same requests take the same number of cycles
-    same = load_dram(str(ini), address_mapping=preset.address_mapping, queue_depth=preset.queue_depth)
+    same = load_dram(str(ini), address_mapping=preset.address_mapping, queue_depth=preset.queue_depth,
+                     queue_structure=preset.queue_structure)
     rng = np.random.default_rng(0)
     addr = rng.integers(0, preset.capacity_bytes // 64, 3000) * 64
     cyc = np.cumsum(rng.integers(0, 8, 3000))
@@ -108,6 +110,19 @@ def test_hbm2_ini_columns_are_doubled_and_missing_keys_take_dramsim3_defaults(tm
     cfg = load_dram(str(p))
     assert cfg.columns == 128 and cfg.row_bytes == 2048 and cfg.ranks == 1 and cfg.tRCD == 14
     assert cfg.tRTRS == 2 and cfg.sources["tRTRS"] == "DRAMsim3 default tRTRS=2"
+    assert (cfg.queue_structure, cfg.command_queue_depth, cfg.queue_depth) == ("per_bank", 16, 32)
+
+
+def test_older_ini_names_the_command_queue_size_queue_size(tmp_path):
+    # DRAMsim3's files of 2018 (e.g. DDR4_8Gb_x8_2400.ini at commit 7985fa0) write `queue_size`; its later
+    # code reads `cmd_queue_size`, which wins when a file has both
+    p = tmp_path / "old.ini"
+    p.write_text("[system]\nqueue_structure = PER_RANK\nqueue_size = 12\n")
+    cfg = load_dram(str(p))
+    assert (cfg.queue_structure, cfg.command_queue_depth) == ("per_rank", 12)
+    assert cfg.sources["command_queue_depth"] == "old.ini [system] queue_size=12"
+    p.write_text("[system]\nqueue_size = 12\ncmd_queue_size = 4\n")
+    assert load_dram(str(p)).command_queue_depth == 4
 
 
 def test_hardware_yaml_takes_a_dram_ini(ini, tmp_path):
@@ -122,7 +137,8 @@ def test_hardware_yaml_takes_a_dram_ini(ini, tmp_path):
 
 @pytest.mark.parametrize("text,match", [("[timing]\nCL = seventeen\n", r"\[timing\] CL: expected an integer"),
                                         ("CL = 17\n", "not a DRAMsim3 .ini file"),
-                                        ("[system]\nrow_buf_policy = SOMETIMES\n", "row_buf_policy")])
+                                        ("[system]\nrow_buf_policy = SOMETIMES\n", "row_buf_policy"),
+                                        ("[system]\nqueue_structure = PER_CHANNEL\n", "queue_structure")])
 def test_bad_ini_names_file_and_key(tmp_path, text, match):
     p = tmp_path / "bad.ini"
     p.write_text(text)

@@ -151,3 +151,60 @@ def test_requests_to_a_refreshing_rank_fill_the_shared_queue_and_hold_back_the_o
     assert r.completion_ns[4] - t >= (cfg.tRFC + cfg.tRCD) * tck + unloaded - 1e-9
     r = run(load_dram("DDR4-2400", queue_depth=5), [t] * 5, addr)
     assert r.completion_ns[4] - t == pytest.approx(unloaded, abs=1e-9)
+
+
+def _refresh_scene(**kw):
+    """Four reads to rank 0 (distinct bank groups) as its refresh falls due, then one read to rank 1."""
+    cfg = load_dram("DDR4-2400", **kw)
+    amap = cfg.address_map
+    addr = [amap.encode(rank=0, bankgroup=i, row=5) for i in range(4)] + [amap.encode(rank=1, row=5)]
+    t = cfg.tREFI * cfg.tck_ns
+    return cfg, t, run(cfg, [t] * 5, addr)
+
+
+def test_per_rank_command_queues_let_the_other_rank_through_a_refresh():
+    # the same scene as above with a 4-entry transaction queue: one transaction moves a cycle into its rank's
+    # command queue (rank 0's holds 2), so the rank-1 read, admitted when the first move frees its entry and
+    # the first movable one after rank 0's queue fills, moves at cycle 2 and is served unloaded from there
+    cfg, t, r = _refresh_scene(queue_depth=4, queue_structure="per_rank", command_queue_depth=2)
+    unloaded = (cfg.tRCD + cfg.tCL + cfg.burst_cycles) * cfg.tck_ns
+    assert r.completion_ns[4] - t == pytest.approx(2 * cfg.tck_ns + unloaded, abs=1e-9)
+    # every rank-0 read waits out the refresh
+    assert np.all(r.completion_ns[:4] - t >= (cfg.tRFC + cfg.tRCD) * cfg.tck_ns)
+
+
+def test_command_queue_depth_sets_when_the_blocked_rank_stops_taking_moves():
+    # with room for all four rank-0 reads the rank-1 read is the fifth to move (cycle 4)
+    cfg, t, r = _refresh_scene(queue_depth=4, queue_structure="per_rank", command_queue_depth=4)
+    unloaded = (cfg.tRCD + cfg.tCL + cfg.burst_cycles) * cfg.tck_ns
+    assert r.completion_ns[4] - t == pytest.approx(4 * cfg.tck_ns + unloaded, abs=1e-9)
+
+
+def test_per_bank_command_queues_hold_one_bank_each():
+    # per bank, depth 1: the four rank-0 reads are in four banks, each takes its own queue; rank 1's moves fifth
+    cfg, t, r = _refresh_scene(queue_depth=4, queue_structure="per_bank", command_queue_depth=1)
+    unloaded = (cfg.tRCD + cfg.tCL + cfg.burst_cycles) * cfg.tck_ns
+    assert r.completion_ns[4] - t == pytest.approx(4 * cfg.tck_ns + unloaded, abs=1e-9)
+    # ...and a read behind a full bank queue waits in the transaction queue, out of the scheduler's sight:
+    # rows 5, 6, 5 to one bank. FR-FCFS serves the second row-5 read as a hit before row 6 when it can see it
+    # (shared queue, or a bank queue of 2); with a bank queue of 1, row 6 moves in first and is served first
+    amap = cfg.address_map
+    addr = [amap.encode(row=5), amap.encode(row=6), amap.encode(row=5, column=1)]
+    order = {}
+    for label, kw in (("shared", {}), ("per_bank 1", dict(queue_structure="per_bank", command_queue_depth=1)),
+                      ("per_bank 2", dict(queue_structure="per_bank", command_queue_depth=2))):
+        done = run(load_dram("DDR4-2400", queue_depth=4, **kw), [0.0] * 3, addr).completion_ns
+        order[label] = list(np.argsort(done, kind="stable"))
+    assert order == {"shared": [0, 2, 1], "per_bank 1": [0, 1, 2], "per_bank 2": [0, 2, 1]}
+
+
+def test_command_queues_raise_random_bandwidth_over_one_shared_queue():
+    # saturated random reads: the scheduler sees the 16 requests of the shared queue, but 2 ranks x 16 behind a
+    # 16-entry transaction queue, or 32 banks x 8; 2 x 8 per rank is as many as the shared queue's
+    rng = np.random.default_rng(0)
+    addr = rng.integers(0, load_dram("DDR4-2400").capacity_bytes // 64, 20000) * 64
+    bw = {(s, d): run(load_dram("DDR4-2400", queue_depth=16, queue_structure=s, command_queue_depth=d),
+                      np.zeros(addr.size), addr).bandwidth_gbps
+          for s, d in (("shared", 16), ("per_rank", 8), ("per_rank", 16), ("per_bank", 8))}
+    assert bw["per_rank", 8] == pytest.approx(bw["shared", 16], rel=0.01)
+    assert bw["shared", 16] * 1.05 < bw["per_rank", 16] < bw["per_bank", 8]

@@ -23,10 +23,11 @@ def _trace(cfg, n, seed, rate):
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 300), st.integers(0, 2**31), st.integers(1, 64), st.sampled_from([0, 3, 40, 4000]),
        st.sampled_from(["ddr4_2400", "hbm2", "ddr5_4800"]), st.sampled_from(["open", "closed"]),
-       st.integers(1, 6))
-def test_chunked_and_in_memory_replay_agree_exactly(n, seed, chunk, rate, preset, policy, depth):
+       st.integers(1, 6), st.sampled_from(["shared", "per_rank", "per_bank"]), st.integers(1, 3))
+def test_chunked_and_in_memory_replay_agree_exactly(n, seed, chunk, rate, preset, policy, depth, structure, cq):
     cfg = load_dram(preset, channels=2, page_policy=policy, queue_depth=depth, write_queue_depth=depth + 1,
-                    tREFI=5000 if preset == "ddr4_2400" else None)
+                    tREFI=5000 if preset == "ddr4_2400" else None, queue_structure=structure,
+                    command_queue_depth=cq)
     cyc, addr, w = _trace(cfg, n, seed, rate)
     res = Dram(cfg).simulate(cyc * cfg.tck_ns, addr, w)
     whole = dram_replay.report(cfg, dram_replay.stats_of_result(cfg, res, 500.0), dram_replay.counters_of_result(res))

@@ -10,7 +10,9 @@ which inference traffic never issues; tests/hw/test_dram.py shows each of them c
 command bus (a row and a column command in one cycle) matters where ACTs crowd the command bus, as on HBM's
 pseudo-channels, not on this DDR4 run; tests/hw/test_dram_mechanisms.py shows it changing HBM2 results. The bank
 refresh timings (tRFCsb, tREFIsb) act only with bank refresh, which DDR4 does not have, and the write queue's
-depth only when writes queue up behind it, which these runs' DRAM traffic does not make;
+depth only when writes queue up behind it, which these runs' DRAM traffic does not make, and per-rank or
+per-bank command queues (queue_structure, command_queue_depth) only when the requests waiting for a rank
+outgrow its command queue, which these runs' traffic does not make (per_rank leaves their summaries unchanged);
 tests/hw/test_dram_mechanisms.py and tests/hw/test_dram.py show them changing results. A
 replacement policy (and SRRIP's rrpv_bits) only matters when reused lines conflict in a set, which these
 small traces do not provoke; tests/hw/test_cache.py shows each changing hit counts against a reference.
@@ -27,7 +29,8 @@ WORKLOAD = {"name": "big", "source": "test", "embedding_dim": 32, "interaction":
             "tables": [{"rows": 2_000_000, "lookups_per_sample": 24, "count": 3}],
             "bottom_mlp": [13, 64, 32], "top_mlp": [64, 1]}
 LABELS = {"name", "description", "sources", "standard", "constraints", "tWR", "tWTR_S", "tWTR_L", "policy",
-          "rrpv_bits", "tRFCsb", "tREFIsb", "write_queue_depth", "dual_command_bus"}  # see the docstring
+          "rrpv_bits", "tRFCsb", "tREFIsb", "write_queue_depth", "dual_command_bus", "command_queue_depth",
+          "queue_structure"}  # see the docstring
 TRACE = {"dist": "zipf", "alpha": 1.2, "reuse": 0.5}  # reuse across the two batches, so caches matter
 ALTERNATIVES = {"policy": "srrip", "dataflow": "ws", "page_policy": "closed", "scheduler": "fcfs",
                 "steering": "round_robin", "hot_cache_kind": "scratchpad", "precision": "fp16",
