@@ -23,7 +23,7 @@ import numpy as np
 from accelsim.config.cache import CacheConfig
 from accelsim.config.cpu import CpuConfig
 from accelsim.hw.cache import CacheHierarchy
-from accelsim.hw.host_memory import counter_dict, idle_read_latency_ns
+from accelsim.hw.host_memory import counter_dict, fixed_requests, idle_read_latency_ns
 from accelsim.hw.requester import closed_loop, closed_loop_bound
 from accelsim.hw.lookups import Lookups, PartLayout, Reads, expand_lookups, lookup_lines, split_lookups
 from accelsim.workload.trace import Batch
@@ -199,11 +199,12 @@ class Cpu:
         captured: dict = {}
 
         half_fabric = c.memory_fabric_latency_ns / 2
+        dram_reads = fixed_requests(dram, dram_addr, np.zeros(dram_addr.size, dtype=np.bool_))
 
         def serve(issue: np.ndarray) -> np.ndarray:
             done = issue + on_chip_ns
             if dram_addr.size:
-                res = dram.simulate(done[to_dram] + half_fabric, dram_addr, np.zeros(dram_addr.size, dtype=np.bool_))
+                res = dram_reads(done[to_dram] + half_fabric)
                 done[to_dram] = res.completion_ns + half_fabric
                 captured["res"] = res
             return done
