@@ -32,6 +32,7 @@ from accelsim.hw.cache import Cache
 from accelsim.hw.host_memory import counter_dict, fixed_requests
 from accelsim.hw.link import request_line_addresses, split_requests
 from accelsim.hw.requester import closed_loop, closed_loop_bound
+from accelsim.kernels.window import repeats_within_window
 from accelsim.hw.scratchpad import Scratchpad
 from accelsim.hw.lookups import Lookups, PartLayout, expand_lookups, lookup_lines
 
@@ -216,14 +217,7 @@ def _merged_repeats(addr: np.ndarray, unit: np.ndarray, off_chip: np.ndarray, wi
     merged = np.zeros(addr.size, dtype=np.bool_)
     if sel.size < 2:
         return merged
-    u = unit[sel]
-    # order of each line within its unit's off-chip stream
-    starts = np.searchsorted(u, np.arange(int(u.max()) + 1), side="left")
-    seq = np.arange(sel.size) - starts[u]
-    order = np.lexsort((seq, addr[sel], u))
-    same = (u[order][1:] == u[order][:-1]) & (addr[sel][order][1:] == addr[sel][order][:-1])
-    near = seq[order][1:] - seq[order][:-1] <= window
-    merged[sel[order][1:][same & near]] = True
+    merged[sel] = repeats_within_window(np.ascontiguousarray(addr[sel]), np.ascontiguousarray(unit[sel]), window)
     return merged
 
 
