@@ -2,7 +2,8 @@
 
 A memory level answers "serve these requests": `simulate(arrival_ns, addr, is_write) -> DramResult`, each
 request one burst. Channels are independent, so each channel's requests run as their own sequence; `run`
-serves one channel's requests in pieces (a trace streamed in chunks) with the same result.
+serves one channel's requests in pieces (a trace streamed in chunks) with the same result. A closed loop times
+the same requests at new arrival times on every pass: `requests` decodes them once and `serve` times them.
 """
 
 from __future__ import annotations
