@@ -7,7 +7,7 @@ all requests by (channel, arrival) in one lexsort, and the sort-based definition
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from accelsim.config.system import SystemConfig, resolve_hw_path
@@ -124,7 +124,7 @@ def test_merged_repeats_kernel_matches_the_sort_definition(addrs, units, window,
 
 def _tables(point: dict) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     r = run_point(resolve_point(point))
-    return {k: v for k, v in r.summary.items()}, r.stages, r.counters
+    return dict(r.summary), r.stages, r.counters
 
 
 @settings(max_examples=12, deadline=None)
@@ -138,6 +138,7 @@ def test_fast_system_paths_give_the_reference_stage_tables(system, batch_size, b
     """Whole points, cheap to check: RM-like models, several batches sharing DRAM and links, both CPU table
     schedules; the DRAM of the run is the reference one and merged repeats the sort definition."""
     hw, mapping = system
+    assume(not (hw == "spr_hbm_ucie_chiplet" and dtype == "int8"))  # its dequantisers overflow the FPGA
     workload = {"name": "small", "source": "test", "embedding_dim": dim, "interaction": "cat",
                 "tables": [{"rows": 200_000, "lookups_per_sample": 20, "count": tables, "dtype": dtype}],
                 "bottom_mlp": [16, dim], "top_mlp": [32, 1]}
