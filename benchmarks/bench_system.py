@@ -1,8 +1,16 @@
-"""System-level speed: RM2 batches in both fidelities; `--scaling` adds the cost growth from 1e5 to 1e7 lookups."""
+"""System-level speed: RM2 batches in both fidelities; `--scaling` adds the cost growth from 1e5 to 1e7 lookups.
 
+`--base DIR` instead times RM2 batch 128 detailed on both systems side by side with the tree at DIR (a `git
+worktree` of the base commit): alternating fresh processes, `--repeats` each (default 3), best wall and CPU
+seconds of each tree, the load before and after.
+"""
+
+import json
 import os
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 from accelsim.sim.api import resolve_point, run_point
 
@@ -13,7 +21,49 @@ def timed(point: dict) -> tuple[float, dict]:
     return time.perf_counter() - t, s
 
 
+RM2_B128 = [dict(hw=hw, workload="rm2", mapping=m, batch_size=128, fidelity="detailed", functional=False,
+                 trace={"path": "workloads/traces/rm2.trace"})
+            for hw, m in (("broadwell_cpu_only", "cpu_only"), ("harpv2_centaur", "centaur"))]
+_CHILD = """
+import json, sys, time
+from accelsim.sim.api import resolve_point, run_point
+point = json.loads(sys.argv[1])
+run_point(resolve_point({**point, "batch_size": 2}))  # numba caches loaded, trace opened
+p = resolve_point(point)
+w, c = time.perf_counter(), time.process_time()
+run_point(p)
+print(json.dumps([time.perf_counter() - w, time.process_time() - c]))
+"""
+
+
+def side_by_side(base: Path, repeats: int) -> None:
+    """Best wall / CPU seconds of each RM2 batch-128 case, base tree against this one, alternating processes."""
+    here = Path(__file__).resolve().parents[1]
+    print(f"load before: {os.getloadavg()}")
+    print(f"{'case':<28}{'tree':<8}{'wall s':>9}{'CPU s':>9}{'lookups/s (CPU)':>17}")
+    for point in RM2_B128:
+        best = {}
+        for _ in range(repeats):
+            for name, tree in (("base", base), ("this", here)):
+                env = {**os.environ, "PYTHONPATH": str(tree), "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+                out = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(point)], cwd=here, env=env,
+                                     capture_output=True, text=True, check=True).stdout
+                wall, cpu = json.loads(out.strip().splitlines()[-1])
+                b = best.setdefault(name, [wall, cpu])
+                best[name] = [min(b[0], wall), min(b[1], cpu)]
+        lookups = 128 * 32 * 120
+        for name in ("base", "this"):
+            wall, cpu = best[name]
+            print(f"{'rm2 ' + point['mapping'] + ' b128':<28}{name:<8}{wall:>9.2f}{cpu:>9.2f}{lookups / cpu:>17.0f}")
+        print(f"{'':<28}{'ratio':<8}{best['base'][0] / best['this'][0]:>9.2f}{best['base'][1] / best['this'][1]:>9.2f}")
+    print(f"load after: {os.getloadavg()}")
+
+
 if __name__ == "__main__":
+    if "--base" in sys.argv:
+        reps = int(sys.argv[sys.argv.index("--repeats") + 1]) if "--repeats" in sys.argv else 3
+        side_by_side(Path(sys.argv[sys.argv.index("--base") + 1]).resolve(), reps)
+        sys.exit(0)
     warm = dict(hw="harpv2_centaur", workload="rm1", mapping="centaur", batch_size=2, functional=False)
     timed(warm)
     timed({**warm, "hw": "broadwell_cpu_only", "mapping": "cpu_only"})

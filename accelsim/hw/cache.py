@@ -102,6 +102,7 @@ class _LevelArrays:
         self.counters = np.empty((len(levels), k.N_COUNTERS), dtype=np.int64)
         self.clock = np.empty(1, dtype=np.int64)
         self.memory_writebacks = np.empty(1, dtype=np.int64)
+        self.set_base = np.empty(len(levels), dtype=np.int64)  # the kernel's scratch space
         self.reset()
 
     def reset(self) -> None:
@@ -118,7 +119,7 @@ class _LevelArrays:
         served = np.empty(addr.shape[0], dtype=np.int8)
         k.access_lines(addr // self.line_bytes, flags, self.tags, self.meta, self.dirty, self.base, self.sets,
                        self.ways, self.policy, self.max_rrpv, self.inclusive, self.clock, self.counters,
-                       self.memory_writebacks, served)
+                       self.memory_writebacks, served, self.set_base)
         return served
 
     def level_counters(self) -> tuple[CacheCounters, ...]:

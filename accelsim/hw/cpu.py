@@ -24,7 +24,7 @@ from accelsim.config.cache import CacheConfig
 from accelsim.config.cpu import CpuConfig
 from accelsim.hw.cache import CacheHierarchy
 from accelsim.hw.core_reads import admit_ns, interface_line_ns, later_lines
-from accelsim.hw.host_memory import counter_dict, idle_read_latency_ns
+from accelsim.hw.host_memory import counter_dict, fixed_requests, idle_read_latency_ns
 from accelsim.hw.requester import closed_loop, closed_loop_bound
 from accelsim.hw.lookups import Lookups, PartLayout, Reads, expand_lookups, lookup_lines, split_lookups
 from accelsim.workload.trace import Batch
@@ -211,6 +211,7 @@ class Cpu:
         captured: dict = {}
 
         half_fabric = c.memory_fabric_latency_ns / 2
+        dram_reads = fixed_requests(dram, dram_addr, np.zeros(dram_addr.size, dtype=np.bool_))
 
         def serve_all(issue_demand: np.ndarray) -> np.ndarray:
             issue = ready.copy()
@@ -218,7 +219,7 @@ class Cpu:
             issue = np.where(demand | (lead < 0), issue, issue[np.maximum(lead, 0)])
             done = admit_ns(issue, core, lvl, line_ns, lookups.n_requesters) + on_chip_ns
             if dram_addr.size:
-                res = dram.simulate(done[to_dram] + half_fabric, dram_addr, np.zeros(dram_addr.size, dtype=np.bool_))
+                res = dram_reads(done[to_dram] + half_fabric)
                 done[to_dram] = res.completion_ns + half_fabric
                 captured["res"] = res
             return done

@@ -3,7 +3,8 @@ queues), FR-FCFS or FCFS, bank/rank/bus timing, refresh (numba kernel).
 
 A memory level answers "serve these requests": `simulate(arrival_ns, addr, is_write) -> DramResult`, each
 request one burst. Channels are independent, so each channel's requests run as their own sequence; `run`
-serves one channel's requests in pieces (a trace streamed in chunks) with the same result.
+serves one channel's requests in pieces (a trace streamed in chunks) with the same result. A closed loop times
+the same requests at new arrival times on every pass: `requests` decodes them once and `serve` times them.
 """
 
 from __future__ import annotations
@@ -225,30 +226,72 @@ class Dram:
                         cfg.command_queue_depth, cfg.queue_depth)
         return Served(out_idx[:k], out_arr[:k], out_cyc[:k], out_w[:k])
 
-    def simulate(self, arrival_ns: np.ndarray, addr: np.ndarray, is_write: np.ndarray) -> DramResult:
-        """Serve the requests; arrival times are rounded up to the next tCK edge."""
+    def requests(self, addr: np.ndarray, is_write: np.ndarray) -> "ChannelRequests":
+        """The requests decoded and grouped by channel once, to be timed at many arrival times (`serve`)."""
+        addr = np.ascontiguousarray(addr, dtype=np.int64)
+        is_write = np.ascontiguousarray(is_write, dtype=np.bool_)
+        if not (addr.ndim == is_write.ndim == 1):
+            raise InputError("addr and is_write must be 1-D arrays")
+        if addr.size != is_write.size:
+            raise InputError(f"addr and is_write differ in length: {addr.size}, {is_write.size}")
         cfg = self.cfg
-        req = prepare_requests(cfg, arrival_ns, addr, is_write)
-        arr_cyc = arrival_cycles(cfg, req.arrival_ns)
-        order = arrival_order(arr_cyc, req.channel)
-        starts = np.searchsorted(req.channel[order], np.arange(cfg.channels + 1))
-        a, b, r, w = arr_cyc[order], req.bank[order], req.row[order], req.is_write[order]
-        comp_sorted = np.empty(order.size, np.int64)
+        d = cfg.address_map.decode(addr)
+        bank = (d.rank * cfg.bankgroups + d.bankgroup) * cfg.banks_per_group + d.bank
+        by_channel = np.argsort(d.channel.astype(np.int16), kind="stable")
+        starts = np.searchsorted(d.channel[by_channel], np.arange(cfg.channels + 1))
+        groups = tuple(by_channel[starts[c]:starts[c + 1]] for c in range(cfg.channels))
+        return ChannelRequests(addr.size, is_write, starts, groups, tuple(bank[g] for g in groups),
+                               tuple(d.row[g] for g in groups), tuple(is_write[g] for g in groups))
+
+    def serve(self, arrival_ns: np.ndarray, reqs: "ChannelRequests") -> DramResult:
+        """Serve decoded requests arriving at `arrival_ns`: each channel's in arrival order (ties in input order)."""
+        cfg = self.cfg
+        arrival = np.ascontiguousarray(arrival_ns, dtype=np.float64)
+        if arrival.ndim != 1:
+            raise InputError("arrival_ns must be a 1-D array")
+        if arrival.size != reqs.size:
+            raise InputError(f"arrival_ns, addr and is_write differ in length: {arrival.size} arrivals for "
+                             f"{reqs.size} requests")
+        if arrival.size and not (np.isfinite(arrival).all() and arrival.min() >= 0):
+            raise InputError("arrival_ns must be finite and non-negative")
+        arr_cyc = arrival_cycles(cfg, arrival)
+        completion = np.empty(arrival.size, np.int64)
         counts = np.zeros((cfg.channels, len(COUNTER_NAMES)), np.int64)
         bank_counts = np.zeros((cfg.channels, cfg.banks_per_channel, len(COUNTER_NAMES)), np.int64)
         busy = np.zeros((cfg.channels, cfg.banks_per_channel), np.int64)
-        for ch in range(cfg.channels):
-            s, e = int(starts[ch]), int(starts[ch + 1])
-            if e == s:
+        for ch, idx in enumerate(reqs.index):
+            if idx.size == 0:
                 continue
+            a = arr_cyc[idx]
+            # (channel, arrival) order, stable: the position of each request in the channel's stream
+            order = None if np.all(a[1:] >= a[:-1]) else np.argsort(a, kind="stable")
+            b, r, w = reqs.bank[ch], reqs.row[ch], reqs.is_write_by_channel[ch]
+            if order is not None:
+                a, b, r, w, idx = a[order], b[order], r[order], w[order], idx[order]
             state = self.new_state()
-            done = self.run(state, a[s:e], b[s:e], r[s:e], w[s:e], base=s)
-            comp_sorted[done.index] = done.completion_cycle
+            base = int(reqs.starts[ch])
+            done = self.run(state, a, b, r, w, base=base)
+            completion[idx[done.index - base]] = done.completion_cycle
             counts[ch], bank_counts[ch], busy[ch] = state.counts, state.bank_counts, state.busy
-        completion = np.empty_like(comp_sorted)
-        completion[order] = comp_sorted
         completion_ns = completion * cfg.tck_ns
         sim_ns = float(completion_ns.max()) if completion_ns.size else 0.0
-        lat = (completion_ns - req.arrival_ns)[~req.is_write]
-        return DramResult(req.arrival_ns, req.is_write, completion_ns,
+        lat = (completion_ns - arrival)[~reqs.is_write]
+        return DramResult(arrival, reqs.is_write, completion_ns,
                           make_counters(cfg, counts, busy * cfg.tck_ns, sim_ns, bank_counts, lat))
+
+    def simulate(self, arrival_ns: np.ndarray, addr: np.ndarray, is_write: np.ndarray) -> DramResult:
+        """Serve the requests; arrival times are rounded up to the next tCK edge."""
+        return self.serve(arrival_ns, self.requests(addr, is_write))
+
+
+@dataclass(frozen=True)
+class ChannelRequests:
+    """Requests decoded once (Dram.requests): per channel, their indices in input order and bank, row, kind."""
+
+    size: int
+    is_write: np.ndarray
+    starts: np.ndarray  # first position of each channel's requests in the (channel, arrival) order
+    index: tuple[np.ndarray, ...]
+    bank: tuple[np.ndarray, ...]
+    row: tuple[np.ndarray, ...]
+    is_write_by_channel: tuple[np.ndarray, ...]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 import numpy as np
 
 from accelsim.config.dram import DramConfig
-from accelsim.hw.dram import DRAMSIM3_NAMES, Dram, DramCounters, bucket_low_ns
+from accelsim.hw.dram import DRAMSIM3_NAMES, Dram, DramCounters, DramResult, bucket_low_ns
 
 
 def make_dram(cfg: DramConfig, fidelity: str):
@@ -33,3 +34,12 @@ def counter_dict(c: DramCounters) -> dict[str, float]:
     out.update({f"read_latency_ge_{bucket_low_ns(k):g}ns": float(v) for k, v in enumerate(c.read_latency_histogram)
                 if v})
     return out
+
+
+def fixed_requests(dram, addr: np.ndarray, is_write: np.ndarray) -> Callable[[np.ndarray], DramResult]:
+    """arrival_ns -> the DRAM model's result for these requests, which a closed loop times again and again: a
+    model that can (`requests` / `serve`) decodes them once."""
+    if hasattr(dram, "requests"):
+        reqs = dram.requests(addr, is_write)
+        return lambda arrival_ns: dram.serve(arrival_ns, reqs)
+    return lambda arrival_ns: dram.simulate(arrival_ns, addr, is_write)

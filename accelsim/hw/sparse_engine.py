@@ -22,15 +22,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 from accelsim.config.accel import SparseEngineConfig
 from accelsim.config.cache import CacheConfig
 from accelsim.hw.cache import Cache
-from accelsim.hw.host_memory import counter_dict
+from accelsim.hw.host_memory import counter_dict, fixed_requests
 from accelsim.hw.link import request_line_addresses, split_requests
 from accelsim.hw.requester import closed_loop, closed_loop_bound
+from accelsim.kernels.window import repeats_within_window
 from accelsim.hw.scratchpad import Scratchpad
 from accelsim.hw.lookups import Lookups, PartLayout, expand_lookups, lookup_lines
 
@@ -79,20 +81,30 @@ class HostReadPath:
 
     def serve(self, issue_ns: np.ndarray, req_addr: np.ndarray, req_lines: np.ndarray) -> np.ndarray:
         """Completion time of each multi-line read issued at `issue_ns`."""
-        links = self.make_links()
-        # The outbound leg carries only request headers (a few % of the return traffic), so it is taken as
-        # unqueued: the fastest channel's header serialisation plus flight time.
-        out_ns = min(ch.header_bytes / ch.bandwidth_gbps + ch.latency_ns for ch in links.cfg.channels)
+        return self.reads(req_addr, req_lines)(issue_ns)
+
+    def reads(self, req_addr: np.ndarray, req_lines: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """issue_ns -> completion of each of these multi-line reads (what a closed loop times again and again:
+        their lines are split and decoded once)."""
         line_addr, line_owner = request_line_addresses(req_addr, req_lines, self.line_bytes)
-        res = self.dram.simulate(issue_ns[line_owner] + out_ns + self.half_fabric_ns, line_addr,
-                                 np.zeros(line_addr.size, dtype=np.bool_))
-        data_ready = np.full(req_addr.size, -np.inf)
-        np.maximum.at(data_ready, line_owner, res.completion_ns + self.half_fabric_ns)
-        # Replay each request on the links so that its data leaves the host when DRAM has it; the link model
-        # then queues the return traffic on the steered channel.
-        back = links.transfer(data_ready - out_ns, req_lines * self.line_bytes, np.zeros(req_addr.size, np.int8))
-        self.last = {"dram": res, "links": links}
-        return np.maximum(back.completion_ns, data_ready)
+        dram_reads = fixed_requests(self.dram, line_addr, np.zeros(line_addr.size, dtype=np.bool_))
+        payload = req_lines * self.line_bytes
+        to_device = np.zeros(req_addr.size, np.int8)
+
+        def serve(issue_ns: np.ndarray) -> np.ndarray:
+            links = self.make_links()
+            # The outbound leg carries only request headers (a few % of the return traffic), so it is taken as
+            # unqueued: the fastest channel's header serialisation plus flight time.
+            out_ns = min(ch.header_bytes / ch.bandwidth_gbps + ch.latency_ns for ch in links.cfg.channels)
+            res = dram_reads(issue_ns[line_owner] + out_ns + self.half_fabric_ns)
+            data_ready = np.full(req_addr.size, -np.inf)
+            np.maximum.at(data_ready, line_owner, res.completion_ns + self.half_fabric_ns)
+            # Replay each request on the links so that its data leaves the host when DRAM has it; the link model
+            # then queues the return traffic on the steered channel.
+            back = links.transfer(data_ready - out_ns, payload, to_device)
+            self.last = {"dram": res, "links": links}
+            return np.maximum(back.completion_ns, data_ready)
+        return serve
 
 
 class SparseEngine:
@@ -182,7 +194,7 @@ class SparseEngine:
             unloaded = float(path.serve(np.zeros(1), req_addr[:1], req_lines[:1])[0])
             solve = closed_loop_bound if analytic else closed_loop
             loop = solve(ready[req_owner], reads.requester[req_owner], reads.n_requesters,
-                               self.window_requests, lambda t: path.serve(t, req_addr, req_lines), unloaded)
+                               self.window_requests, path.reads(req_addr, req_lines), unloaded)
             end = max(end, float(loop.done_ns.max()) + last_reduce_ns)
             traffic.append(path.last)
         dram_counters: dict[str, float] = {}
@@ -205,14 +217,7 @@ def _merged_repeats(addr: np.ndarray, unit: np.ndarray, off_chip: np.ndarray, wi
     merged = np.zeros(addr.size, dtype=np.bool_)
     if sel.size < 2:
         return merged
-    u = unit[sel]
-    # order of each line within its unit's off-chip stream
-    starts = np.searchsorted(u, np.arange(int(u.max()) + 1), side="left")
-    seq = np.arange(sel.size) - starts[u]
-    order = np.lexsort((seq, addr[sel], u))
-    same = (u[order][1:] == u[order][:-1]) & (addr[sel][order][1:] == addr[sel][order][:-1])
-    near = seq[order][1:] - seq[order][:-1] <= window
-    merged[sel[order][1:][same & near]] = True
+    merged[sel] = repeats_within_window(np.ascontiguousarray(addr[sel]), np.ascontiguousarray(unit[sel]), window)
     return merged
 
 

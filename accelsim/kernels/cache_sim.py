@@ -3,6 +3,9 @@
 State of every level lives in flat arrays (one slot per way of every set, levels packed one after another),
 so a single kernel serves a lone cache and a hierarchy alike. Replacement policies are selected by an int
 code; `POLICY_CODES` maps the config name to it.
+
+The lookup kernel allocates nothing and runs without numba's reference counting (`_nrt=False`): with it, every
+call of a helper that takes the state arrays costs an atomic incref and decref per array, most of a lookup's time.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ N_COUNTERS = 6
 INVALID = -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _find(tags, base, ways, line):
     for w in range(ways):
         if tags[base + w] == line:
@@ -32,7 +35,7 @@ def _find(tags, base, ways, line):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _on_hit(policy, meta, slot, stamp):
     if policy == LRU:
         meta[slot] = stamp
@@ -40,7 +43,7 @@ def _on_hit(policy, meta, slot, stamp):
         meta[slot] = 0  # SRRIP-HP: a hit predicts a near-immediate re-reference
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _on_fill(policy, meta, slot, stamp, max_rrpv):
     if policy == LRU:
         meta[slot] = stamp
@@ -48,7 +51,7 @@ def _on_fill(policy, meta, slot, stamp, max_rrpv):
         meta[slot] = max_rrpv - 1  # SRRIP inserts with a "long" re-reference prediction
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _victim(policy, tags, meta, base, ways, max_rrpv):
     for w in range(ways):
         if tags[base + w] == INVALID:
@@ -72,7 +75,7 @@ def _victim(policy, tags, meta, base, ways, max_rrpv):
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _write_back(line, from_level, tags, dirty, base, sets, ways, memory_writebacks):
     """A dirty line leaving `from_level` dirties the nearest lower level holding it, else goes to memory."""
     for lvl in range(from_level + 1, sets.shape[0]):
@@ -84,7 +87,7 @@ def _write_back(line, from_level, tags, dirty, base, sets, ways, memory_writebac
     memory_writebacks[0] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _fill(lvl, b, line, stamp, tags, meta, dirty, base, sets, ways, policy, max_rrpv, inclusive, counters,
           memory_writebacks):
     """Install `line` in the set starting at slot b of level lvl; returns its slot."""
@@ -111,12 +114,14 @@ def _fill(lvl, b, line, stamp, tags, meta, dirty, base, sets, ways, policy, max_
     return slot
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def access_lines(lines, is_write, tags, meta, dirty, base, sets, ways, policy, max_rrpv, inclusive, clock,
-                 counters, memory_writebacks, served_by):
-    """Look up each line level by level; fill every missed level above the one that served it."""
+                 counters, memory_writebacks, served_by, set_base):
+    """Look up each line level by level; fill every missed level above the one that served it.
+
+    `set_base` is scratch space of one int64 per level (the kernel allocates nothing, see the module doc).
+    """
     n_levels = sets.shape[0]
-    set_base = np.empty(n_levels, dtype=np.int64)
     for i in range(lines.shape[0]):
         line = lines[i]
         clock[0] += 1

@@ -4,6 +4,9 @@ coalescing of line addresses into naturally aligned multi-line requests.
 Each channel has one FIFO per direction, so its wire never carries more than its bandwidth; a request holds
 one of the channel's credits from issue to completion. Steering policies are selected by an int code;
 `STEERING_CODES` maps the config name to it.
+
+The timing kernel allocates nothing and runs without numba's reference counting (`_nrt=False`), so passing
+the channel state to its helpers costs no atomic increfs.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ STEERING_CODES = MappingProxyType({
 })
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _message_bytes(c, payload_bytes, to_host, header_bytes):
     """(outbound, return) wire bytes: a read's data comes back, a write's data goes out."""
     if to_host:
@@ -33,7 +36,7 @@ def _message_bytes(c, payload_bytes, to_host, header_bytes):
     return header_bytes[c], header_bytes[c] + payload_bytes
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _timing(c, t, payload_bytes, to_host, header_bytes, ns_per_byte, latency_ns, up_free, down_free, credit_ring,
             credit_head):
     """(end of the outbound message, end of the return message) of a request issued at t on channel c."""
@@ -44,7 +47,7 @@ def _timing(c, t, payload_bytes, to_host, header_bytes, ns_per_byte, latency_ns,
     return up_end, down_start + ret * ns_per_byte[c]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _steer(steering, t, payload_bytes, to_host, header_bytes, ns_per_byte, latency_ns, coherent, up_free, down_free,
            credit_ring, credit_head, rr_next, assigned_bytes):
     n_ch = ns_per_byte.shape[0]
@@ -70,7 +73,7 @@ def _steer(steering, t, payload_bytes, to_host, header_bytes, ns_per_byte, laten
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def transfer_requests(order, issue_ns, payload_bytes, to_host, steering, header_bytes, ns_per_byte, latency_ns,
                       coherent, max_outstanding, up_free, down_free, credit_ring, credit_head, rr_next,
                       assigned_bytes, completion_ns, channel):

@@ -25,3 +25,20 @@ def windowed_issue_ns(ready_ns, latency_ns, requester, n_requesters, window):
         issue[i] = t
         last[r] = t
     return issue
+
+
+@njit(cache=True)
+def repeats_within_window(addr, unit, window):
+    """True where a unit's line repeats one of its own previous `window` lines (`unit` in runs, one per unit)."""
+    n = addr.shape[0]
+    out = np.zeros(n, dtype=np.bool_)
+    run_start = 0
+    for i in range(n):
+        if i > 0 and unit[i] != unit[i - 1]:
+            run_start = i
+        lo = max(run_start, i - window)
+        for j in range(i - 1, lo - 1, -1):
+            if addr[j] == addr[i]:
+                out[i] = True
+                break
+    return out

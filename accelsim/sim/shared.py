@@ -79,20 +79,47 @@ class SharedDram:
 
     def simulate(self, arrival_ns: np.ndarray, addr: np.ndarray, is_write: np.ndarray) -> DramResult:
         """Serve the phase's requests among the background ones; only the phase's own are returned."""
-        arrival = np.asarray(arrival_ns, dtype=np.float64)
+        return self.serve(arrival_ns, self.requests(addr, is_write))
+
+    def requests(self, addr: np.ndarray, is_write: np.ndarray) -> "SharedRequests":
+        """The phase's requests with the background's, decoded once to be timed at many arrival times."""
         addr = np.asarray(addr, dtype=np.int64)
         is_write = np.asarray(is_write, dtype=np.bool_)
+        bg = self._bg
+        both = None
+        if hasattr(self.inner, "requests"):  # the detailed model decodes ahead; the analytic one has no need
+            both = self.inner.requests(np.concatenate([addr, bg.dram_addr]), np.concatenate([is_write, bg.dram_write]))
+        return SharedRequests(addr, is_write, both)
+
+    def serve(self, arrival_ns: np.ndarray, reqs: "SharedRequests") -> DramResult:
+        """Time the phase's decoded requests arriving at `arrival_ns` among the background ones."""
+        arrival = np.asarray(arrival_ns, dtype=np.float64)
+        addr, is_write = reqs.addr, reqs.is_write
         self._calls[("dram",) + _key(addr)] = (arrival.copy(), addr, is_write)
         bg = self._bg
         if bg.dram_t.size == 0:
-            return self.inner.simulate(arrival, addr, is_write)
+            return self.inner.simulate(arrival, addr, is_write) if reqs.decoded is None else \
+                self.inner.serve(arrival, reqs.decoded)
         # DRAM time starts at 0: move both streams by whole clock periods so the earliest one is at t >= 0.
         tck = self.cfg.tck_ns
         shift = math.ceil(max(0.0, -float(bg.dram_t.min())) / tck) * tck
-        res = self.inner.simulate(np.concatenate([arrival, bg.dram_t]) + shift,
-                                  np.concatenate([addr, bg.dram_addr]), np.concatenate([is_write, bg.dram_write]))
+        arrivals = np.concatenate([arrival, bg.dram_t]) + shift
+        if reqs.decoded is None:
+            res = self.inner.simulate(arrivals, np.concatenate([addr, bg.dram_addr]),
+                                      np.concatenate([is_write, bg.dram_write]))
+        else:
+            res = self.inner.serve(arrivals, reqs.decoded)
         n = arrival.size
         return DramResult(arrival, is_write, res.completion_ns[:n] - shift, res.counters)
+
+@dataclass(frozen=True)
+class SharedRequests:
+    """A phase's DRAM requests (SharedDram.requests) and, where the DRAM model decodes ahead, those with the
+    background's, decoded."""
+
+    addr: np.ndarray
+    is_write: np.ndarray
+    decoded: object | None
 
 
 class SharedLinks:
