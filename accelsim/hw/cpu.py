@@ -207,37 +207,36 @@ class Cpu:
         at = np.full(addr.size, -1, dtype=np.int64)
         at[miss] = np.arange(miss.size)
         lead = at[np.flatnonzero(~later)[np.cumsum(~later) - 1][miss]]
-        attempts: list[tuple[np.ndarray, np.ndarray]] = []
-        captured: dict = {}
+        attempts: list[tuple[np.ndarray, np.ndarray, object]] = []
 
         half_fabric = c.memory_fabric_latency_ns / 2
         dram_reads = fixed_requests(dram, dram_addr, np.zeros(dram_addr.size, dtype=np.bool_))
 
-        def serve_all(issue_demand: np.ndarray) -> np.ndarray:
+        def serve_all(issue_demand: np.ndarray) -> tuple[np.ndarray, object]:
             issue = ready.copy()
             issue[demand] = issue_demand
             issue = np.where(demand | (lead < 0), issue, issue[np.maximum(lead, 0)])
             done = admit_ns(issue, core, lvl, line_ns, lookups.n_requesters) + on_chip_ns
+            res = None
             if dram_addr.size:
                 res = dram_reads(done[to_dram] + half_fabric)
                 done[to_dram] = res.completion_ns + half_fabric
-                captured["res"] = res
-            return done
+            return done, res
 
         def serve(issue_demand: np.ndarray) -> np.ndarray:
-            done = serve_all(issue_demand)
-            attempts.append((issue_demand, done))
+            done, res = serve_all(issue_demand)
+            attempts.append((issue_demand, done, res))
             return done[demand]
 
         unloaded = float(np.mean(on_chip_ns)) + (idle_read_latency_ns(dram.cfg) + c.memory_fabric_latency_ns) \
             * float(to_dram.mean())
         solve = closed_loop_bound if analytic else closed_loop
         loop = solve(ready[demand], core[demand], lookups.n_requesters, c.line_fill_buffers_per_core, serve, unloaded)
-        # the solver keeps its best attempt, not always its last: the streamed lines' times come from the same one
-        done_all = next((d for i, d in reversed(attempts) if i is loop.issue_ns), None)
+        # The solver keeps its best attempt, not always its last: the streamed lines' times and the DRAM counters
+        # come from that one.
+        done_all, res = next(((d, r) for i, d, r in reversed(attempts) if i is loop.issue_ns), (None, None))
         if done_all is None:
-            done_all = serve_all(loop.issue_ns)
-        res = captured.get("res")
+            done_all, res = serve_all(loop.issue_ns)
         return GatherTiming(
             time_ns=max(compute_end, float(done_all.max())), lines=addr.size, served_by=served,
             core_busy_ns=busy,
