@@ -3,6 +3,7 @@
 import gzip
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from accelsim.config.base import MAX_INT
+from accelsim.config.base import MAX_FLOAT, MAX_INT, read_yaml
 from accelsim.config.system import load_system
 from accelsim.config.workload import load_workload
 from accelsim.errors import InputError
@@ -71,6 +72,25 @@ def test_booleans_are_not_counts_in_hardware_and_caches_are_bounded(tmp_path):
     assert MAX_INT == 2**48
 
 
+def test_a_huge_link_latency_is_refused_at_its_field(tmp_path):
+    # 1e300 ns used to overflow the request times to infinity inside the DRAM model ("arrival_ns must be finite")
+    hw = load_system("harpv2_centaur").model_dump(mode="json")
+    hw["links"]["channels"][0]["latency_ns"] = 1e300
+    with pytest.raises(InputError, match=r"a.yaml: links.channels.0.latency_ns: Value error, 1e\+300 is larger .* "
+                                         r"\(limit 1e\+15\)"):
+        load_system(str(_yaml(tmp_path, "a.yaml", hw)))
+    hw["links"]["channels"][0]["latency_ns"] = MAX_FLOAT  # the bound itself is a (very slow) link
+    assert load_system(str(_yaml(tmp_path, "a.yaml", hw))).links.channels[0].latency_ns == MAX_FLOAT
+
+
+def test_a_design_that_does_not_fit_its_fpga_names_the_hardware_file(tmp_path):
+    hw = load_system("harpv2_centaur").model_dump(mode="json")
+    hw["accelerator"]["sparse_engine"]["gather_units"] = 4096
+    f = _yaml(tmp_path, "big.yaml", hw)
+    with pytest.raises(InputError, match=rf"^{re.escape(str(f))}: accelerator: design does not fit Arria 10 GX1150: DSP: needs"):
+        resolve_point({"hw": str(f), "workload": "rm1", "mapping": "centaur"})
+
+
 def test_a_refresh_interval_with_no_room_for_a_row_cycle_is_refused(tmp_path):
     hw = load_system("harpv2_centaur").model_dump(mode="json")
     hw["dram"]["tRCD"] *= 1000  # used to livelock the DRAM kernel: refresh closed the row before every read
@@ -80,10 +100,17 @@ def test_a_refresh_interval_with_no_room_for_a_row_cycle_is_refused(tmp_path):
 
 def test_a_point_over_the_work_budget_is_refused_at_once_with_its_estimate(tmp_path, monkeypatch):
     t0 = time.perf_counter()
-    with pytest.raises(InputError, match=r"^workload rm1: detailed run of 128000 samples x 640 lookups needs "
-                                         r"~1.64e\+08 line requests, over the budget of 2e\+07"):
+    with pytest.raises(InputError, match=r"^\S*workloads/rm1.yaml: detailed run of 128000 samples x 640 lookups "
+                                         r"needs ~1.64e\+08 line requests, over the budget of 2e\+07"):
         simulate(batch_size=128000)
     assert time.perf_counter() - t0 < 5
+    mine = tmp_path / "mine.yaml"  # a user's file, at its own default_batch_size: the error names the file
+    mine.write_text(yaml.safe_dump({**read_yaml(ROOT / "workloads" / "rm1.yaml"), "default_batch_size": 128000}))
+    with pytest.raises(InputError, match=rf"^{re.escape(str(mine))}: detailed run of 128000 samples .*lower batch_size"):
+        simulate(workload=str(mine))
+    spec = read_yaml(mine)  # given as data, there is no file to name: the workload's name instead
+    with pytest.raises(InputError, match=r"^workload rm1: detailed run of 128000 samples"):
+        simulate(workload=spec)
     monkeypatch.setenv("ACCELSIM_WORK_SCALE", "nope")
     with pytest.raises(InputError, match="ACCELSIM_WORK_SCALE: expected a positive number"):
         simulate(batch_size=2, fidelity="analytic", functional=False)
@@ -147,7 +174,10 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
 
 
 def test_run_point_checks_a_resolved_point_too():
-    point = resolve_point({"hw": "harpv2_centaur", "workload": "rm1", "mapping": "centaur", "batch_size": 200000,
-                           "fidelity": "analytic"})
-    with pytest.raises(InputError, match="analytic run of 200000 samples"):
-        run_point(point)
+    point = {"hw": "harpv2_centaur", "workload": "rm1", "mapping": "centaur", "batch_size": 200000,
+             "fidelity": "analytic"}
+    with pytest.raises(InputError, match=r"workloads/rm1.yaml: analytic run of 200000 samples"):
+        resolve_point(point)  # a workload named by file is checked as it resolves, naming the file
+    resolved = resolve_point({**point, "workload": read_yaml(ROOT / "workloads" / "rm1.yaml")})
+    with pytest.raises(InputError, match="workload rm1: analytic run of 200000 samples"):
+        run_point(resolved)
