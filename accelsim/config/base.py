@@ -133,6 +133,10 @@ def read_yaml(path: str | Path) -> Any:
         text = path.read_text()
     except OSError as err:
         raise InputError(f"cannot read: {err.strerror}", source=str(path)) from None
+    except UnicodeDecodeError as err:
+        raise InputError(f"byte {err.start} is not UTF-8 text (expected YAML)", source=str(path)) from None
+    except ValueError as err:  # a NUL in the path
+        raise InputError(f"cannot read: {err}", source=repr(str(path))) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -176,9 +180,13 @@ def read_ini(path: Path, parser: "configparser.ConfigParser", what: str) -> None
     import configparser
 
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             parser.read_file(f)
     except OSError as err:
         raise InputError(f"cannot read {what}: {err.strerror}", source=str(path)) from None
+    except UnicodeDecodeError as err:
+        raise InputError(f"not {what}: byte {err.start} is not UTF-8 text", source=str(path)) from None
+    except ValueError as err:  # a NUL in the path
+        raise InputError(f"cannot read {what}: {err}", source=repr(str(path))) from None
     except configparser.Error as err:
         raise InputError(f"not {what}: {str(err).splitlines()[0]}", source=str(path)) from None

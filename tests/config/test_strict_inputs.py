@@ -16,6 +16,7 @@ import torch
 import yaml
 
 from accelsim.config.base import MAX_FLOAT, MAX_INT, read_yaml
+from accelsim.config.dram import load_dram
 from accelsim.config.system import load_system
 from accelsim.config.workload import load_workload
 from accelsim.errors import InputError
@@ -181,3 +182,16 @@ def test_run_point_checks_a_resolved_point_too():
     resolved = resolve_point({**point, "workload": read_yaml(ROOT / "workloads" / "rm1.yaml")})
     with pytest.raises(InputError, match="workload rm1: analytic run of 200000 samples"):
         run_point(resolved)
+
+
+def test_binary_config_files_and_nul_paths_are_one_line_errors(tmp_path):
+    ini = tmp_path / "dram.ini"
+    ini.write_bytes(b"\xfb\x00[dram_structure]")
+    with pytest.raises(InputError, match=r"dram.ini: not a DRAMsim3 .ini file: byte 0 is not UTF-8 text"):
+        load_dram(str(ini))
+    hw = tmp_path / "hw.yaml"
+    hw.write_bytes(b"name: \xfb\n")
+    with pytest.raises(InputError, match=r"hw.yaml: byte 6 is not UTF-8 text"):
+        load_system(str(hw))
+    with pytest.raises(InputError, match=r"cannot read: embedded null byte"):
+        load_system("a\x00.yaml")
