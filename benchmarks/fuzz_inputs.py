@@ -12,7 +12,7 @@ and a field or position), and the findings: traceback (any other exception), han
 limit), unnamed (an InputError that names no file or no field), lost (a user's file beside the output paths
 was deleted or overwritten).
 
-    python benchmarks/fuzz_inputs.py [--cases N] [--only A,B] [--workers W]   # N per surface (default 1200)
+    python benchmarks/fuzz_inputs.py [--cases N] [--only A,B]   # N cases per surface (default 1200)
 
 tests/fuzz/ runs every surface with a few cases and asserts there are no findings.
 """
@@ -75,6 +75,8 @@ class Fuzz:
              file: str | None = None, user: "UserFiles | None" = None) -> None:
         """Run one case; a rejection must mention `file` and one of `names` (a field, a record, a position);
         `user`'s files must survive it."""
+        if os.environ.get("FUZZ_VERBOSE"):
+            print(f"{surface}: {what}", file=sys.__stderr__, flush=True)
         t0 = time.perf_counter()
         try:
             with time_limit(self.limit), contextlib.redirect_stdout(io.StringIO()), \
@@ -106,6 +108,14 @@ class Fuzz:
         self.counts[surface][outcome] += 1
         if outcome in ("traceback", "hang", "unnamed", "lost") and len(self.examples[(surface, outcome)]) < 5:
             self.examples[(surface, outcome)].append(f"{what} -> {detail}")
+
+    @staticmethod
+    def warm(fn: Callable[[], Any]) -> None:
+        """Run a valid case once, untimed: numba compiles its kernels on first use (tens of seconds at load 8),
+        and a time limit firing inside an import or a compilation would break the cases after it."""
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+                contextlib.suppress(Exception, SystemExit, Accepted):
+            fn()
 
     def findings(self) -> dict[tuple[str, str], list[str]]:
         return {k: v for k, v in self.examples.items() if v}
@@ -202,6 +212,10 @@ def fuzz_hw(fz: Fuzz, tmp: Path, cases: int) -> None:
              for n in ("harpv2_centaur", "broadwell_cpu_only", "spr_hbm_ucie_chiplet")}
     wl = tmp / "tiny.yaml"
     wl.write_text(yaml.safe_dump(TINY))
+    for hw, mapping in (("harpv2_centaur", "centaur"), ("broadwell_cpu_only", "cpu_only")):
+        for fidelity in ("analytic", "detailed"):
+            fz.warm(lambda: run_point(resolve_point({"hw": hw, "workload": str(wl), "mapping": mapping,
+                                                     "batch_size": 2, "fidelity": fidelity, "functional": False})))
 
     def body(draw):
         name, data, path, f, fidelity = mutated_yaml(draw, bases, tmp / "hw.yaml")
@@ -218,6 +232,9 @@ def fuzz_workload(fz: Fuzz, tmp: Path, cases: int) -> None:
     from accelsim.sim.api import resolve_point, run_point
     bases = {n: yaml.safe_load((ROOT / "workloads" / f"{n}.yaml").read_text()) for n in ("rm1", "rm2", "rm3")}
     bases["tiny"] = TINY
+    for fidelity in ("analytic", "detailed"):
+        fz.warm(lambda: run_point(resolve_point({"hw": "harpv2_centaur", "workload": "rm1", "mapping": "centaur",
+                                                 "batch_size": 4, "fidelity": fidelity})))
 
     def body(draw):
         name, _, path, f, fidelity = mutated_yaml(draw, bases, tmp / "wl.yaml")
@@ -454,6 +471,8 @@ def fuzz_cli(fz: Fuzz, tmp: Path, cases: int) -> None:
     notes = tmp / "cli" / "mine"
     notes.mkdir()
     (notes / "notes.txt").write_text("x")
+    fz.warm(lambda: run_cli(["run", "--hw", "harpv2_centaur", "--workload", str(wl), "--batch-size", "2", "--fidelity", "analytic",
+                             "--no-functional", "-o", str(tmp / "cli" / "warm")]))
     values = st.sampled_from(["0", "-1", "1", "2", "3", "1e400", "nan", "inf", "-0", "abc", "", "\x00",
                               "99999999999999999999", str(wl), str(trace), str(notes), str(tmp / "nope"),
                               "rm1", "harpv2_centaur", "cpu_only", "zipf", "uniform", "dlrm-text", "dlrm-datasets",
@@ -481,7 +500,7 @@ def fuzz_cli(fz: Fuzz, tmp: Path, cases: int) -> None:
             argv += ["--fidelity", "analytic", "--no-functional", "--batch-size", "2", "--workload", str(wl)]
         if "-o" in argv:
             argv[argv.index("-o") + 1] = str(tmp / "cli" / f"out{draw(st.integers(0, 2))}")
-        fz.case("cli", " ".join(argv), lambda: run_cli(argv), flag_names(argv))
+        fz.case("cli", " ".join(argv), lambda: run_cli(argv), flag_names(argv[len(cmd.split()):]))
     run_surface("cli", cases, body)
 
 
@@ -553,7 +572,7 @@ def mutate_text(draw: Callable, text: str) -> tuple[bytes, str]:
     elif kind == "insert":
         lines.insert(i, draw(st.text(max_size=20)))
     elif kind == "cut":
-        return "\n".join(lines).encode()[:draw(st.integers(0, len(text)))], f"cut"
+        return "\n".join(lines).encode()[:draw(st.integers(0, len(text)))], "cut"
     elif kind == "bytes":
         return draw(st.binary(max_size=200)), "bytes"
     elif kind == "empty":
@@ -657,6 +676,8 @@ def fuzz_memsim(fz: Fuzz, tmp: Path, cases: int) -> None:
     write_binary(binary, trace_chunks(tmp / "d.txt"))
     raw_binary = binary.read_bytes()
     user = UserFiles(tmp)
+    for fidelity in ("analytic", "detailed"):
+        fz.warm(lambda: run_cli(["memsim", "--dram", "DDR4-2400", "--trace", str(tmp / "d.txt"), "--fidelity", fidelity]))
     flags = {"--channels": st.sampled_from(["1", "2", "4", "64", "100000"]), "--ranks": st.sampled_from(["1", "2"]),
              "--mapping": st.sampled_from(["ro-ba-ra-co-bg-ch", "ro-ba-ra-co-bg", "ch-ch-ro-ba-ra-co", "x"]),
              "--page-policy": st.sampled_from(["open", "closed", "lru"]), "--queue-depth": NUMS,
@@ -704,6 +725,10 @@ def fuzz_dram_ini(fz: Fuzz, tmp: Path, cases: int) -> None:
     (tmp / "d.txt").write_text(DRAMSIM3_TRACE)
     wl = tmp / "tiny.yaml"
     wl.write_text(yaml.safe_dump(TINY))
+    for fidelity in ("analytic", "detailed"):
+        fz.warm(lambda: run_point(resolve_point({"hw": "broadwell_cpu_only", "workload": str(wl), "batch_size": 2,
+                                                 "mapping": "cpu_only", "fidelity": fidelity, "functional": False})))
+        fz.warm(lambda: run_cli(["memsim", "--dram", "DDR4-2400", "--trace", str(tmp / "d.txt"), "--fidelity", fidelity]))
 
     def body(draw):
         f = tmp / "dram.ini"
@@ -745,6 +770,9 @@ def fuzz_serve(fz: Fuzz, tmp: Path, cases: int) -> None:
              "--mapping": st.sampled_from(["centaur", "cpu_only", "sparse_offload", "x"]),
              "--seed": NUMS, "--fidelity": st.sampled_from(["analytic", "detailed"]),
              "-o": user.outputs(tmp), "--workload": st.sampled_from([str(wl), "rm1", str(user.file)])}
+    for mapping in ("centaur", "cpu_only"):
+        fz.warm(lambda: run_cli(["serve", "--hw", "harpv2_centaur", "--workload", str(wl), "--qps", "20000",
+                                 "--queries", "5", "--mapping", mapping, "-o", str(tmp / f"warm_{mapping}")]))
 
     def body(draw):
         kind = draw(st.sampled_from(["arrivals", "query size", "args"]))
@@ -807,6 +835,7 @@ def fuzz_replay(fz: Fuzz, tmp: Path, cases: int) -> None:
     other = tmp / "other.yaml"
     other.write_text(yaml.safe_dump({**TINY, "embedding_dim": 16, "bottom_mlp": [4, 16]}))
     user = UserFiles(tmp)
+    fz.warm(lambda: run_cli(["replay", str(trace), "--weights", str(base)]))
     flags = {"--workload": st.sampled_from([str(wl), str(other), "rm1", str(user.file), "nope"]), "--json": None,
              "-o": user.outputs(tmp),
              "--weights": st.sampled_from([str(base), str(tmp / "w.pt"), str(user.dir), str(tmp / "nope")])}
@@ -1029,29 +1058,23 @@ def _one_surface(name: str, cases: int, time_limit_s: float, derandomize: bool) 
     return fz
 
 
-def fuzz_all(cases: int, time_limit_s: float, only: list[str] | None = None, derandomize: bool = False,
-             workers: int = 1) -> Fuzz:
-    """Run every surface (or `only` those) with `cases` cases each; `workers` processes run surfaces at once."""
-    names = [n for n in SURFACES if not only or n in only]
+def fuzz_all(cases: int, time_limit_s: float, only: list[str] | None = None, derandomize: bool = False) -> Fuzz:
+    """Run every surface (or `only` those) with `cases` cases each (run two processes with `--only` lists to
+    use two cores)."""
     fz = Fuzz(time_limit_s)
-    if workers > 1:
-        import multiprocessing
-        with multiprocessing.get_context("spawn").Pool(workers, maxtasksperchild=1) as pool:
-            parts = pool.starmap(_one_surface, [(n, cases, time_limit_s, derandomize) for n in names], chunksize=1)
-    else:
-        parts = [_one_surface(n, cases, time_limit_s, derandomize) for n in names]
-    for part in parts:
-        fz.counts.update(part.counts)
-        fz.examples.update(part.examples)
+    for name in SURFACES:
+        if not only or name in only:
+            part = _one_surface(name, cases, time_limit_s, derandomize)
+            fz.counts.update(part.counts)
+            fz.examples.update(part.examples)
     return fz
 
 
 if __name__ == "__main__":
     n = int(sys.argv[sys.argv.index("--cases") + 1]) if "--cases" in sys.argv else 1200
     only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
-    workers = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 1
     print(f"load: {os.getloadavg()}", flush=True)
     t0 = time.perf_counter()
-    fz = fuzz_all(n, 30.0, only, workers=workers)
+    fz = fuzz_all(n, 30.0, only)
     print(fz.report())
     print(f"{time.perf_counter() - t0:.0f} s; load {os.getloadavg()}")

@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from accelsim.config.base import read_ini
+from accelsim.config.base import MAX_INT, read_ini
 from accelsim.errors import InputError
 from accelsim.hw.systolic import DATAFLOWS
 
@@ -66,6 +66,8 @@ def _int_field(text: str, what: str, where: str, minimum: int = 1) -> int:
         raise InputError(f"{what}: expected an integer, got {text.strip()!r}", source=where) from None
     if value < minimum:
         raise InputError(f"{what}: expected an integer >= {minimum}, got {value}", source=where)
+    if value > MAX_INT:  # as in every config: no array, SRAM or layer reaches 2^48
+        raise InputError(f"{what}: {value} is larger than any machine or model has (limit 2^48)", source=where)
     return value
 
 
