@@ -1066,15 +1066,19 @@ def _one_surface(name: str, cases: int, time_limit_s: float, derandomize: bool) 
     return fz
 
 
-def fuzz_all(cases: int, time_limit_s: float, only: list[str] | None = None, derandomize: bool = False) -> Fuzz:
+def fuzz_all(cases: int, time_limit_s: float, only: list[str] | None = None, derandomize: bool = False,
+             log: Callable[[str], None] | None = None) -> Fuzz:
     """Run every surface (or `only` those) with `cases` cases each (run two processes with `--only` lists to
-    use two cores)."""
+    use two cores); `log` gets each surface's report as it finishes."""
     fz = Fuzz(time_limit_s)
     for name in SURFACES:
         if not only or name in only:
+            t0 = time.perf_counter()
             part = _one_surface(name, cases, time_limit_s, derandomize)
             fz.counts.update(part.counts)
             fz.examples.update(part.examples)
+            if log:
+                log(f"{part.report()}\n({time.perf_counter() - t0:.0f} s wall; load {os.getloadavg()})")
     return fz
 
 
@@ -1083,6 +1087,6 @@ if __name__ == "__main__":
     only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
     print(f"load: {os.getloadavg()}", flush=True)
     t0 = time.perf_counter()
-    fz = fuzz_all(n, 30.0, only)
+    fz = fuzz_all(n, 30.0, only, log=lambda text: print(text, flush=True))
     print(fz.report())
     print(f"{time.perf_counter() - t0:.0f} s wall, {time.process_time():.0f} s CPU; load {os.getloadavg()}")
