@@ -195,3 +195,16 @@ def test_binary_config_files_and_nul_paths_are_one_line_errors(tmp_path):
         load_system(str(hw))
     with pytest.raises(InputError, match=r"cannot read: embedded null byte"):
         load_system("a\x00.yaml")
+
+
+def test_a_dram_of_more_banks_than_any_system_and_an_oversized_scalesim_array_name_their_files(tmp_path):
+    from accelsim.workload.scalesim import read_scalesim_config
+    hw = load_system("broadwell_cpu_only").model_dump(mode="json")
+    hw["dram"]["bankgroups"] = 10**11  # used to ask for a per-bank array of terabytes (MemoryError)
+    with pytest.raises(InputError, match=r"a.yaml: dram: .* = 3200000000000 banks; the limit is 65536"):
+        load_system(str(_yaml(tmp_path, "a.yaml", hw)))
+    cfg = tmp_path / "a.cfg"
+    cfg.write_text("[architecture_presets]\nArrayHeight: 5000\nArrayWidth: 4\nIfmapSramSzkB: 1\nFilterSramSzkB: 1\n"
+                   "OfmapSramSzkB: 1\nDataflow: ws\n")
+    with pytest.raises(InputError, match=r"a.cfg: \[architecture_presets\] ArrayHeight: 5000 .* \(limit 4096\)"):
+        read_scalesim_config(cfg)
