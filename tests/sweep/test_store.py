@@ -118,3 +118,11 @@ def test_integer_columns_stay_integer_when_some_points_lack_them(tmp_path):
     table = tmp_path / "t.parquet"
     write_table(df, table)
     assert str(pd.read_parquet(table)["batch_size"].dtype) == "Int64"
+
+
+def test_a_meta_json_whose_hash_is_not_a_string_is_named(tmp_path):
+    store, pts = stored(tmp_path, [{"grid": {UNITS: [4, 8]}}])
+    meta = store.points_dir / pts[0].hash / "meta.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "hash": [1, 2]}))  # was a pandas ValueError
+    with pytest.raises(InputError, match=r"meta.json: hash: expected the point's hash \(a string\), got list"):
+        load_results(store.root)
