@@ -21,7 +21,7 @@ from accelsim.energy import energy_table
 from accelsim.errors import InputError
 from accelsim.hw.fpga_resources import ResourceOverflow, check_fits, resource_usage
 from accelsim.results import Result
-from accelsim.sim.engine import simulate_batches
+from accelsim.sim.engine import check_capacity, simulate_batches
 from accelsim.sim.functional import functional_outputs, max_output_difference
 from accelsim.sim.mapping import Mapping, resolve_mapping
 from accelsim.sim.serve import ServeSpec, serve_queries
@@ -90,6 +90,8 @@ def resolve_point(point: dict) -> dict:
         data["batch_size"] = data["workload"].get("default_batch_size", ModelSpec.model_fields["default_batch_size"].default)
     p = parse_model(Point, data, source="point")
     _check_fits(p, hw_file)
+    if wl_file is not None:
+        check_capacity(p.hw, p.workload, where=wl_file)
     if wl_file is not None and isinstance(p.trace, SynthTrace) and p.serve is None:
         _check_synth_work(p, wl_file)
     return p.model_dump(mode="json")

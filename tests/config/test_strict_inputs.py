@@ -208,3 +208,22 @@ def test_a_dram_of_more_banks_than_any_system_and_an_oversized_scalesim_array_na
                    "OfmapSramSzkB: 1\nDataflow: ws\n")
     with pytest.raises(InputError, match=r"a.cfg: \[architecture_presets\] ArrayHeight: 5000 .* \(limit 4096\)"):
         read_scalesim_config(cfg)
+
+
+def test_tables_larger_than_the_host_dram_name_the_workload_file(tmp_path):
+    wl = read_yaml(ROOT / "workloads" / "rm1.yaml")
+    wl["tables"][0]["rows"] = 10**11
+    f = _yaml(tmp_path, "big.yaml", wl)
+    with pytest.raises(InputError, match=rf"^{re.escape(str(f))}: tables: workload 'rm1' needs .* GiB for its "
+                                         r"tables, host DRAM of harpv2_centaur holds 64.0 GiB"):
+        resolve_point({"hw": "harpv2_centaur", "workload": str(f), "mapping": "centaur"})
+
+
+def test_a_chunk_renamed_in_meta_json_names_the_field(tmp_path):
+    trace = tmp_path / "t.trace"
+    shutil.copytree(ROOT / "workloads" / "traces" / "rm1.trace", trace)
+    meta = json.loads((trace / "meta.json").read_text())
+    meta["chunks"][0]["name"] = "renamed"
+    (trace / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match=r"renamed.indices.npy: missing \(named by meta.json chunks.0.name\)"):
+        list(open_trace(trace))
