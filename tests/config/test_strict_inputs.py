@@ -227,3 +227,11 @@ def test_a_chunk_renamed_in_meta_json_names_the_field(tmp_path):
     (trace / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(InputError, match=r"renamed.indices.npy: missing \(named by meta.json chunks.0.name\)"):
         list(open_trace(trace))
+
+
+def test_links_that_share_no_request_size_are_refused_at_the_field(tmp_path):
+    hw = load_system("harpv2_centaur").model_dump(mode="json")
+    hw["links"]["channels"][2]["line_bytes"] = 48  # 48/96/192 B requests: none is also a 64/128/256 B one
+    with pytest.raises(InputError, match=r"a.yaml: links: Value error, channels: the channels share no request"):
+        load_system(str(_yaml(tmp_path, "a.yaml", hw)))
+    assert load_system("harpv2_centaur").links.shared_request_bytes == (64, 128, 256)
