@@ -19,9 +19,9 @@ from accelsim.errors import InputError
 LINE_BYTES = 64
 LINE_REQUEST_LIMIT = {"detailed": 2 * 10**7, "analytic": 10**8}
 MAC_LIMIT = 5 * 10**10
-# The serving loop places ~500 analytic queries a second on a loaded core (RESULTS.md "Serving"): 5x10^4 is
-# about a minute and a half.
-QUERY_LIMIT = 5 * 10**4
+# The serving loop places ~500 analytic RM1 queries a second on a loaded core (RESULTS.md "Serving"; a small
+# model several times that): 2x10^5 is a few minutes, and covers the M/D/1 check of 10^5 queries.
+QUERY_LIMIT = 2 * 10**5
 
 
 def _scale() -> float:

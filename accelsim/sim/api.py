@@ -89,7 +89,10 @@ def resolve_point(point: dict) -> dict:
     if data.get("batch_size") is None and isinstance(data.get("workload"), dict):
         data["batch_size"] = data["workload"].get("default_batch_size", ModelSpec.model_fields["default_batch_size"].default)
     p = parse_model(Point, data, source="point")
-    _check_fits(p, hw_file)
+    # Checked here only for a point that names its files, so that the errors name them; a point given as data
+    # (a sweep's, over a resolved base) is checked as it runs, where a design that does not fit is its result.
+    if hw_file is not None:
+        _check_fits(p, hw_file)
     if wl_file is not None:
         check_capacity(p.hw, p.workload, where=wl_file)
     if wl_file is not None and isinstance(p.trace, SynthTrace) and p.serve is None:

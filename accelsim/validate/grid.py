@@ -61,9 +61,9 @@ class DlrmCase(Model):
     @field_validator("workload")
     @classmethod
     def _known_workload(cls, v: str) -> str:
-        from accelsim.config.workload import resolve_workload_path
+        from accelsim.config.workload import load_workload
         try:
-            resolve_workload_path(v)  # an unknown name is an error at its field, naming the grid file
+            load_workload(v)  # an unknown name or a bad file is an error at its field, naming the grid file
         except InputError as err:
             raise ValueError(str(err)) from None
         return v
