@@ -77,6 +77,8 @@ def _refuse(path: Path, why: str) -> InputError:
 def claim_output(path: str | os.PathLike, kind: str, *, is_dir: bool = True, force: bool | None = None) -> Path:
     """Check that writing a `kind` output at `path` destroys nothing of the user's; InputError if it would."""
     path = Path(path)
+    if "\x00" in str(path):  # the OS cannot name it: it would fail at the write, after all the work
+        raise InputError("output path holds a NUL byte", source=repr(str(path)))
     if (_FORCE.get() if force is None else force) or not (path.exists() or path.is_symlink()):
         return path
     if is_dir:

@@ -19,6 +19,9 @@ from accelsim.errors import InputError
 LINE_BYTES = 64
 LINE_REQUEST_LIMIT = {"detailed": 2 * 10**7, "analytic": 10**8}
 MAC_LIMIT = 5 * 10**10
+# The serving loop places ~500 analytic RM1 queries a second on a loaded core (RESULTS.md "Serving"; a small
+# model several times that): 2x10^5 is a few minutes, and covers the M/D/1 check of 10^5 queries.
+QUERY_LIMIT = 2 * 10**5
 
 
 def _scale() -> float:
@@ -52,3 +55,14 @@ def check_work(spec: ModelSpec, samples: int, lookups: float, fidelity: str, fun
         raise InputError(f"the functional model of {samples} samples needs ~{macs:.3g} multiply-accumulates, over "
                          f"the budget of {MAC_LIMIT * scale:.3g} (lower batch_size / batches, run with "
                          f"functional: false, or set ACCELSIM_WORK_SCALE)", source=where)
+
+
+def check_serve_work(spec: ModelSpec, queries: int, samples: int, fidelity: str, *, where: str) -> None:
+    """Refuse a query stream over the budget: too many queries for the serving loop, or (detailed) too many
+    line requests over all its samples."""
+    limit = QUERY_LIMIT * _scale()
+    if queries > limit:
+        raise InputError(f"serve.queries: {queries} queries, over the budget of {limit:.3g} (lower queries, or set "
+                         f"ACCELSIM_WORK_SCALE to raise the budget)", source=where)
+    if fidelity == "detailed":
+        check_work(spec, samples, samples * spec.mean_lookups_per_sample, fidelity, False, where=where)

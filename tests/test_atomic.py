@@ -167,3 +167,9 @@ def test_force_replaces_and_a_second_run_replaces_its_own_output(inputs, tmp_pat
     table = tmp_path / "t.parquet"
     assert main(WRITERS["results"][0](inputs, str(table))) == 0
     assert main(WRITERS["results"][0](inputs, str(table))) == 0
+
+
+def test_an_output_path_with_a_nul_byte_is_refused_before_any_work(tmp_path):
+    with pytest.raises(InputError, match=r"output path holds a NUL byte"):
+        claim_output(str(tmp_path / "a\x00b"), "trace")
+    assert main(["gemm", "--topology", "x.csv", "--rows", "2", "--cols", "2", "--dataflow", "os", "-o", "a\x00"]) == 2

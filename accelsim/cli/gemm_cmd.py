@@ -75,6 +75,11 @@ def _topology(args: argparse.Namespace) -> int:
         raise InputError("--topology gives the layers: drop --m/--k/--n")
     out = Path(args.out) if args.out else None
     if out is not None:
+        if "\x00" in str(out):
+            raise InputError("-o: the path holds a NUL byte", source=repr(str(out)))
+        if out.exists() and not out.is_dir():
+            raise InputError("-o: exists and is not a directory (the three report CSVs go in a directory)",
+                             source=str(out))
         clash = [name for name in REPORTS if (out / name).exists()]
         if clash:
             raise InputError(f"{', '.join(clash)} already exist(s); choose another -o DIR", source=str(out))

@@ -98,6 +98,8 @@ def trace_chunks(path: str | Path):
         f = open(path, "rb")
     except OSError as err:
         raise InputError(f"cannot read: {err.strerror}", source=str(path)) from None
+    except ValueError as err:  # a NUL in the path
+        raise InputError(f"cannot read: {err}", source=repr(str(path))) from None
     with f:
         binary = f.read(len(BINARY_MAGIC)) == BINARY_MAGIC
         if not binary:

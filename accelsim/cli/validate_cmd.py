@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         note("no --hw: probing this machine first")
         hw = run_probes(progress=note).system
     load0 = load_average()
-    rows = validate(hw, grid, seed=args.seed, progress=note)
+    rows = validate(hw, grid, seed=args.seed, progress=note, where=args.grid)
     s = {**summary(rows), "hw": hw.name, "load_before": load0, "load_after": load_average()}
     if args.out:
         out = Path(args.out)

@@ -22,6 +22,9 @@ M = TypeVar("M", bound="Model")
 # No count or size in any config reaches this (2^48 bytes is 256 TiB): a bigger integer is a typo or an attack,
 # and would overflow the int64 arithmetic of the kernels. Fields that size allocations have tighter bounds.
 MAX_INT = 2**48
+# Nor does any float (a time in ns, an energy in pJ, a rate): 1e15 ns is eleven days. A bigger one is a typo,
+# and sums of such times overflow to infinity deep inside a simulation, far from the field that caused it.
+MAX_FLOAT = 1e15
 
 
 def _number_kind(annotation: Any) -> str | None:
@@ -43,13 +46,15 @@ def _check_number(v: Any, kind: str) -> None:
         raise ValueError(f"expected {'an integer' if kind == 'int' else 'a number'}, got a boolean ({v})")
     if kind == "int" and isinstance(v, int) and abs(v) > MAX_INT:
         raise ValueError(f"{v} is larger than any machine or model has (limit 2^48)")
+    if kind == "float" and isinstance(v, (int, float)) and abs(v) > MAX_FLOAT:
+        raise ValueError(f"{v:g} is larger than any machine or model has (limit {MAX_FLOAT:g})")
 
 
 class Model(BaseModel):
     """Frozen, strict-keyed config object. Quantities carry their unit in the field name.
 
     Numbers are strict where YAML makes mistakes easy: a boolean is never a count or a size (`count: true`),
-    infinities and NaN are rejected, and integers above MAX_INT are refused.
+    infinities and NaN are rejected, and integers above MAX_INT and floats above MAX_FLOAT are refused.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
@@ -110,10 +115,13 @@ def _format_validation_error(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_model(cls: type[M], data: Any, *, source: str = "<config>") -> M:
-    """Validate `data` into `cls`, turning validation errors into one-line InputErrors."""
+def parse_model(cls: type[M], data: Any, *, source: str = "<config>", base_dir: Path | None = None) -> M:
+    """Validate `data` into `cls`, turning validation errors into one-line InputErrors.
+
+    `base_dir`: the folder of the file `data` came from, where its relative references (`extends:`) start.
+    """
     try:
-        return cls.model_validate(data)
+        return cls.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as err:
         raise InputError(_format_validation_error(err), source=source) from None
 
@@ -125,6 +133,10 @@ def read_yaml(path: str | Path) -> Any:
         text = path.read_text()
     except OSError as err:
         raise InputError(f"cannot read: {err.strerror}", source=str(path)) from None
+    except UnicodeDecodeError as err:
+        raise InputError(f"byte {err.start} is not UTF-8 text (expected YAML)", source=str(path)) from None
+    except ValueError as err:  # a NUL in the path
+        raise InputError(f"cannot read: {err}", source=repr(str(path))) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -136,9 +148,14 @@ def read_yaml(path: str | Path) -> Any:
     return data
 
 
-def resolve_named(name_or_path: str, folder: Path, what: str) -> Path:
-    """A YAML path, or the name of a file shipped in `folder` (`DDR4-2400` finds ddr4_2400.yaml)."""
+def resolve_named(name_or_path: str, folder: Path, what: str, base_dir: Path | None = None) -> Path:
+    """A YAML path, or the name of a file shipped in `folder` (`DDR4-2400` finds ddr4_2400.yaml).
+
+    A relative path that exists under `base_dir` (the folder of the file naming it) is taken from there.
+    """
     p = Path(name_or_path)
+    if base_dir is not None and not p.is_absolute() and (base_dir / p).is_file():
+        return base_dir / p
     if p.suffix in (".yaml", ".yml") or p.exists():
         return p
     cand = folder / f"{name_or_path.lower().replace('-', '_')}.yaml"
@@ -150,7 +167,7 @@ def resolve_named(name_or_path: str, folder: Path, what: str) -> Path:
 
 def load_yaml(cls: type[M], path: str | Path) -> M:
     """Load and validate a YAML file into `cls`."""
-    return parse_model(cls, read_yaml(path), source=str(path))
+    return parse_model(cls, read_yaml(path), source=str(path), base_dir=Path(path).parent)
 
 
 def to_yaml(model: Model) -> str:
@@ -163,9 +180,13 @@ def read_ini(path: Path, parser: "configparser.ConfigParser", what: str) -> None
     import configparser
 
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             parser.read_file(f)
     except OSError as err:
         raise InputError(f"cannot read {what}: {err.strerror}", source=str(path)) from None
+    except UnicodeDecodeError as err:
+        raise InputError(f"not {what}: byte {err.start} is not UTF-8 text", source=str(path)) from None
+    except ValueError as err:  # a NUL in the path
+        raise InputError(f"cannot read {what}: {err}", source=repr(str(path))) from None
     except configparser.Error as err:
         raise InputError(f"not {what}: {str(err).splitlines()[0]}", source=str(path)) from None

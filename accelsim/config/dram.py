@@ -21,6 +21,10 @@ DERIVED_TIMINGS = ("burst_cycles",)
 _TERM = re.compile(r"\s*([+-]?)\s*([A-Za-z_][A-Za-z0-9_]*|\d+)\s*")
 
 
+# Banks of a whole memory system. Large ones have hundreds: 12 channels x 2 ranks x 32 banks (DDR5 server
+# socket) is 768, an HBM3 stack 16 channels x 2 pseudo-channels x 16 banks = 512 (JESD238). 2^16 leaves room.
+MAX_BANKS = 2**16
+
 class TimingConstraint(Model):
     """After `preceding` issues to a node of `level`, `following` to the same node waits `latency` cycles.
 
@@ -164,6 +168,10 @@ class DramConfig(Sourced):
 
     @model_validator(mode="after")
     def _consistent(self) -> "DramConfig":
+        banks = self.channels * self.ranks * self.pseudo_channels * self.bankgroups * self.banks_per_group
+        if banks > MAX_BANKS:  # the model keeps state per bank: 2^40 banks asked for terabytes
+            raise ValueError(f"channels x ranks x pseudo_channels x bankgroups x banks_per_group = {banks} banks; "
+                             f"the limit is {MAX_BANKS}")
         if self.burst_length % 2:
             raise ValueError(f"burst_length: must be even (two transfers per tCK), got {self.burst_length}")
         if self.bus_width_bits % self.device_width_bits:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
+from pydantic import (Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, field_validator,
+                      model_validator)
 
 from accelsim.config.base import Model, Sourced
 from accelsim.kernels.link_sim import STEERING_CODES
@@ -50,3 +51,16 @@ class LinksConfig(Model):
         if v not in STEERING_CODES:
             raise ValueError(f"unknown steering {v!r}; expected one of {', '.join(STEERING_CODES)}")
         return v
+
+    @property
+    def shared_request_bytes(self) -> tuple[int, ...]:
+        """Request sizes in bytes (request_lines x line_bytes) that every channel allows, ascending."""
+        sizes = [{n * c.line_bytes for n in c.request_lines} for c in self.channels]
+        return tuple(sorted(set.intersection(*sizes)))
+
+    @model_validator(mode="after")
+    def _a_shared_request_size(self) -> "LinksConfig":
+        # a request may be steered to any channel, so some size must be legal on all of them
+        if not self.shared_request_bytes:
+            raise ValueError("channels: the channels share no request size (request_lines x line_bytes)")
+        return self

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import model_validator
+from pydantic import ValidationInfo, model_validator
 
 from accelsim.config.accel import AcceleratorConfig
 from accelsim.config.base import Model, load_yaml, read_yaml, resolve_named
@@ -33,18 +33,22 @@ class SystemConfig(Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _expand_references(cls, data: Any) -> Any:
+    def _expand_references(cls, data: Any, info: ValidationInfo) -> Any:
         # `extends: harpv2_centaur` starts from another config and deep-merges this one over it; the base may
-        # itself extend another, so the chain is followed to its root.
+        # itself extend another, so the chain is followed to its root. A relative path is taken from the
+        # folder of the file that names it (then as a shipped name, then from the cwd).
         seen: list[str] = []
+        base_dir = (info.context or {}).get("base_dir")
         while isinstance(data, dict) and "extends" in data:
             data = dict(data)
             ref = data.pop("extends")
-            base = _referenced(ref, resolve_hw_path, "extends")
-            key = str(resolve_hw_path(ref).resolve())
+            base = _referenced(ref, lambda name: resolve_hw_path(name, base_dir), "extends")
+            path = resolve_hw_path(ref, base_dir)
+            key = str(path.resolve())
             if key in seen:
                 raise ValueError(f"extends: {ref} is extended twice in one chain (a cycle)")
             seen.append(key)
+            base_dir = path.parent  # the base's own `extends:` is relative to the base
             data = _deep_merge(base, data)
         # `dram: {preset: ddr4_2400, channels: 4}` reads the preset file and applies the overrides, so the
         # resolved config (what a run saves) always holds every DRAM number.
@@ -98,9 +102,9 @@ def _deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
-def resolve_hw_path(name_or_path: str) -> Path:
-    """A shipped hardware config name (`harpv2_centaur`) or a path to a YAML file."""
-    return resolve_named(name_or_path, HWCONFIGS_DIR, "hardware config")
+def resolve_hw_path(name_or_path: str, base_dir: Path | None = None) -> Path:
+    """A shipped hardware config name (`harpv2_centaur`) or a path to a YAML file (relative: to `base_dir`)."""
+    return resolve_named(name_or_path, HWCONFIGS_DIR, "hardware config", base_dir)
 
 
 def load_system(name_or_path: str) -> SystemConfig:

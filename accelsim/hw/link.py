@@ -9,7 +9,6 @@ back). Counter arrays are indexed [channel, wire direction] with the same 0 = to
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import reduce
 
 import numpy as np
 
@@ -81,10 +80,7 @@ class _Channels:
         self.latency_ns = np.array([c.latency_ns for c in ch])
         self.coherent = np.array([c.coherent for c in ch], dtype=np.bool_)
         self.max_outstanding = np.array([c.max_outstanding for c in ch], dtype=np.int64)
-        allowed = reduce(set.intersection, ({n * c.line_bytes for n in c.request_lines} for c in ch))
-        if not allowed:
-            raise InputError("links: the channels share no request size (request_lines x line_bytes)")
-        self.allowed_payload_bytes = np.array(sorted(allowed), dtype=np.int64)
+        self.allowed_payload_bytes = np.array(cfg.shared_request_bytes, dtype=np.int64)
 
     def validate(self, issue_ns: np.ndarray, payload_bytes: np.ndarray, direction: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

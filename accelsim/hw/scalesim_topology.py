@@ -77,15 +77,16 @@ class LayerReport:
 
 def _engine(cfg: ScaleSimConfig):
     from accelsim.config.accel import DenseEngineConfig
+    from accelsim.config.base import parse_model
     from accelsim.hw.dense_engine import DenseEngine
 
     port = cfg.user_bandwidth_words_per_cycle
-    ec = DenseEngineConfig(
+    ec = parse_model(DenseEngineConfig, dict(  # --rows / --cols may exceed what a config allows: named, not raised
         rows=cfg.rows, cols=cfg.cols, dataflow=cfg.dataflow, precision="int8", dsp_per_pe=1.0, alms_per_pe=0,
         ifmap_buffer_bytes=cfg.ifmap_sram_kb * 1024, filter_buffer_bytes=cfg.filter_sram_kb * 1024,
         ofmap_buffer_bytes=cfg.ofmap_sram_kb * 1024,
         offchip_port_bytes_per_cycle=_UNBOUNDED_PORT if port is None else port * WORD_BYTES,
-        sources={"*": "SCALE-Sim .cfg (dsp_per_pe, alms_per_pe: FPGA costs, unused here)"})
+        sources={"*": "SCALE-Sim .cfg (dsp_per_pe, alms_per_pe: FPGA costs, unused here)"}), source="systolic array")
     # Cycles are counted in array cycles; the clock only scales time_ns, which no report column uses.
     return DenseEngine(ec, clock_ghz=1.0)
 

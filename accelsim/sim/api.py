@@ -14,13 +14,14 @@ from pydantic import Field, NonNegativeInt, PositiveInt
 
 from accelsim import __version__
 from accelsim.budget import check_work
-from accelsim.config.base import Model, parse_model, read_yaml
+from accelsim.config.base import Model, load_yaml, parse_model, read_yaml
 from accelsim.config.system import SystemConfig, resolve_hw_path
 from accelsim.config.workload import ModelSpec, resolve_workload_path
 from accelsim.energy import energy_table
 from accelsim.errors import InputError
+from accelsim.hw.fpga_resources import ResourceOverflow, check_fits, resource_usage
 from accelsim.results import Result
-from accelsim.sim.engine import simulate_batches
+from accelsim.sim.engine import check_capacity, simulate_batches
 from accelsim.sim.functional import functional_outputs, max_output_difference, weights_for_trace
 from accelsim.sim.mapping import Mapping, resolve_mapping
 from accelsim.sim.serve import ServeSpec, serve_queries
@@ -67,13 +68,14 @@ def resolve_point(point: dict) -> dict:
     if not isinstance(point, dict):
         raise InputError(f"a point must be a mapping, got {type(point).__name__}")
     data = dict(point)
+    hw_file = wl_file = None  # the files a point names, so that its errors name them too (not "point")
     if isinstance(data.get("hw"), str):
-        path = resolve_hw_path(data["hw"])
-        data["hw"] = parse_model(SystemConfig, read_yaml(path), source=str(path)).model_dump(mode="json")
+        hw_file = str(resolve_hw_path(data["hw"]))
+        data["hw"] = load_yaml(SystemConfig, hw_file).model_dump(mode="json")
     if isinstance(data.get("workload"), str):
-        path = resolve_workload_path(data["workload"])
-        data["workload"] = read_yaml(path)
-        parse_model(ModelSpec, data["workload"], source=str(path))  # errors name the user's file, not "point"
+        wl_file = str(resolve_workload_path(data["workload"]))
+        data["workload"] = read_yaml(wl_file)
+        parse_model(ModelSpec, data["workload"], source=wl_file)
     # With a trace file, workload / batch_size None take the trace's own, and batches None (given as None:
     # a missing key means 1) all of it.
     trace = data.get("trace")
@@ -87,7 +89,34 @@ def resolve_point(point: dict) -> dict:
     if data.get("batch_size") is None and isinstance(data.get("workload"), dict):
         data["batch_size"] = data["workload"].get("default_batch_size", ModelSpec.model_fields["default_batch_size"].default)
     p = parse_model(Point, data, source="point")
+    # Checked here only for a point that names its files, so that the errors name them; a point given as data
+    # (a sweep's, over a resolved base) is checked as it runs, where a design that does not fit is its result.
+    if hw_file is not None:
+        _check_fits(p, hw_file)
+    if wl_file is not None:
+        check_capacity(p.hw, p.workload, where=wl_file)
+    if wl_file is not None and isinstance(p.trace, SynthTrace) and p.serve is None:
+        _check_synth_work(p, wl_file)
     return p.model_dump(mode="json")
+
+
+def _check_fits(p: Point, hw_file: str | None) -> None:
+    """The accelerator's engines (built for this workload under this mapping) fit its device, as Machine checks."""
+    acc = p.hw.accelerator
+    if acc is None:
+        return
+    spec = p.workload if p.mapping.embedding == "sparse_engine" else None
+    try:
+        check_fits(resource_usage(acc, spec), acc.device)
+    except ResourceOverflow as err:
+        raise ResourceOverflow(f"accelerator: {err}", source=hw_file) from None
+
+
+def _check_synth_work(p: Point, where: str) -> None:
+    """A generated trace's work fits the budget (accelsim.budget), before any of it is generated."""
+    samples = p.batch_size * p.batches
+    check_work(p.workload, samples, samples * p.workload.mean_lookups_per_sample, p.fidelity, p.functional,
+               where=where)
 
 
 @functools.lru_cache(maxsize=8)
@@ -175,8 +204,7 @@ def run_point(resolved: dict) -> Result:
         return serve_point(p)
     samples = p.batch_size * p.batches
     if isinstance(p.trace, SynthTrace):  # before generating: a refused point costs nothing
-        check_work(p.workload, samples, samples * p.workload.mean_lookups_per_sample, p.fidelity, p.functional,
-                   where=f"workload {p.workload.name}")
+        _check_synth_work(p, f"workload {p.workload.name}")
     batches = load_batches(p)
     if isinstance(p.trace, FileTrace):
         # the trace's own weights when it has them, recorded in the config the result carries

@@ -35,13 +35,18 @@ MIN_BACKGROUND_FRACTION = 0.01
 BACKGROUND_MARGIN_NS = 2000.0
 
 
+def check_capacity(hw: SystemConfig, spec: ModelSpec, where: str | None = None) -> None:
+    """The host DRAM holds the workload's tables; `where` is the workload file an error names."""
+    need = scratch_base(spec)
+    if need > hw.dram.capacity_bytes:
+        raise InputError(f"tables: workload {spec.name!r} needs {need / 2**30:.1f} GiB for its tables, host DRAM "
+                         f"of {hw.name} holds {hw.dram.capacity_bytes / 2**30:.1f} GiB", source=where)
+
+
 def new_machine(hw: SystemConfig, spec: ModelSpec, fidelity: str) -> Machine:
     """The machine of a run, checked to hold the workload's tables."""
-    machine = Machine(hw, fidelity, scratch_base(spec))
-    if machine.scratch_base_addr > hw.dram.capacity_bytes:
-        raise InputError(f"workload {spec.name!r}: tables need {machine.scratch_base_addr / 2**30:.1f} GiB, "
-                         f"host DRAM of {hw.name} holds {hw.dram.capacity_bytes / 2**30:.1f} GiB")
-    return machine
+    check_capacity(hw, spec)
+    return Machine(hw, fidelity, scratch_base(spec))
 
 
 def capacity_gbps(hw: SystemConfig) -> dict[str, float]:

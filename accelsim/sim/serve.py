@@ -244,6 +244,8 @@ def serve_queries(p, stream_factory) -> Served:
     rng = np.random.default_rng([p.seed, 0x5E5E])
     n = spec.queries
     sizes = query_sizes(spec, n, rng)
+    from accelsim.budget import check_serve_work  # budget imports config only; sim.serve is imported early
+    check_serve_work(p.workload, n, int(sizes.sum()), p.fidelity, where="serve")
     machine = new_machine(p.hw, p.workload, p.fidelity)
     mappings = [p.mapping] + ([offload] if offload is not None else [])
     for m in mappings:
@@ -254,7 +256,8 @@ def serve_queries(p, stream_factory) -> Served:
         raise InputError("serve: a scratchpad hot-row store needs a profile of the whole trace; use "
                          "hot_cache_kind: cache for serving")
     layout = part_layout(p.workload)
-    largest = int(max(int(sizes.max()), p.batch_size))
+    # no batch holds more samples than all the queries: a batch_size above that need not be generated
+    largest = int(min(max(int(sizes.max()), p.batch_size), int(sizes.sum())))
     stream = SampleStream(stream_factory(largest), largest)
     memo: dict[tuple[int, str], BatchWork] = {}
     works: list[BatchWork] = []

@@ -72,6 +72,9 @@ def _meta(d: Path) -> dict:
     if meta["status"] not in (STATUS_OK, STATUS_ERROR) or not isinstance(meta["params"], dict):
         raise InputError(f"status: expected {STATUS_OK} or {STATUS_ERROR} and params a mapping",
                          source=str(d / "meta.json"))
+    if not isinstance(meta["hash"], str):  # a list here reached pandas as an array cell (ambiguous truth value)
+        raise InputError(f"hash: expected the point's hash (a string), got {type(meta['hash']).__name__}",
+                         source=str(d / "meta.json"))
     return meta
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, field_validator
 
 from accelsim.config.base import Model, parse_model, read_yaml
+from accelsim.errors import InputError
 
 Dist = Literal["uniform", "zipf"]
 
@@ -56,6 +57,16 @@ class DlrmCase(Model):
 
     kind: Literal["dlrm"] = "dlrm"
     workload: str
+
+    @field_validator("workload")
+    @classmethod
+    def _known_workload(cls, v: str) -> str:
+        from accelsim.config.workload import load_workload
+        try:
+            load_workload(v)  # an unknown name or a bad file is an error at its field, naming the grid file
+        except InputError as err:
+            raise ValueError(str(err)) from None
+        return v
     max_rows: PositiveInt = Field(description="each table keeps at most this many rows, so the model fits memory")
     batch: PositiveInt
     threads: PositiveInt = 1

@@ -14,7 +14,7 @@ from accelsim.validate.report import Row, regime
 MEMORY_FRACTION = 0.5  # a case may use at most half the free memory
 
 
-def _check_fits(case) -> None:
+def _check_fits(case, where: str | None) -> None:
     import os
     need = case.table_bytes if isinstance(case, EmbeddingBagCase) else (
         sum(t.rows for t in dlrm_spec(case).table_list) * dlrm_spec(case).embedding_dim * 4
@@ -25,16 +25,19 @@ def _check_fits(case) -> None:
         return
     if need > avail * MEMORY_FRACTION:
         raise InputError(f"case {case.name}: its tables need {need / 2**30:.2f} GiB, more than half of the "
-                         f"{avail / 2**30:.2f} GiB of free memory")
+                         f"{avail / 2**30:.2f} GiB of free memory", source=where)
 
 
 def validate(hw: SystemConfig, grid: Grid, *, seed: int = 0, budget_s: float = BUDGET_S,
-             progress: Callable[[str], None] | None = None) -> list[Row]:
-    """One row per case: torch measured here, the model's prediction on `hw` (both fidelities)."""
-    for case in grid.cases:
+             progress: Callable[[str], None] | None = None, where: str | None = None) -> list[Row]:
+    """One row per case: torch measured here, the model's prediction on `hw` (both fidelities).
+
+    `where`: the grid's file, named by the errors about its cases."""
+    for i, case in enumerate(grid.cases):
         if case.threads > hw.cpu.cores:
-            raise InputError(f"case {case.name}: {case.threads} threads, but {hw.name} has {hw.cpu.cores} cores")
-        _check_fits(case)
+            raise InputError(f"cases.{i}.threads: {case.name} has {case.threads} threads, but {hw.name} has "
+                             f"{hw.cpu.cores} cores", source=where)
+        _check_fits(case, where)
     rows = []
     if grid.cases:
         warm_up(grid.cases[0], seed)

@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from accelsim.config.base import read_ini
+from accelsim.config.base import MAX_INT, read_ini
 from accelsim.errors import InputError
 from accelsim.hw.systolic import DATAFLOWS
 
@@ -58,14 +58,17 @@ class ScaleSimConfig:
     ofmap_sram_kb: int
     user_bandwidth_words_per_cycle: int | None  # InterfaceBandwidth USER: first Bandwidth; CALC: None
 
+MAX_ARRAY = 2**12  # rows or columns of a PE array, as DenseEngineConfig allows
 
-def _int_field(text: str, what: str, where: str, minimum: int = 1) -> int:
+def _int_field(text: str, what: str, where: str, minimum: int = 1, maximum: int = MAX_INT) -> int:
     try:
         value = int(text.strip())
     except ValueError:
         raise InputError(f"{what}: expected an integer, got {text.strip()!r}", source=where) from None
     if value < minimum:
         raise InputError(f"{what}: expected an integer >= {minimum}, got {value}", source=where)
+    if value > maximum:  # as in every config: no array, SRAM or layer reaches 2^48
+        raise InputError(f"{what}: {value} is larger than any machine or model has (limit {maximum})", source=where)
     return value
 
 
@@ -161,8 +164,8 @@ def read_scalesim_config(path: str | Path) -> ScaleSimConfig:
         # single_layer_sim.py feeds all three buffers from the first bank's bandwidth.
         bandwidth = _int_field(words[0], f"[{arch}] Bandwidth", where)
     return ScaleSimConfig(
-        rows=_int_field(get(arch, "ArrayHeight"), f"[{arch}] ArrayHeight", where),
-        cols=_int_field(get(arch, "ArrayWidth"), f"[{arch}] ArrayWidth", where),
+        rows=_int_field(get(arch, "ArrayHeight"), f"[{arch}] ArrayHeight", where, maximum=MAX_ARRAY),
+        cols=_int_field(get(arch, "ArrayWidth"), f"[{arch}] ArrayWidth", where, maximum=MAX_ARRAY),
         dataflow=dataflow,
         ifmap_sram_kb=_int_field(get(arch, "IfmapSramSzkB"), f"[{arch}] IfmapSramSzkB", where),
         filter_sram_kb=_int_field(get(arch, "FilterSramSzkB"), f"[{arch}] FilterSramSzkB", where),

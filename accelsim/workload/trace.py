@@ -385,11 +385,11 @@ class TraceWriter:
         return bool(stack.__exit__(exc_type, exc, tb))
 
 
-def _load_npy(path: Path, dtype: type, ndim: int) -> np.ndarray:
+def _load_npy(path: Path, dtype: type, ndim: int, field: str = "chunks") -> np.ndarray:
     try:
         a = np.load(path, mmap_mode="r", allow_pickle=False)
     except FileNotFoundError:
-        raise InputError(f"{path}: missing (listed in {META_FILE})") from None
+        raise InputError(f"{path}: missing (named by {META_FILE} {field})") from None
     except (ValueError, OSError, EOFError) as err:
         raise InputError(f"{path}: corrupt or truncated npy file ({err})") from None
     if not isinstance(a, np.ndarray):  # an .npz archive where an .npy belongs
@@ -452,10 +452,11 @@ class TraceReader:
             return self._open[1]
         c = self._chunks[k]
         base = self.path / c.name
-        arr = {kind: _load_npy(Path(f"{base}.{kind}.npy"), dtype, ndim) for kind, dtype, ndim in (
+        field = f"chunks.{k}.name"
+        arr = {kind: _load_npy(Path(f"{base}.{kind}.npy"), dtype, ndim, field) for kind, dtype, ndim in (
             ("indices", np.int64, 1), ("offsets", np.int64, 1), ("bounds", np.int64, 2))}
         if self.meta.has_weights:
-            arr["weights"] = _load_npy(Path(f"{base}.weights.npy"), np.float32, 1)
+            arr["weights"] = _load_npy(Path(f"{base}.weights.npy"), np.float32, 1, field)
         b = arr["bounds"]
         bpath = f"{base}.bounds.npy"
         entries = c.num_batches * self.meta.num_tables
@@ -479,7 +480,7 @@ class TraceReader:
                                ("outputs", 1, self.meta.has_outputs)):
             if not on:
                 continue
-            a = arr[kind] = _load_npy(Path(f"{base}.{kind}.npy"), np.float32, ndim)
+            a = arr[kind] = _load_npy(Path(f"{base}.{kind}.npy"), np.float32, ndim, field)
             want = (samples, self.meta.dense_features) if kind == "dense" else (samples,)
             if a.shape != want:
                 raise InputError(f"{base}.{kind}.npy: shape {a.shape}, expected {want} for the chunk's "

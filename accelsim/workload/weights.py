@@ -219,6 +219,8 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
                 out[f.stem] = np.load(f, allow_pickle=False)
             except (ValueError, OSError, EOFError) as err:
                 raise InputError(f"{f}: not a readable .npy array ({err})") from None
+            if not isinstance(out[f.stem], np.ndarray):  # np.load opens an .npz archive too
+                raise InputError(f"{f}: an .npz archive, expected one .npy array")
         return out
     if not path.is_file():
         raise InputError(f"{path}: no such weights file or folder")

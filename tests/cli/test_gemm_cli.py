@@ -186,3 +186,14 @@ def test_topology_without_an_array_says_what_is_missing(tmp_path, capsys):
     topo, _ = _files(tmp_path)
     assert main(["gemm", "--topology", str(topo), "--rows", "4"]) == 2
     assert "--cols, --dataflow" in capsys.readouterr().err
+
+
+def test_an_output_that_is_a_file_or_a_binary_config_is_a_one_line_error(tmp_path, capsys):
+    topo, cfg = _files(tmp_path)
+    mine = tmp_path / "mine.txt"
+    mine.write_text("mine")
+    assert main(["gemm", "--topology", str(topo), "--scalesim-config", str(cfg), "-o", str(mine)]) == 2
+    assert f"{mine}: -o: exists and is not a directory" in capsys.readouterr().err and mine.read_text() == "mine"
+    cfg.write_bytes(b"\xf6\x00binary")
+    assert main(["gemm", "--topology", str(topo), "--scalesim-config", str(cfg)]) == 2
+    assert f"{cfg}: not a SCALE-Sim" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 import gzip
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,8 @@ import pytest
 import torch
 import yaml
 
-from accelsim.config.base import MAX_INT
+from accelsim.config.base import MAX_FLOAT, MAX_INT, read_yaml
+from accelsim.config.dram import load_dram
 from accelsim.config.system import load_system
 from accelsim.config.workload import load_workload
 from accelsim.errors import InputError
@@ -71,6 +73,25 @@ def test_booleans_are_not_counts_in_hardware_and_caches_are_bounded(tmp_path):
     assert MAX_INT == 2**48
 
 
+def test_a_huge_link_latency_is_refused_at_its_field(tmp_path):
+    # 1e300 ns used to overflow the request times to infinity inside the DRAM model ("arrival_ns must be finite")
+    hw = load_system("harpv2_centaur").model_dump(mode="json")
+    hw["links"]["channels"][0]["latency_ns"] = 1e300
+    with pytest.raises(InputError, match=r"a.yaml: links.channels.0.latency_ns: Value error, 1e\+300 is larger .* "
+                                         r"\(limit 1e\+15\)"):
+        load_system(str(_yaml(tmp_path, "a.yaml", hw)))
+    hw["links"]["channels"][0]["latency_ns"] = MAX_FLOAT  # the bound itself is a (very slow) link
+    assert load_system(str(_yaml(tmp_path, "a.yaml", hw))).links.channels[0].latency_ns == MAX_FLOAT
+
+
+def test_a_design_that_does_not_fit_its_fpga_names_the_hardware_file(tmp_path):
+    hw = load_system("harpv2_centaur").model_dump(mode="json")
+    hw["accelerator"]["sparse_engine"]["gather_units"] = 4096
+    f = _yaml(tmp_path, "big.yaml", hw)
+    with pytest.raises(InputError, match=rf"^{re.escape(str(f))}: accelerator: design does not fit Arria 10 GX1150: DSP: needs"):
+        resolve_point({"hw": str(f), "workload": "rm1", "mapping": "centaur"})
+
+
 def test_a_refresh_interval_with_no_room_for_a_row_cycle_is_refused(tmp_path):
     hw = load_system("harpv2_centaur").model_dump(mode="json")
     hw["dram"]["tRCD"] *= 1000  # used to livelock the DRAM kernel: refresh closed the row before every read
@@ -80,10 +101,17 @@ def test_a_refresh_interval_with_no_room_for_a_row_cycle_is_refused(tmp_path):
 
 def test_a_point_over_the_work_budget_is_refused_at_once_with_its_estimate(tmp_path, monkeypatch):
     t0 = time.perf_counter()
-    with pytest.raises(InputError, match=r"^workload rm1: detailed run of 128000 samples x 640 lookups needs "
-                                         r"~1.64e\+08 line requests, over the budget of 2e\+07"):
+    with pytest.raises(InputError, match=r"^\S*workloads/rm1.yaml: detailed run of 128000 samples x 640 lookups "
+                                         r"needs ~1.64e\+08 line requests, over the budget of 2e\+07"):
         simulate(batch_size=128000)
     assert time.perf_counter() - t0 < 5
+    mine = tmp_path / "mine.yaml"  # a user's file, at its own default_batch_size: the error names the file
+    mine.write_text(yaml.safe_dump({**read_yaml(ROOT / "workloads" / "rm1.yaml"), "default_batch_size": 128000}))
+    with pytest.raises(InputError, match=rf"^{re.escape(str(mine))}: detailed run of 128000 samples .*lower batch_size"):
+        simulate(workload=str(mine))
+    spec = read_yaml(mine)  # given as data, there is no file to name: the workload's name instead
+    with pytest.raises(InputError, match=r"^workload rm1: detailed run of 128000 samples"):
+        simulate(workload=spec)
     monkeypatch.setenv("ACCELSIM_WORK_SCALE", "nope")
     with pytest.raises(InputError, match="ACCELSIM_WORK_SCALE: expected a positive number"):
         simulate(batch_size=2, fidelity="analytic", functional=False)
@@ -147,7 +175,63 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
 
 
 def test_run_point_checks_a_resolved_point_too():
-    point = resolve_point({"hw": "harpv2_centaur", "workload": "rm1", "mapping": "centaur", "batch_size": 200000,
-                           "fidelity": "analytic"})
-    with pytest.raises(InputError, match="analytic run of 200000 samples"):
-        run_point(point)
+    point = {"hw": "harpv2_centaur", "workload": "rm1", "mapping": "centaur", "batch_size": 200000,
+             "fidelity": "analytic"}
+    with pytest.raises(InputError, match=r"workloads/rm1.yaml: analytic run of 200000 samples"):
+        resolve_point(point)  # a workload named by file is checked as it resolves, naming the file
+    resolved = resolve_point({**point, "workload": read_yaml(ROOT / "workloads" / "rm1.yaml")})
+    with pytest.raises(InputError, match="workload rm1: analytic run of 200000 samples"):
+        run_point(resolved)
+
+
+def test_binary_config_files_and_nul_paths_are_one_line_errors(tmp_path):
+    ini = tmp_path / "dram.ini"
+    ini.write_bytes(b"\xfb\x00[dram_structure]")
+    with pytest.raises(InputError, match=r"dram.ini: not a DRAMsim3 .ini file: byte 0 is not UTF-8 text"):
+        load_dram(str(ini))
+    hw = tmp_path / "hw.yaml"
+    hw.write_bytes(b"name: \xfb\n")
+    with pytest.raises(InputError, match=r"hw.yaml: byte 6 is not UTF-8 text"):
+        load_system(str(hw))
+    with pytest.raises(InputError, match=r"cannot read: embedded null byte"):
+        load_system("a\x00.yaml")
+
+
+def test_a_dram_of_more_banks_than_any_system_and_an_oversized_scalesim_array_name_their_files(tmp_path):
+    from accelsim.workload.scalesim import read_scalesim_config
+    hw = load_system("broadwell_cpu_only").model_dump(mode="json")
+    hw["dram"]["bankgroups"] = 10**11  # used to ask for a per-bank array of terabytes (MemoryError)
+    with pytest.raises(InputError, match=r"a.yaml: dram: .* = 3200000000000 banks; the limit is 65536"):
+        load_system(str(_yaml(tmp_path, "a.yaml", hw)))
+    cfg = tmp_path / "a.cfg"
+    cfg.write_text("[architecture_presets]\nArrayHeight: 5000\nArrayWidth: 4\nIfmapSramSzkB: 1\nFilterSramSzkB: 1\n"
+                   "OfmapSramSzkB: 1\nDataflow: ws\n")
+    with pytest.raises(InputError, match=r"a.cfg: \[architecture_presets\] ArrayHeight: 5000 .* \(limit 4096\)"):
+        read_scalesim_config(cfg)
+
+
+def test_tables_larger_than_the_host_dram_name_the_workload_file(tmp_path):
+    wl = read_yaml(ROOT / "workloads" / "rm1.yaml")
+    wl["tables"][0]["rows"] = 10**11
+    f = _yaml(tmp_path, "big.yaml", wl)
+    with pytest.raises(InputError, match=rf"^{re.escape(str(f))}: tables: workload 'rm1' needs .* GiB for its "
+                                         r"tables, host DRAM of harpv2_centaur holds 64.0 GiB"):
+        resolve_point({"hw": "harpv2_centaur", "workload": str(f), "mapping": "centaur"})
+
+
+def test_a_chunk_renamed_in_meta_json_names_the_field(tmp_path):
+    trace = tmp_path / "t.trace"
+    shutil.copytree(ROOT / "workloads" / "traces" / "rm1.trace", trace)
+    meta = json.loads((trace / "meta.json").read_text())
+    meta["chunks"][0]["name"] = "renamed"
+    (trace / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match=r"renamed.indices.npy: missing \(named by meta.json chunks.0.name\)"):
+        list(open_trace(trace))
+
+
+def test_links_that_share_no_request_size_are_refused_at_the_field(tmp_path):
+    hw = load_system("harpv2_centaur").model_dump(mode="json")
+    hw["links"]["channels"][2]["line_bytes"] = 48  # 48/96/192 B requests: none is also a 64/128/256 B one
+    with pytest.raises(InputError, match=r"a.yaml: links: Value error, channels: the channels share no request"):
+        load_system(str(_yaml(tmp_path, "a.yaml", hw)))
+    assert load_system("harpv2_centaur").links.shared_request_bytes == (64, 128, 256)

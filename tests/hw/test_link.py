@@ -272,5 +272,6 @@ def test_bad_link_config_names_field(patch, field):
 def test_bad_steering_and_disjoint_request_sizes():
     with pytest.raises(InputError, match="steering"):
         parse_model(LinksConfig, {"channels": [BASE], "steering": "random"})
-    with pytest.raises(InputError, match="request size"):
-        LinkSet(LinksConfig(channels=(link(request_lines=(1,)), link(request_lines=(1,), line_bytes=128))))
+    with pytest.raises(InputError, match="channels: the channels share no request size"):  # at the config
+        parse_model(LinksConfig, {"channels": [link(request_lines=(1,)).model_dump(),
+                                               link(request_lines=(1,), line_bytes=128).model_dump()]})

@@ -180,3 +180,11 @@ def test_report_lists_every_point_in_the_specs_order(tmp_path):
     spec = fx.spec(axes=[{"grid": {"batch_size": [64, 4, 16]}}])
     report = run_sweep(spec, tmp_path / "out", InProcessExecutor(), allow_code=True, limit=1)
     assert report.hashes == tuple(p.hash for p in expand(load_spec(spec)[0], allow_code=True))
+
+
+def test_a_meta_json_whose_hash_is_not_a_string_is_named(tmp_path):
+    store, pts = stored(tmp_path, [{"grid": {UNITS: [4, 8]}}])
+    meta = store.points_dir / pts[0].hash / "meta.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "hash": [1, 2]}))  # was a pandas ValueError
+    with pytest.raises(InputError, match=r"meta.json: hash: expected the point's hash \(a string\), got list"):
+        load_results(store.root)

@@ -25,12 +25,19 @@ def test_default_grid_spans_the_regimes():
     assert len({c.name for c in g}) == len(g)
 
 
-def test_grid_file_errors_name_the_file_and_field(tmp_path):
+def test_grid_file_errors_name_the_file_and_field(tmp_path, capsys):
     bad = tmp_path / "g.yaml"
     bad.write_text("cases:\n  - {kind: embedding_bag, rows: 0, dim: 4, lookups: 1, batch: 1}\n")
     with pytest.raises(InputError, match=r"g.yaml.*rows"):
         load_grid(bad)
     assert main(["validate", "--grid", str(bad), "--hw", "broadwell_cpu_only"]) == 2
+    bad.write_text("cases:\n  - {kind: dlrm, workload: rm9, max_rows: 10, batch: 1}\n")
+    with pytest.raises(InputError, match=r"g.yaml: cases.0.dlrm.workload: Value error, unknown workload 'rm9'"):
+        load_grid(bad)
+    many = tmp_path / "many.yaml"  # refused before any measurement, naming the file and the case's field
+    many.write_text("cases:\n  - {kind: mlp, widths: [4, 4], batch: 1, threads: 1000}\n")
+    assert main(["validate", "--grid", str(many), "--hw", "broadwell_cpu_only"]) == 2
+    assert f"{many}: cases.0.threads: mlp_4-4_b1_t1000 has 1000 threads" in capsys.readouterr().err
 
 
 def test_summary_and_regimes():

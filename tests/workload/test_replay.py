@@ -115,6 +115,10 @@ def test_weights_never_unpickle_code(tmp_path):
     np.save(tmp_path / "npy" / "table_0.npy", np.array([Gadget()], dtype=object), allow_pickle=True)
     with pytest.raises(InputError, match=r"table_0\.npy: not a readable \.npy array"):
         load_weights(tmp_path / "npy", spec)
+    with open(tmp_path / "npy" / "table_0.npy", "wb") as f:  # np.load opens an .npz archive whatever its name
+        np.savez(f, a=np.zeros((3, 4), np.float32))
+    with pytest.raises(InputError, match=r"table_0\.npy: an \.npz archive, expected one \.npy array"):
+        load_weights(tmp_path / "npy", spec)
 
 
 def test_a_model_that_is_not_dlrm_like_needs_its_dense_part(tmp_path):
