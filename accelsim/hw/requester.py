@@ -73,21 +73,31 @@ def closed_loop(ready_ns: np.ndarray, requester: np.ndarray, n_requesters: int, 
 
 
 def closed_loop_bound(ready_ns: np.ndarray, requester: np.ndarray, n_requesters: int, window: int, serve: Serve,
-                      unloaded_latency_ns: float) -> ClosedLoopResult:
-    """Analytic twin of closed_loop: one pass, each request at the latest of three lower bounds on its return.
+                      unloaded_latency_ns: float, *, rtol: float = 0.02) -> ClosedLoopResult:
+    """Analytic twin of closed_loop: the round trip from the asymptotic bounds of a closed system, not a search.
 
-    (a) its own readiness plus the unloaded latency; (b) Little's law for its requester, which cannot have
-    more than `window` requests in flight, so its k-th request returns no earlier than ceil((k+1)/W) round
-    trips; (c) the path's own throughput limit, seen by offering every request as soon as it is ready.
+    With N requests in flight (each requester's `window`, or its whole stream if shorter) the round trip L
+    obeys Little's law against the path's capacity X (requests/ns with every request waiting, which the
+    closed-form path gives in one pass: bus, banks, activates, links): L >= N / X, and L >= the latency of
+    the path at the rate the loop then offers it (row conflicts of the stream, on-chip hits), itself at least
+    the unloaded latency. Requests issue by the same window law as closed_loop (one per L / W per requester,
+    never before ready), at L = max(unloaded, N / X); if the path's latency at that rate exceeds L, the loop
+    is latency-bound and issues once more at that latency, which offers less load and so is consistent.
     """
     ready = np.ascontiguousarray(ready_ns, dtype=np.float64)
     req = np.ascontiguousarray(requester, dtype=np.int64)
     if ready.size == 0:
         return ClosedLoopResult(ready.copy(), ready.copy(), float(unloaded_latency_ns), 0)
-    order = np.argsort(req, kind="stable")
-    starts = np.searchsorted(req[order], np.arange(n_requesters))
-    k = np.empty(ready.size, dtype=np.int64)
-    k[order] = np.arange(ready.size) - np.repeat(starts, np.diff(np.r_[starts, ready.size]))
-    little = np.ceil((k + 1) / window) * unloaded_latency_ns
-    done = np.maximum.reduce([ready + unloaded_latency_ns, little, serve(ready)])
-    return ClosedLoopResult(ready, done, float(unloaded_latency_ns), 1)
+    in_flight = float(np.minimum(np.bincount(req, minlength=n_requesters), window).sum())
+    capacity = ready.size / max(float(serve(np.zeros(ready.size)).max()), 1e-9)
+    lat = max(float(unloaded_latency_ns), in_flight / capacity, 1e-3)
+    issue = windowed_issue_ns(ready, lat, req, n_requesters, window)
+    done = serve(issue)
+    passes = 2
+    loaded = float(np.mean(done - issue))
+    if loaded > lat * (1 + rtol):
+        lat = loaded
+        issue = windowed_issue_ns(ready, lat, req, n_requesters, window)
+        done = serve(issue)
+        passes += 1
+    return ClosedLoopResult(issue, done, lat, passes)
