@@ -6,6 +6,8 @@ solve for the mean round-trip latency L that is self-consistent: issuing with W 
 W/L per requester, or slower when the requester itself is the bottleneck) must not make the path's measured
 mean latency exceed L. The measured latency falls as L grows (less offered load), so the least consistent L
 is found by bisection; below it queues grow without bound, at it the path runs at its sustainable rate.
+The analytic twin (closed_loop_bound) takes L from the asymptotic bounds of a closed system instead: Little's
+law against the path's capacity, and the path's latency at the rate that offers; two or three passes.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ Serve = Callable[[np.ndarray], np.ndarray]  # arrival_ns -> completion_ns, same 
 
 @dataclass(frozen=True)
 class ClosedLoopResult:
-    """Issue and completion of every request; `latency_ns` is the mean round trip (loaded, self-consistent for
-    closed_loop; the unloaded one for the analytic bound)."""
+    """Issue and completion of every request; `latency_ns` is the round trip the window ran at (self-consistent
+    for closed_loop; from Little's law and the loaded latency for closed_loop_bound)."""
 
     issue_ns: np.ndarray
     done_ns: np.ndarray

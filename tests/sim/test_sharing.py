@@ -131,7 +131,7 @@ def test_detailed_two_gathers_contend_within_the_dram_peak_and_conserve_requests
         assert c.reads + c.writes == addr.size
         assert c.bytes_read + c.bytes_written == addr.size * cfg.burst_bytes
         assert max_window_bytes_over_peak(res.completion_ns, cfg.burst_bytes, cfg.peak_bandwidth_gbps,
-                                          burst_ns) <= 1e-6
+                                          burst_ns) <= 1e-9 * addr.size * cfg.burst_bytes  # float rounding
     for dev in ("cpu", "sparse_engine"):
         assert dev in seen, f"{dev}'s gather was never re-timed among the other's requests"
         np.testing.assert_array_equal(np.sort(seen[dev].dram_addr), np.sort(seen[dev + "_alone"].dram_addr))
