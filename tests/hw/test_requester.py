@@ -77,3 +77,26 @@ def test_twin_in_flight_is_at_most_the_stream():
     """Fewer requests than slots: all issue at once, one round trip, whatever the window."""
     res = closed_loop_bound(np.zeros(3), np.zeros(3, np.int64), 1, 64, fifo_server(1.0, 50.0), 51.0)
     assert res.done_ns.max() == pytest.approx(53.0)
+
+
+def two_channel_server(service_ns, latency_ns, seed=0):
+    """Two FIFO servers; each request goes to a random one (as addresses spread over DRAM channels)."""
+    def serve(arrival):
+        ch = np.random.default_rng(seed).integers(0, 2, arrival.size)
+        done = np.empty_like(arrival)
+        for c in (0, 1):
+            sel = np.flatnonzero(ch == c)
+            done[sel] = fifo_server(service_ns, latency_ns)(arrival[sel])
+        return done
+    return serve
+
+
+def test_twin_matches_the_closed_loop_when_many_requesters_load_the_path_to_capacity():
+    """14 requesters x 10 slots over two servers: Little's law puts the round trip at the path's capacity,
+    where the random split queues; the loop's round trip is found between that and the queued latency."""
+    n, window = 20_000, 10
+    req = np.arange(n) % 14
+    args = (np.zeros(n), req, 14, window, two_channel_server(1.0, 70.0), 71.0)
+    exact = closed_loop(*args)
+    twin = closed_loop_bound(*args)
+    assert twin.done_ns.max() == pytest.approx(exact.done_ns.max(), rel=0.05)
