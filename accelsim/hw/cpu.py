@@ -15,6 +15,7 @@ one after another or concurrently, dispatch cost) comes from `cfg.software`.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -62,14 +63,26 @@ class Cpu:
 
     def __init__(self, cfg: CpuConfig):
         self.cfg = cfg
-        p = cfg.private_cache_levels
-        self.private = [CacheHierarchy(cfg.caches[:p]) for _ in range(cfg.cores)]
-        self.llc = CacheHierarchy(cfg.caches[p:])
         self.line_bytes = cfg.caches[0].line_bytes
-        t = cfg.tlb
+
+    # Caches and TLBs are built on first use: a run whose gathers are not on the CPU never allocates them.
+    @functools.cached_property
+    def private(self) -> list:
+        """Each core's private cache levels."""
+        return [CacheHierarchy(self.cfg.caches[:self.cfg.private_cache_levels]) for _ in range(self.cfg.cores)]
+
+    @functools.cached_property
+    def llc(self):
+        """The shared levels."""
+        return CacheHierarchy(self.cfg.caches[self.cfg.private_cache_levels:])
+
+    @functools.cached_property
+    def tlb(self) -> list:
+        """Each core's TLB, a cache of pages."""
+        t = self.cfg.tlb
         page = CacheConfig(name="TLB", size_bytes=t.entries * t.page_bytes, ways=t.ways, line_bytes=t.page_bytes,
                            hit_latency_ns=0.0)
-        self.tlb = [CacheHierarchy([page]) for _ in range(cfg.cores)]
+        return [CacheHierarchy([page]) for _ in range(self.cfg.cores)]
 
     def gemm(self, m: int, k: int, n: int) -> CpuGemm:
         """out[m,n] = x[m,k] @ W[k,n] with micro-tiles spread over the GEMM's threads, at the shape's efficiency."""

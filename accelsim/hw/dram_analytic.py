@@ -6,7 +6,8 @@ Per channel the service time is the largest of
   bank:    the busiest bank's occupancy (tRC per miss or conflict, tCCD_L per hit)
   activate: the busiest rank's activates x max(tRRD_S, tFAW / 4)
   queue:   Little's law, sum of unloaded latencies / queue_depth
-stretched by refresh (tREFI / (tREFI - tRFC)). Requests then leave one service slot apart, never before
+stretched by refresh (tREFI / (tREFI - tRFC)). A request's unloaded latency is its CAS (plus tRCD on a miss,
+tRP + tRCD on a conflict) plus the mean wait for a refresh of its bank. Requests then leave one service slot apart, never before
 their arrival plus unloaded latency: c_i = max(c_{i-1} + slot, a_i + latency_i), evaluated as a running max.
 Row hits are read from the address stream: an access hits when the previous access to its bank was to the
 same row (open page); closed page has none.
@@ -48,7 +49,21 @@ class AnalyticDram:
         cfg = self.cfg
         cas = np.where(is_write, cfg.tCWL, cfg.tCL) + cfg.burst_cycles
         extra = np.select([kind == _MISS, kind == _CONFLICT], [cfg.tRCD, cfg.tRP + cfg.tRCD], 0)
-        return cas + extra
+        return cas + extra + self.refresh_wait_cycles()
+
+    def refresh_wait_cycles(self) -> float:
+        """Mean wait of a request for a refresh of its bank: it arrives during one with probability
+        (closed time / interval per bank) and then waits half of it on average (arrivals blind to the schedule).
+
+        all_bank: REF closes the rank for tRFC every tREFI; same_bank / per_bank: each REFsb closes one bank set
+        for tRFCsb every tREFIsb, so a given bank is closed once per (sets x tREFIsb)."""
+        cfg = self.cfg
+        if cfg.refresh == "all_bank":
+            closed, interval = cfg.tRFC, cfg.tREFI
+        else:
+            sets = cfg.banks_per_group if cfg.refresh == "same_bank" else cfg.banks_per_rank
+            closed, interval = cfg.tRFCsb, cfg.tREFIsb * sets
+        return closed * closed / (2.0 * interval)
 
     def simulate(self, arrival_ns: np.ndarray, addr: np.ndarray, is_write: np.ndarray) -> DramResult:
         """Completion times and counters from the closed-form bounds."""

@@ -193,7 +193,12 @@ class AnalyticLinkSet:
     summed bandwidth, plus two latencies; t0 plus the first outbound header, a latency, the return bytes of
     0..k at the summed bandwidth and a latency; and, by Little's law with all credits busy,
     t0 + ceil((k + 1) / credits) x the shortest round trip. On one channel each completion is a lower bound
-    on the detailed one; over several, the latest completion among 0..k is. No state carries across calls.
+    on the detailed one. Over several channels a fifth term is the steering policy's steady state at the
+    call's mean offered rate (`steady_round_trip_ns`): a policy that sends each request where it completes
+    earliest (least_loaded, coherent_first) fills the faster channels until their queues make them as late as
+    the slowest channel it needs, so every request then sees that channel's round trip; a policy that splits
+    by bandwidth or in turn (bandwidth_weighted, round_robin) gives each request its channel's round trip,
+    the share-weighted mean in the fluid. No state carries across calls.
     """
 
     def __init__(self, cfg: LinksConfig):
@@ -226,13 +231,16 @@ class AnalyticLinkSet:
         hdr = ch.header_bytes.min()
         fwd = hdr + data * out
         ret = hdr + data * ~out
-        pipe_ns_per_byte = 1.0 / (1.0 / ch.ns_per_byte).sum()
+        share = self._fixed_share()
+        # A policy that fixes each channel's share saturates when its first channel does.
+        pipe_ns_per_byte = 1.0 / ((1.0 / ch.ns_per_byte).sum() if share is None else (1.0 / ch.ns_per_byte / share).min())
         lat = ch.latency_ns.min()
         alone = ch.isolated_ns(data).min(axis=0)
         t0 = t[0]
         rank = np.arange(1, t.size + 1)
         bound = np.maximum.reduce([
             t + alone,
+            t + self.steady_round_trip_ns(t, data, out),
             t0 + np.cumsum(fwd) * pipe_ns_per_byte + 2 * lat + ret.min() * ch.ns_per_byte.min(),
             t0 + fwd.min() * ch.ns_per_byte.min() + 2 * lat + np.cumsum(ret) * pipe_ns_per_byte,
             t0 + np.ceil(rank / ch.max_outstanding.sum()) * alone.min(),
@@ -240,6 +248,38 @@ class AnalyticLinkSet:
         completion = np.empty_like(bound)
         completion[order] = bound
         return completion
+
+    def _fixed_share(self) -> np.ndarray | None:
+        """Fraction of the requests each channel gets under a load-blind policy; None if steered by load."""
+        bw = 1.0 / self._ch.ns_per_byte
+        if self.cfg.steering == "round_robin":
+            return np.full(bw.size, 1.0 / bw.size)
+        if self.cfg.steering == "bandwidth_weighted":
+            return bw / bw.sum()
+        return None
+
+    def steady_round_trip_ns(self, issue_ns: np.ndarray, payload_bytes: np.ndarray, to_host: np.ndarray) -> float:
+        """Round trip of a mean request of the call in the steering policy's steady state at the call's rate.
+
+        The rate is the call's wire bytes per direction over its issue span plus the fastest round trip (a
+        call of one request is not a stream). Each channel carries at most min(bandwidth, credits x mean wire
+        bytes / round trip), Little's law on its credits.
+        """
+        ch = self._ch
+        if len(ch.names) < 2 or issue_ns.size == 0:
+            return 0.0
+        mean_payload = float(payload_bytes.mean())
+        rtt = ch.isolated_ns(np.array([mean_payload]))[:, 0]
+        share = self._fixed_share()
+        if share is not None:
+            return float(share @ rtt)
+        span = float(issue_ns.max() - issue_ns.min()) + float(rtt.min())
+        wire = ch.header_bytes.min() + mean_payload
+        rate = max(float(to_host.mean()), float(1 - to_host.mean())) * issue_ns.size * wire / span
+        cap = np.minimum(1.0 / ch.ns_per_byte, ch.max_outstanding * wire / rtt)
+        by_rtt = np.argsort(rtt, kind="stable")
+        need = int(np.searchsorted(np.cumsum(cap[by_rtt]), rate))
+        return float(rtt[by_rtt[min(need, rtt.size - 1)]])
 
 
 class AnalyticLink(AnalyticLinkSet):

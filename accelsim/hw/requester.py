@@ -6,6 +6,9 @@ solve for the mean round-trip latency L that is self-consistent: issuing with W 
 W/L per requester, or slower when the requester itself is the bottleneck) must not make the path's measured
 mean latency exceed L. The measured latency falls as L grows (less offered load), so the least consistent L
 is found by bisection; below it queues grow without bound, at it the path runs at its sustainable rate.
+The analytic twin (closed_loop_bound) starts from the asymptotic bounds of a closed system instead: Little's
+law against the path's capacity, and the path's latency at the rate that offers; two or three passes, more
+only where the first queues at the path's capacity.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ Serve = Callable[[np.ndarray], np.ndarray]  # arrival_ns -> completion_ns, same 
 
 @dataclass(frozen=True)
 class ClosedLoopResult:
-    """Issue and completion of every request; `latency_ns` is the mean round trip (loaded, self-consistent for
-    closed_loop; the unloaded one for the analytic bound)."""
+    """Issue and completion of every request; `latency_ns` is the round trip the window ran at (self-consistent
+    for closed_loop; from Little's law and the loaded latency for closed_loop_bound)."""
 
     issue_ns: np.ndarray
     done_ns: np.ndarray
@@ -60,34 +63,63 @@ def closed_loop(ready_ns: np.ndarray, requester: np.ndarray, n_requesters: int, 
     while trial[2] > hi and passes < max_passes:
         lo, hi = hi, 2 * hi
         trial = attempt(hi)
-    best = trial
+    hi, best = _least_consistent(attempt, lo, hi, trial, rtol, max_passes, lambda: passes)
+    return ClosedLoopResult(best[0], best[1], hi, passes)
+
+
+def _least_consistent(attempt, lo: float, hi: float, best, rtol: float, max_passes: int, passes: Callable[[], int]):
+    """Narrow [lo (inconsistent), hi (consistent, its pass `best`)] to the least consistent round trip within
+    rtol by geometric bisection; returns (round trip, its pass)."""
     probe = hi / (1 + rtol)  # usually infeasible at once, closing the bracket in one pass
-    while hi > lo * (1 + rtol) and passes < max_passes:
+    while hi > lo * (1 + rtol) and passes() < max_passes:
         trial = attempt(probe)
         if trial[2] <= probe:
             hi, best = probe, trial
         else:
             lo = probe
         probe = float(np.sqrt(lo * hi))
-    return ClosedLoopResult(best[0], best[1], hi, passes)
+    return hi, best
 
 
 def closed_loop_bound(ready_ns: np.ndarray, requester: np.ndarray, n_requesters: int, window: int, serve: Serve,
-                      unloaded_latency_ns: float) -> ClosedLoopResult:
-    """Analytic twin of closed_loop: one pass, each request at the latest of three lower bounds on its return.
+                      unloaded_latency_ns: float, *, rtol: float = 0.02, max_passes: int = 8) -> ClosedLoopResult:
+    """Analytic twin of closed_loop: the round trip from the asymptotic bounds of a closed system.
 
-    (a) its own readiness plus the unloaded latency; (b) Little's law for its requester, which cannot have
-    more than `window` requests in flight, so its k-th request returns no earlier than ceil((k+1)/W) round
-    trips; (c) the path's own throughput limit, seen by offering every request as soon as it is ready.
+    With N requests in flight (each requester's `window`, or its whole stream if shorter) the round trip L
+    obeys Little's law against the path's capacity X (requests/ns with every request waiting, which the
+    closed-form path gives in one pass: bus, banks, activates, links): L >= N / X, and L >= the latency of
+    the path at the rate the loop then offers it (row conflicts of the stream, refresh, on-chip hits), itself
+    at least the unloaded latency. Requests issue by the same window law as closed_loop (one per L / W per
+    requester, never before ready), at L = max(unloaded, N / X). If the path's latency at that rate exceeds L,
+    the loop issues once more at that latency, which offers less load: when the latency stays there (the loop
+    is latency-bound) that is the answer; when it falls away (the first pass queued at the path's capacity),
+    the least consistent round trip between the two is searched as closed_loop does.
     """
     ready = np.ascontiguousarray(ready_ns, dtype=np.float64)
     req = np.ascontiguousarray(requester, dtype=np.int64)
     if ready.size == 0:
         return ClosedLoopResult(ready.copy(), ready.copy(), float(unloaded_latency_ns), 0)
-    order = np.argsort(req, kind="stable")
-    starts = np.searchsorted(req[order], np.arange(n_requesters))
-    k = np.empty(ready.size, dtype=np.int64)
-    k[order] = np.arange(ready.size) - np.repeat(starts, np.diff(np.r_[starts, ready.size]))
-    little = np.ceil((k + 1) / window) * unloaded_latency_ns
-    done = np.maximum.reduce([ready + unloaded_latency_ns, little, serve(ready)])
-    return ClosedLoopResult(ready, done, float(unloaded_latency_ns), 1)
+    passes = 1
+    in_flight = float(np.minimum(np.bincount(req, minlength=n_requesters), window).sum())
+    capacity = ready.size / max(float(serve(np.zeros(ready.size)).max()), 1e-9)
+
+    def attempt(lat: float):
+        nonlocal passes
+        passes += 1
+        issue = windowed_issue_ns(ready, lat, req, n_requesters, window)
+        done = serve(issue)
+        return issue, done, float(np.mean(done - issue))
+
+    lo = max(float(unloaded_latency_ns), in_flight / capacity, 1e-3)
+    best = attempt(lo)
+    if best[2] <= lo * (1 + rtol):
+        return ClosedLoopResult(best[0], best[1], lo, passes)
+    hi = best[2]
+    trial = attempt(hi)
+    while trial[2] > hi and passes < max_passes:
+        lo, hi = hi, 2 * hi
+        trial = attempt(hi)
+    if trial[2] >= hi / (1 + rtol):
+        return ClosedLoopResult(trial[0], trial[1], hi, passes)
+    hi, best = _least_consistent(attempt, lo, hi, trial, rtol, max_passes, lambda: passes)
+    return ClosedLoopResult(best[0], best[1], hi, passes)

@@ -71,13 +71,17 @@ class EngineGather:
 class HostReadPath:
     """Reads from the accelerator: link out, host DRAM, link back; fresh link state per pass."""
 
-    def __init__(self, make_links, dram, line_bytes: int, index_base_addr: int, fabric_latency_ns: float):
+    def __init__(self, make_links, dram, line_bytes: int, index_base_addr: int, fabric_latency_ns: float,
+                 idle: "HostReadPath | None" = None):
         self.make_links = make_links
         self.dram = dram
         self.half_fabric_ns = fabric_latency_ns / 2  # host fabric + memory controller, each way
         self.line_bytes = line_bytes
         self.index_base_addr = index_base_addr  # where the batch's index arrays sit in host memory
         self.last: dict = {}
+        # The same path with nothing else running (self when this one carries no background): an unloaded round
+        # trip measured among overlapping phases' requests would be their queueing, not the path's latency.
+        self.idle = idle if idle is not None else self
 
     def serve(self, issue_ns: np.ndarray, req_addr: np.ndarray, req_lines: np.ndarray) -> np.ndarray:
         """Completion time of each multi-line read issued at `issue_ns`."""
@@ -191,7 +195,7 @@ class SparseEngine:
         local = np.flatnonzero(~off_chip | merged)
         end = max(compute_end, float((ready[owner[local]] + hit_ns[local]).max(initial=0.0)) + last_reduce_ns)
         if req_addr.size:
-            unloaded = float(path.serve(np.zeros(1), req_addr[:1], req_lines[:1])[0])
+            unloaded = float(path.idle.serve(np.zeros(1), req_addr[:1], req_lines[:1])[0])
             solve = closed_loop_bound if analytic else closed_loop
             loop = solve(ready[req_owner], reads.requester[req_owner], reads.n_requesters,
                                self.window_requests, path.reads(req_addr, req_lines), unloaded)

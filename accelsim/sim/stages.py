@@ -146,10 +146,12 @@ def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch
         eng = machine.sparse
         lk = split_lookups(batch, eng.cfg.gather_units)
 
+        def read_path(port: Port, idle: HostReadPath | None = None) -> HostReadPath:
+            return HostReadPath(port.new_links, port.dram, eng.cfg.line_bytes, machine.scratch_base_addr,
+                                machine.hw.cpu.memory_fabric_latency_ns, idle)
+
         def timer(port: Port):
-            path = HostReadPath(port.new_links, port.dram, eng.cfg.line_bytes, machine.scratch_base_addr,
-                                machine.hw.cpu.memory_fabric_latency_ns)
-            r = eng.gather(lk, spec, layout, path, analytic=analytic)
+            r = eng.gather(lk, spec, layout, read_path(port, read_path(machine.port())), analytic=analytic)
             return r.time_ns, r
         t, g, retime = _alone(machine, timer)
         # The gather streams over the links for its whole span: bulk copies share them with it.

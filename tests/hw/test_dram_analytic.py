@@ -68,3 +68,26 @@ def test_completion_never_precedes_arrival_plus_latency():
     min_lat = (np.where(w, cfg.tCWL, cfg.tCL) + cfg.burst_cycles) * cfg.tck_ns
     assert np.all(r.completion_ns >= arrival + min_lat - 1e-9)
     assert r.counters.bytes_read + r.counters.bytes_written == addr.size * 64
+
+
+def test_refresh_wait_matches_the_detailed_on_a_paced_stream():
+    """A request blind to the refresh schedule finds its rank refreshing with probability tRFC / tREFI and then
+    waits half of tRFC: the detailed model's latency with refresh on minus off agrees within 2 ns, and the
+    mean latencies within 5%. Not modelled: on a busier channel the backlog that builds during the refresh
+    drains after it (x 1 / (1 - utilisation) in a fluid queue: DDR4 on one channel at this rate waits 11 ns, not
+    7.8). Open: the detailed model shows 7.8 ns on DDR5-4800 x 4 (predicted 11.2) and 1.6 ns on HBM2 in
+    pseudo-channel mode (predicted 8.7) at this rate."""
+    cfg = load_dram("DDR4-2400", channels=4)  # the shipped Broadwell host memory
+    addr = traces(cfg, 20_000)["random"]
+    arrival, w = np.arange(addr.size) * 20.0, np.zeros(addr.size, bool)
+
+    def mean_latency(model):
+        r = model.simulate(arrival, addr, w)
+        return float((r.completion_ns - r.arrival_ns).mean())
+
+    never = cfg.model_copy(update={"tREFI": 10**9})
+    det_wait = mean_latency(Dram(cfg)) - mean_latency(Dram(never))
+    ana_wait = mean_latency(AnalyticDram(cfg)) - mean_latency(AnalyticDram(never))
+    assert ana_wait == pytest.approx(cfg.tRFC ** 2 / (2 * cfg.tREFI) * cfg.tck_ns, rel=0.01)
+    assert ana_wait == pytest.approx(det_wait, abs=2.0)
+    assert mean_latency(AnalyticDram(cfg)) == pytest.approx(mean_latency(Dram(cfg)), rel=0.05)
