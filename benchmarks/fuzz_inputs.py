@@ -1038,7 +1038,10 @@ def fuzz_main_figures(fz: Fuzz, tmp: Path, cases: int) -> None:
             shutil.rmtree(o, ignore_errors=True) if o.is_dir() else o.unlink(missing_ok=True)
 
         def go():  # the simulations behind a table or figure are replaced by Accepted: arguments are fuzzed
-            with accepted_at("accelsim.figures.runs:run_grid", "accelsim.figures:run_grid"):
+            # (main and figures compute their points through the study's sweep, possibly in worker processes
+            # a patch would not reach, so the study itself is what stops)
+            with accepted_at("accelsim.figures.runs:run_grid", "accelsim.cli.main_cmd:run_study",
+                             "accelsim.cli.figures_cmd:run_study"):
                 run_cli(argv)
         fz.case("main/figures", what + " ".join(argv), go, flag_names(argv[1:]), user=user)
     run_surface("main/figures", cases, body)
