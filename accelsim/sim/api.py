@@ -23,7 +23,7 @@ from accelsim.hw.fpga_resources import ResourceOverflow, check_fits, resource_us
 from accelsim.results import Result
 from accelsim.sim.engine import check_capacity, simulate_batches
 from accelsim.sim.functional import functional_outputs, max_output_difference, weights_for_trace
-from accelsim.sim.mapping import Mapping, resolve_mapping
+from accelsim.sim.mapping import STAGES, Mapping, resolve_mapping
 from accelsim.sim.serve import ServeSpec, serve_queries
 from accelsim.workload.synth import synth_batches
 from accelsim.workload.trace import Batch, check_against_spec, open_trace, rebatch, trace_point_defaults
@@ -92,12 +92,23 @@ def resolve_point(point: dict) -> dict:
     # Checked here only for a point that names its files, so that the errors name them; a point given as data
     # (a sweep's, over a resolved base) is checked as it runs, where a design that does not fit is its result.
     if hw_file is not None:
+        _check_devices(p, hw_file)
         _check_fits(p, hw_file)
     if wl_file is not None:
         check_capacity(p.hw, p.workload, where=wl_file)
     if wl_file is not None and isinstance(p.trace, SynthTrace) and p.serve is None:
         _check_synth_work(p, wl_file)
     return p.model_dump(mode="json")
+
+
+def _check_devices(p: Point, hw_file: str) -> None:
+    """Every engine the mapping places a stage on exists in the hardware file (as Machine checks, but naming it)."""
+    acc = p.hw.accelerator
+    for stage in STAGES:
+        dev = p.mapping.device_of(stage)
+        if dev in ("sparse_engine", "dense_engine") and (acc is None or getattr(acc, dev) is None):
+            raise InputError(f"accelerator: mapping {p.mapping.name!r} puts {stage} on the {dev.replace('_', ' ')}, "
+                             f"and {p.hw.name} has none", source=hw_file)
 
 
 def _check_fits(p: Point, hw_file: str | None) -> None:

@@ -77,8 +77,14 @@ def test_deterministic():
 
 
 def test_mapping_needs_the_device():
-    with pytest.raises(InputError, match="needs a dense engine, broadwell_cpu_only has none"):
+    # A point naming its hardware file is refused as it resolves, naming the file; one given as data as it runs.
+    with pytest.raises(InputError, match=r"broadwell_cpu_only\.yaml.*dense engine, and broadwell_cpu_only has none"):
         run(hw="broadwell_cpu_only")
+    point = resolve_point(dict(hw="harpv2_centaur", workload=SMALL, mapping="centaur", batch_size=4))
+    point["hw"] = resolve_point(dict(hw="broadwell_cpu_only", workload=SMALL, mapping="cpu_only",
+                                     batch_size=4))["hw"]
+    with pytest.raises(InputError, match="needs a dense engine, broadwell_cpu_only has none"):
+        run_point(resolve_point(point))
 
 
 def test_design_that_does_not_fit_is_rejected():
