@@ -27,7 +27,6 @@ from accelsim.probe.repeat import load_average
 
 DRAM_PRESET = "ddr5_4800"
 SUSTAINED_FRACTION = 0.7  # ASSUMPTION: STREAM reaches ~70% of a DDR channel's peak
-STREAM_MARGIN = 1.5       # sequential reads this much above the fill-buffer bound are prefetched, not noise
 TLB_WAYS = 8              # ASSUMPTION: associativity is not measured; the model needs a set count
 PAGE_4K = 4096
 
@@ -164,10 +163,6 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
     # Issue-bound cycles of one lookup: the L1-resident call minus its dispatch, less the model's SIMD adds.
     adds = math.ceil(sw.cycles_dim / host.simd_fp32_lanes) / fma_units
     cycles = max((sw.cycles_run.median_ns - emb_dispatch) * freq / sw.cycles_lookups - adds, 0.5)
-    # One thread's sequential reads from memory beyond what its fill buffers carry for independent misses:
-    # the hardware fetches the lines after a miss by itself.
-    lfb_gbps = max(1, round(r.misses_in_flight)) * 64 / r.memory_ns
-    streams = r.reads[-1].bandwidth_gbps > STREAM_MARGIN * lfb_gbps
     # Split over threads when the other threads do at least half of their fair share, (N-1)/N, of the work.
     parallel = sw.other_threads_cpu_share > 0.5 * (1 - 1 / sw.threads)
     lin = sw.linear_dispatch.median_ns
@@ -177,7 +172,7 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
         "gemm_efficiency": 1.0,
         "line_fill_buffers_per_core": max(1, round(r.misses_in_flight)),
         "memory_core_read_gbps": round(r.reads[-1].bandwidth_gbps, 2),
-        "stream_prefetch": streams,
+        "stream_prefetch": False,
         "gather_cycles_per_lookup": round(cycles, 3),
         "memory_fabric_latency_ns": round(fabric, 2),
         "tlb": {"entries": entries, "ways": TLB_WAYS, "page_bytes": page,
@@ -217,11 +212,8 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
             "line_fill_buffers_per_core": _cite(r, f"k chains on one thread: best {r.misses_in_flight:.1f} misses "
                                                    f"in flight (throughput x idle latency {r.memory_ns:.0f} ns)"),
             "memory_core_read_gbps": _read_cite(r, r.reads[-1]),
-            "stream_prefetch": _cite(r, f"one thread reads memory sequentially at {r.reads[-1].bandwidth_gbps:.1f} "
-                                        f"GB/s; its fill buffers carry {lfb_gbps:.1f} GB/s of independent misses "
-                                        f"(line_fill_buffers_per_core x 64 B / {r.memory_ns:.0f} ns): "
-                                        f"{'more than' if streams else 'not'} {STREAM_MARGIN:g}x, so the lines "
-                                        f"after a miss {'are' if streams else 'are not'} fetched by a prefetcher"),
+            "stream_prefetch": "ASSUMPTION: off. Not probed: one thread's sequential reads stream whole pages and "
+                               "do not show whether a gather's few-line rows are prefetched (docs/calibrate.md)",
             "gather_cycles_per_lookup": _cite(r, f"one-thread EmbeddingBag on a {software.CYCLE_ROWS} x "
                                                  f"{software.CYCLE_DIM} table (L1): (time - dispatch) x clock / "
                                                  f"lookups - {adds:g} SIMD add cycles"),
