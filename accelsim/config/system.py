@@ -38,7 +38,7 @@ class SystemConfig(Model):
         # itself extend another, so the chain is followed to its root. A relative path is taken from the
         # folder of the file that names it (then as a shipped name, then from the cwd).
         seen: list[str] = []
-        base_dir = (info.context or {}).get("base_dir")
+        base_dir = top_dir = (info.context or {}).get("base_dir")
         while isinstance(data, dict) and "extends" in data:
             data = dict(data)
             ref = data.pop("extends")
@@ -59,11 +59,15 @@ class SystemConfig(Model):
                 raise ValueError("dram.sources: expected a mapping of field: citation")
             sources = {**preset.get("sources", {}), **dram.pop("sources", {})}
             data = {**data, "dram": {**preset, **dram, "sources": sources}}
-        # `dram: {ini: FILE.ini, channels: 4}` reads a DRAMsim3 .ini the same way (path as given or from the cwd)
+        # `dram: {ini: FILE.ini, channels: 4}` reads a DRAMsim3 .ini the same way; a relative path is taken from
+        # the folder of the file that names it, then from the cwd.
         if isinstance(data, dict) and isinstance(data.get("dram"), dict) and "ini" in data["dram"]:
             from accelsim.config.dram import dram_from_ini
             dram = dict(data["dram"])
-            base = dram_from_ini(str(dram.pop("ini")))
+            ini = Path(str(dram.pop("ini")))
+            if top_dir is not None and not ini.is_absolute() and (Path(top_dir) / ini).is_file():
+                ini = Path(top_dir) / ini
+            base = dram_from_ini(str(ini))
             sources = {**base.pop("sources"), **dram.pop("sources", {})}
             data = {**data, "dram": {**base, **dram, "sources": sources}}
         return data

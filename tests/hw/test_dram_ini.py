@@ -135,6 +135,18 @@ def test_hardware_yaml_takes_a_dram_ini(ini, tmp_path):
     assert load_system(str(tmp_path / "hw.yaml")).dram == cfg.dram
 
 
+def test_a_relative_ini_is_read_from_the_folder_of_the_file_naming_it(ini, tmp_path, monkeypatch):
+    import shutil
+    folder = tmp_path / "machines"
+    folder.mkdir()
+    shutil.copy(ini, folder / "mine.ini")
+    hw = load_system("broadwell_cpu_only").model_dump(mode="json")
+    hw["dram"] = {"ini": "mine.ini", "channels": 2}
+    (folder / "hw.yaml").write_text(__import__("yaml").safe_dump(hw))
+    monkeypatch.chdir(tmp_path)  # not the file's folder: the path is not found from here
+    assert load_system(str(folder / "hw.yaml")).dram.tCL == 17
+
+
 @pytest.mark.parametrize("text,match", [("[timing]\nCL = seventeen\n", r"\[timing\] CL: expected an integer"),
                                         ("CL = 17\n", "not a DRAMsim3 .ini file"),
                                         ("[system]\nrow_buf_policy = SOMETIMES\n", "row_buf_policy"),
