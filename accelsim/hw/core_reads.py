@@ -23,6 +23,25 @@ def later_lines(owner: np.ndarray) -> np.ndarray:
     return out
 
 
+def streamed_lines(owner: np.ndarray, miss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Over the lines that miss L1 (`miss`, indices into every line): which are demand misses (a read's first
+    line) and, per line, the position in `miss` of its read's first line (-1 where that line hit L1)."""
+    later = later_lines(owner)
+    at = np.full(owner.size, -1, dtype=np.int64)
+    at[miss] = np.arange(miss.size)
+    lead = at[np.flatnonzero(~later)[np.cumsum(~later) - 1][miss]]
+    return ~later[miss], lead
+
+
+def issue_with_streams(ready_ns: np.ndarray, demand: np.ndarray, lead: np.ndarray,
+                       issue_demand: np.ndarray) -> np.ndarray:
+    """Issue time of every missing line: the solver's for demand misses; a streamed line's read's first line's
+    (its own readiness where that line hit L1)."""
+    issue = ready_ns.copy()
+    issue[demand] = issue_demand
+    return np.where(demand | (lead < 0), issue, issue[np.maximum(lead, 0)])
+
+
 def interface_line_ns(level_gbps: list[float | None], line_bytes: int) -> np.ndarray:
     """ns per line through interface k (above level k + 1, k = 0 being L1-L2); 0 where unlimited."""
     return np.array([line_bytes / g if g else 0.0 for g in level_gbps], dtype=np.float64)

@@ -24,7 +24,7 @@ import numpy as np
 from accelsim.config.cache import CacheConfig
 from accelsim.config.cpu import CpuConfig
 from accelsim.hw.cache import CacheHierarchy
-from accelsim.hw.core_reads import admit_ns, interface_line_ns, later_lines
+from accelsim.hw.core_reads import admit_ns, interface_line_ns, issue_with_streams, streamed_lines
 from accelsim.hw.host_memory import counter_dict, fixed_requests, idle_read_latency_ns
 from accelsim.hw.requester import closed_loop, closed_loop_bound
 from accelsim.hw.lookups import Lookups, PartLayout, Reads, expand_lookups, lookup_lines, split_lookups
@@ -214,21 +214,15 @@ class Cpu:
         ready = ready_lookup[owner[miss]]
         line_ns = interface_line_ns([lv.core_read_gbps for lv in c.caches[1:]] + [c.memory_core_read_gbps],
                                     self.line_bytes)
-        later = later_lines(owner) if c.stream_prefetch else np.zeros(addr.size, dtype=np.bool_)
-        demand = ~later[miss]
-        # A streamed line leaves with its row's first line (or when its read is ready, if that line hit L1).
-        at = np.full(addr.size, -1, dtype=np.int64)
-        at[miss] = np.arange(miss.size)
-        lead = at[np.flatnonzero(~later)[np.cumsum(~later) - 1][miss]]
+        # With the streamer, a read's later lines leave with its first line, outside the fill buffers.
+        demand, lead = streamed_lines(owner, miss) if c.stream_prefetch else (None, None)
         attempts: list[tuple[np.ndarray, np.ndarray, object]] = []
 
         half_fabric = c.memory_fabric_latency_ns / 2
         dram_reads = fixed_requests(dram, dram_addr, np.zeros(dram_addr.size, dtype=np.bool_))
 
         def serve_all(issue_demand: np.ndarray) -> tuple[np.ndarray, object]:
-            issue = ready.copy()
-            issue[demand] = issue_demand
-            issue = np.where(demand | (lead < 0), issue, issue[np.maximum(lead, 0)])
+            issue = issue_demand if lead is None else issue_with_streams(ready, demand, lead, issue_demand)
             done = admit_ns(issue, core, lvl, line_ns, lookups.n_requesters) + on_chip_ns
             res = None
             if dram_addr.size:
@@ -239,12 +233,13 @@ class Cpu:
         def serve(issue_demand: np.ndarray) -> np.ndarray:
             done, res = serve_all(issue_demand)
             attempts.append((issue_demand, done, res))
-            return done[demand]
+            return done if demand is None else done[demand]
 
         unloaded = float(np.mean(on_chip_ns)) + (idle_read_latency_ns(dram.cfg) + c.memory_fabric_latency_ns) \
             * float(to_dram.mean())
         solve = closed_loop_bound if analytic else closed_loop
-        loop = solve(ready[demand], core[demand], lookups.n_requesters, c.line_fill_buffers_per_core, serve, unloaded)
+        loop = solve(ready if demand is None else ready[demand], core if demand is None else core[demand],
+                     lookups.n_requesters, c.line_fill_buffers_per_core, serve, unloaded)
         # The solver keeps its best attempt, not always its last: the streamed lines' times and the DRAM counters
         # come from that one.
         done_all, res = next(((d, r) for i, d, r in reversed(attempts) if i is loop.issue_ns), (None, None))

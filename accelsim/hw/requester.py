@@ -37,41 +37,49 @@ class ClosedLoopResult:
 def closed_loop(ready_ns: np.ndarray, requester: np.ndarray, n_requesters: int, window: int, serve: Serve,
                 unloaded_latency_ns: float, *, rtol: float = 0.02, max_passes: int = 16) -> ClosedLoopResult:
     """Completion times of requests from `n_requesters` in-order issuers with `window` slots each."""
-    ready = np.ascontiguousarray(ready_ns, dtype=np.float64)
-    req = np.ascontiguousarray(requester, dtype=np.int64)
+    attempt = _Passes(ready_ns, requester, n_requesters, window, serve)
+    ready, req = attempt.ready, attempt.req
     if ready.size == 0:
         return ClosedLoopResult(ready.copy(), ready.copy(), float(unloaded_latency_ns), 0)
-    passes = 0
-
-    def attempt(lat: float):
-        nonlocal passes
-        passes += 1
-        issue = windowed_issue_ns(ready, lat, req, n_requesters, window)
-        done = serve(issue)
-        return issue, done, float(np.mean(done - issue))
-
     lo = max(float(unloaded_latency_ns), 1e-3)
     best = attempt(lo)
     if best[2] <= lo * (1 + rtol):
-        return ClosedLoopResult(best[0], best[1], lo, passes)
+        return ClosedLoopResult(best[0], best[1], lo, attempt.count)
     # The unloaded pass over-issues, so the path ran at its sustainable throughput X; with every slot of the
     # active requesters busy, Little's law puts the consistent round trip near W * R / X. Start there.
     active = int(np.unique(req).size)
     throughput = ready.size / max(float(best[1].max() - ready.min()), 1e-9)
     hi = max(window * active / throughput, lo * (1 + rtol))
     trial = attempt(hi)
-    while trial[2] > hi and passes < max_passes:
+    while trial[2] > hi and attempt.count < max_passes:
         lo, hi = hi, 2 * hi
         trial = attempt(hi)
-    hi, best = _least_consistent(attempt, lo, hi, trial, rtol, max_passes, lambda: passes)
-    return ClosedLoopResult(best[0], best[1], hi, passes)
+    hi, best = _least_consistent(attempt, lo, hi, trial, rtol, max_passes)
+    return ClosedLoopResult(best[0], best[1], hi, attempt.count)
 
 
-def _least_consistent(attempt, lo: float, hi: float, best, rtol: float, max_passes: int, passes: Callable[[], int]):
+class _Passes:
+    """One pass of a closed loop at a given round trip: issue by the window law, serve, measure the latency."""
+
+    def __init__(self, ready_ns: np.ndarray, requester: np.ndarray, n_requesters: int, window: int,
+                 serve: Serve, count: int = 0):
+        self.ready = np.ascontiguousarray(ready_ns, dtype=np.float64)
+        self.req = np.ascontiguousarray(requester, dtype=np.int64)
+        self.n_requesters, self.window, self.serve, self.count = n_requesters, window, serve, count
+
+    def __call__(self, lat: float) -> tuple[np.ndarray, np.ndarray, float]:
+        """(issue, completion, mean round trip) of the requests issued at round trip `lat`."""
+        self.count += 1
+        issue = windowed_issue_ns(self.ready, lat, self.req, self.n_requesters, self.window)
+        done = self.serve(issue)
+        return issue, done, float(np.mean(done - issue))
+
+
+def _least_consistent(attempt: _Passes, lo: float, hi: float, best, rtol: float, max_passes: int):
     """Narrow [lo (inconsistent), hi (consistent, its pass `best`)] to the least consistent round trip within
     rtol by geometric bisection; returns (round trip, its pass)."""
     probe = hi / (1 + rtol)  # usually infeasible at once, closing the bracket in one pass
-    while hi > lo * (1 + rtol) and passes() < max_passes:
+    while hi > lo * (1 + rtol) and attempt.count < max_passes:
         trial = attempt(probe)
         if trial[2] <= probe:
             hi, best = probe, trial
@@ -95,31 +103,22 @@ def closed_loop_bound(ready_ns: np.ndarray, requester: np.ndarray, n_requesters:
     is latency-bound) that is the answer; when it falls away (the first pass queued at the path's capacity),
     the least consistent round trip between the two is searched as closed_loop does.
     """
-    ready = np.ascontiguousarray(ready_ns, dtype=np.float64)
-    req = np.ascontiguousarray(requester, dtype=np.int64)
+    attempt = _Passes(ready_ns, requester, n_requesters, window, serve, count=1)  # the capacity pass below
+    ready, req = attempt.ready, attempt.req
     if ready.size == 0:
         return ClosedLoopResult(ready.copy(), ready.copy(), float(unloaded_latency_ns), 0)
-    passes = 1
     in_flight = float(np.minimum(np.bincount(req, minlength=n_requesters), window).sum())
     capacity = ready.size / max(float(serve(np.zeros(ready.size)).max()), 1e-9)
-
-    def attempt(lat: float):
-        nonlocal passes
-        passes += 1
-        issue = windowed_issue_ns(ready, lat, req, n_requesters, window)
-        done = serve(issue)
-        return issue, done, float(np.mean(done - issue))
-
     lo = max(float(unloaded_latency_ns), in_flight / capacity, 1e-3)
     best = attempt(lo)
     if best[2] <= lo * (1 + rtol):
-        return ClosedLoopResult(best[0], best[1], lo, passes)
+        return ClosedLoopResult(best[0], best[1], lo, attempt.count)
     hi = best[2]
     trial = attempt(hi)
-    while trial[2] > hi and passes < max_passes:
+    while trial[2] > hi and attempt.count < max_passes:
         lo, hi = hi, 2 * hi
         trial = attempt(hi)
     if trial[2] >= hi / (1 + rtol):
-        return ClosedLoopResult(trial[0], trial[1], hi, passes)
-    hi, best = _least_consistent(attempt, lo, hi, trial, rtol, max_passes, lambda: passes)
-    return ClosedLoopResult(best[0], best[1], hi, passes)
+        return ClosedLoopResult(trial[0], trial[1], hi, attempt.count)
+    hi, best = _least_consistent(attempt, lo, hi, trial, rtol, max_passes)
+    return ClosedLoopResult(best[0], best[1], hi, attempt.count)
