@@ -30,6 +30,13 @@ class WalkPoint(Model):
     walk_ns: NonNegativeFloat = Field(le=1e6)
 
 
+class WalkRatePoint(Model):
+    """Measured page-walk throughput of one core at one table span: at most one walk finishes per interval."""
+
+    ws_bytes: PositiveInt = Field(le=2**50)
+    interval_ns: NonNegativeFloat = Field(le=1e6)
+
+
 class TlbConfig(Sourced):
     """The last-level (second-level, unified) data TLB of one core and the page size the tables live on."""
 
@@ -41,12 +48,24 @@ class TlbConfig(Sourced):
     page_walk_table: tuple[WalkPoint, ...] = Field(
         (), max_length=4096, description="walk latency by the working set of the tables read (accelsim probe); "
                                          "interpolated in log(ws), clamped; instead of page_walk_ns")
+    page_walk_interval_table: tuple[WalkRatePoint, ...] = Field(
+        (), max_length=4096, description="ns between the walks one core's page walkers finish, by the span of "
+                                         "the tables read (accelsim probe), interpolated in log(ws), clamped; "
+                                         "empty: walks limited by nothing but the fill buffers")
 
     def walk_ns(self, ws_bytes: float) -> float:
         """Latency of one page walk while the tables being read span `ws_bytes`."""
         if self.page_walk_ns is not None:
             return self.page_walk_ns
         pts = sorted((p.ws_bytes, p.walk_ns) for p in self.page_walk_table)
+        x = np.log([w for w, _ in pts])
+        return float(np.interp(math.log(max(ws_bytes, 1.0)), x, [v for _, v in pts]))
+
+    def walk_interval_ns(self, ws_bytes: float) -> float:
+        """Least time between two walks of one core while the tables being read span `ws_bytes` (0: no limit)."""
+        if not self.page_walk_interval_table:
+            return 0.0
+        pts = sorted((p.ws_bytes, p.interval_ns) for p in self.page_walk_interval_table)
         x = np.log([w for w, _ in pts])
         return float(np.interp(math.log(max(ws_bytes, 1.0)), x, [v for _, v in pts]))
 

@@ -4,6 +4,10 @@ Two mechanisms a pointer chase cannot see but a gather of multi-line rows does (
 - **The L2 streamer.** Once the first line of a row misses, the hardware prefetcher fetches the row's following
   lines into L2 by itself, so they do not wait for one of the core's L1 fill buffers (`stream_prefetch`): a
   1 KiB row costs one demand miss and a burst of prefetches, not sixteen independent misses.
+- **Page walkers.** A line whose translation missed the TLB waits for one of the core's page walkers; a core
+  finishes at most one walk per `walk_interval_ns` (the rate its walkers sustain, measured by k chains that each
+  touch a new 4 KiB page with data that stays in cache). Unloaded, a walk costs its latency (`tlb.walk_ns`);
+  a gather of random rows over a table far beyond the TLB's reach is held to the walkers' rate.
 - **Interface bandwidth.** A line served by level j crosses every interface between the core and level j (L1-L2,
   L2-L3, L3-memory), and each interface moves at most `core_read_gbps` of its lower level per core (one core's
   sequential-read bandwidth at a working set inside that level). Each interface is a FIFO server of lines in
@@ -48,14 +52,19 @@ def interface_line_ns(level_gbps: list[float | None], line_bytes: int) -> np.nda
 
 
 @njit(cache=True)
-def _admit(issue: np.ndarray, core: np.ndarray, served: np.ndarray, order: np.ndarray, line_ns: np.ndarray,
-           n_cores: int) -> np.ndarray:
-    free = np.zeros((n_cores, line_ns.size))
+def _admit(issue: np.ndarray, core: np.ndarray, served: np.ndarray, walk: np.ndarray, order: np.ndarray,
+           line_ns: np.ndarray, walk_interval_ns: float, n_cores: int) -> np.ndarray:
+    n_if = line_ns.size
+    free = np.zeros((n_cores, n_if + 1))  # the last column: the core's page walkers
     out = np.empty_like(issue)
     for j in order:
         c = core[j]
         t = issue[j]
-        for k in range(min(served[j], line_ns.size)):
+        if walk[j] and walk_interval_ns > 0.0:
+            if free[c, n_if] > t:
+                t = free[c, n_if]
+            free[c, n_if] = t + walk_interval_ns
+        for k in range(min(served[j], n_if)):
             if line_ns[k] > 0.0:
                 if free[c, k] > t:
                     t = free[c, k]
@@ -65,10 +74,14 @@ def _admit(issue: np.ndarray, core: np.ndarray, served: np.ndarray, order: np.nd
 
 
 def admit_ns(issue_ns: np.ndarray, core: np.ndarray, served: np.ndarray, line_ns: np.ndarray,
-             n_cores: int) -> np.ndarray:
-    """When each line leaves the interfaces it crosses (its issue time where none limits it)."""
-    if not line_ns.any() or issue_ns.size == 0:
+             n_cores: int, walk: np.ndarray | None = None, walk_interval_ns: float = 0.0) -> np.ndarray:
+    """When each line leaves the page walkers (where its translation missed) and the interfaces it crosses (its
+    issue time where nothing limits it)."""
+    walks = walk is not None and walk_interval_ns > 0.0 and bool(walk.any())
+    if (not line_ns.any() and not walks) or issue_ns.size == 0:
         return issue_ns
     order = np.lexsort((np.arange(issue_ns.size), issue_ns, core))
+    w = np.ascontiguousarray(walk, np.bool_) if walks else np.zeros(issue_ns.size, np.bool_)
     return _admit(np.ascontiguousarray(issue_ns, np.float64), np.ascontiguousarray(core, np.int64),
-                  np.ascontiguousarray(served, np.int64), order, line_ns, n_cores)
+                  np.ascontiguousarray(served, np.int64), w, order, line_ns,
+                  float(walk_interval_ns) if walks else 0.0, n_cores)

@@ -9,7 +9,7 @@ of a row once the index is read. Lines go through the core's private caches and 
 addresses, state kept across batches); a core keeps at most `line_fill_buffers_per_core` L1 misses in flight,
 which is what bounds a CPU's random-gather bandwidth far below the DRAM peak. Every line is translated by the
 core's TLB (a cache of pages): a line on a page the TLB does not hold pays one walk (`tlb.walk_ns`) once, and the
-lines after it on that page hit. How the framework runs the operators (threads per EmbeddingBag call, tables
+lines after it on that page hit; the core's walkers finish at most one walk per `tlb.walk_interval_ns`. How the framework runs the operators (threads per EmbeddingBag call, tables
 one after another or concurrently, dispatch cost) comes from `cfg.software`.
 """
 
@@ -208,7 +208,9 @@ class Cpu:
         lvl = served[miss].astype(np.int64)
         to_dram = lvl == n_levels
         on_chip_ns = np.where(to_dram, probe[-1], np.where(lvl > 0, probe[np.minimum(lvl, n_levels - 1)], 0.0))
-        on_chip_ns = on_chip_ns + walk[miss] * c.tlb.walk_ns(_footprint_bytes(layout, lookups.table))
+        footprint = _footprint_bytes(layout, lookups.table)
+        on_chip_ns = on_chip_ns + walk[miss] * c.tlb.walk_ns(footprint)
+        walk_gap_ns = c.tlb.walk_interval_ns(footprint)
         dram_addr = addr[miss][to_dram]
         core = lookups.requester[owner[miss]]
         ready = ready_lookup[owner[miss]]
@@ -223,7 +225,7 @@ class Cpu:
 
         def serve_all(issue_demand: np.ndarray) -> tuple[np.ndarray, object]:
             issue = issue_demand if lead is None else issue_with_streams(ready, demand, lead, issue_demand)
-            done = admit_ns(issue, core, lvl, line_ns, lookups.n_requesters) + on_chip_ns
+            done = admit_ns(issue, core, lvl, line_ns, lookups.n_requesters, walk[miss], walk_gap_ns) + on_chip_ns
             res = None
             if dram_addr.size:
                 res = dram_reads(done[to_dram] + half_fabric)

@@ -13,6 +13,9 @@ What each one measures, and how the numbers are read off (pure functions below, 
 - `parallelism`: k chains per thread (k = 1..32), 1..N threads, in a table too large for any cache and on huge
   pages: the loaded-latency curve (bandwidth, ns per miss). Misses in flight per core = the best one-thread
   throughput x the idle latency (Little's law); random-read bandwidth = the best all-thread throughput x 64 B.
+- `walk_rate`: k chains over one line per 4 KiB page of a span far beyond the TLB's reach, the lines themselves
+  few enough to stay in cache: every hop is a TLB miss whose data hits, so the hop rate on 4 KiB pages is the
+  rate the core's page walkers sustain (the same chase on 2 MiB pages, with no walks, shows the data's own rate).
 - `stream`: STREAM triad over 3 x 128 MiB arrays on N threads (bytes read + written / time).
 """
 
@@ -133,6 +136,54 @@ def parallelism(ws_bytes: int, max_threads: int, budget_s: float, seed: int = 0)
     finally:
         buf.close()
     return out
+
+
+WALK_SPANS = (16 * MIB, 64 * MIB, 256 * MIB)  # one line per page: 256 KiB .. 4 MiB of data, inside L2 / L3
+WALK_CHAINS = 32
+PAGE_4K = 4096
+
+
+@dataclass(frozen=True)
+class WalkRate:
+    """ns per hop of WALK_CHAINS chains that each touch a new page at every hop, on 4 KiB and on 2 MiB pages."""
+
+    span_bytes: int
+    interval_4k_ns: float
+    interval_2m_ns: float
+    spread: float
+
+
+def walk_rate(spans: tuple[int, ...], budget_s: float, chains: int = WALK_CHAINS, seed: int = 0) -> list[WalkRate]:
+    """Page-walk throughput of one core: one line per 4 KiB page over each span, `chains` chains at once."""
+    out = []
+    for span in spans:
+        pages = span // PAGE_4K
+        per = {}
+        spread = 0.0
+        for huge in (False, True):
+            buf = ChaseBuffer(span // LINE_BYTES, huge, seed)
+            try:
+                # Lines at varying offsets within their pages, so they spread over the cache sets.
+                words = np.arange(pages, dtype=np.int64) * (PAGE_4K // 8) + (np.arange(pages) * 7 % 64) * 8
+                order = words[np.random.default_rng([seed, pages]).permutation(pages)]
+                buf.words[order] = np.roll(order, -1)
+                starts = order[np.arange(chains) * (pages // chains)].copy()
+                hops = max(1000, 200_000 // chains)
+                chase(buf.words, starts, hops)
+                t = repeat(lambda: chase(buf.words, starts, hops), budget_s=budget_s / (2 * len(spans)), warmup=1)
+                per[huge] = t.per(hops) / chains
+                spread = max(spread, t.spread)
+            finally:
+                buf.close()
+        out.append(WalkRate(span, per[False], per[True], spread))
+    return out
+
+
+def walk_intervals(rates: list[WalkRate], slack: float = 0.1) -> list[tuple[int, float]]:
+    """(span, ns between walks) where walks bind: the 4 KiB hop interval where it exceeds the 2 MiB one (where it
+    is not `slack` above it, the data, not the walkers, set the pace: 0, no limit)."""
+    return [(r.span_bytes, r.interval_4k_ns if r.interval_4k_ns > (1 + slack) * r.interval_2m_ns else 0.0)
+            for r in rates]
 
 
 @dataclass(frozen=True)

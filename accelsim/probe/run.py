@@ -42,6 +42,7 @@ class Budget:
     software_s: float = 12.0
     clock_s: float = 2.0
     read_s: float = 6.0         # all levels' sequential reads
+    walk_s: float = 6.0         # page-walk throughput, both page sizes
 
 
 @dataclass
@@ -69,6 +70,7 @@ class ProbeReport:
     sw: software.SoftwareProbe
     clock: Clock | None
     reads: list
+    walks: list
     system: SystemConfig
 
 
@@ -99,6 +101,8 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     note("misses in flight: k chains x threads")
     mlp = memory.parallelism(min(max_ws_bytes, 256 * memory.MIB), host.cores, budget.parallelism_s)
     inflight, rr_gbps = memory.misses_in_flight(mlp, memory_ns)
+    note("page-walk throughput: k chains, a new 4 KiB page every hop")
+    walks = memory.walk_rate(memory.WALK_SPANS, budget.walk_s)
     note("STREAM triad")
     st = memory.stream(host.cores, budget.stream_s)
     note("torch SGEMM at DLRM shapes")
@@ -106,7 +110,7 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     note("torch dispatch, per-lookup cycles, EmbeddingBag threads")
     sw = software.software_probe(host.cores, budget.software_s)
     report = ProbeReport(host, when, load0, load_average(), transparent_hugepages(), granted, table_pages(), small, huge, levels,
-                         memory_ns, memory_ws, tr, mlp, inflight, rr_gbps, st, gemm, sw, clock, reads, None)  # type: ignore[arg-type]
+                         memory_ns, memory_ws, tr, mlp, inflight, rr_gbps, st, gemm, sw, clock, reads, walks, None)  # type: ignore[arg-type]
     report.system = build_config(report, fma_units)
     return report
 
@@ -177,6 +181,8 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
         "memory_fabric_latency_ns": round(fabric, 2),
         "tlb": {"entries": entries, "ways": TLB_WAYS, "page_bytes": page,
                 "page_walk_table": [{"ws_bytes": w, "walk_ns": round(e, 2)} for w, e in r.translation.curve],
+                "page_walk_interval_table": [{"ws_bytes": w, "interval_ns": round(g, 3)}
+                                             for w, g in memory.walk_intervals(r.walks)],
                 "sources": {
                     "entries": _cite(r, f"4 KiB vs 2 MiB pointer chase: 4 KiB pages cost nothing extra up to "
                                         f"{r.translation.reach_bytes / 2**20:.2f} MiB = reach / 4 KiB"),
@@ -186,7 +192,13 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                                            f"{r.table_huge_fraction:.0%} huge pages (THP mode '{r.thp_mode}' "
                                            f"in {memory_thp_path()})"),
                     "page_walk_table": _cite(r, "4 KiB minus 2 MiB pointer-chase latency at every probed working "
-                                                "set (negative differences, noise below the TLB reach, as 0)")}},
+                                                "set (negative differences, noise below the TLB reach, as 0)"),
+                    "page_walk_interval_table": _cite(r, f"{memory.WALK_CHAINS} chains over one line per 4 KiB "
+                                                         "page of each span, data in cache: ns per hop "
+                                                         + ", ".join(f"{w.span_bytes >> 20} MiB {w.interval_4k_ns:.2f}"
+                                                                     f" (2 MiB pages {w.interval_2m_ns:.2f})"
+                                                                     for w in r.walks)
+                                                         + "; 0 where 4 KiB pages are within 10% of 2 MiB")}},
         "software": {
             "name": f"pytorch_{re.sub(r'[^0-9a-z]+', '_', torch_v.split('+')[0])}_host",
             "description": f"torch {torch_v} as installed on {platform.node()}, measured by accelsim probe",
@@ -298,6 +310,7 @@ def report_dict(r: ProbeReport) -> dict:
         "gemm": [{"m": g.m, "k": g.k, "n": g.n, **t(g.timing)} for g in r.gemm],
         "clock_ghz": r.clock.ghz if r.clock else None, "clock_spread": r.clock.spread if r.clock else None,
         "read_bandwidth": [asdict(x) for x in r.reads],
+        "walk_rate": [asdict(w) for w in r.walks],
         "software": {"torch": r.sw.torch_version, "linear_dispatch": t(r.sw.linear_dispatch),
                      "embedding_dispatch": t(r.sw.embedding_dispatch), "l1_gather": t(r.sw.cycles_run),
                      "gather_1_thread": t(r.sw.one_thread), "gather_all_threads": t(r.sw.all_threads),

@@ -24,6 +24,15 @@ def test_an_interface_admits_one_line_per_line_time_in_issue_order():
     assert admit_ns(issue, core, served, line_ns, 2).tolist() == pytest.approx([0.0, 6.4, 0.0, 100.0, 0.0])
 
 
+def test_page_walkers_finish_one_walk_per_interval_per_core():
+    issue = np.zeros(5)
+    walk = np.array([True, True, False, True, True])
+    core = np.array([0, 0, 0, 0, 1])
+    served = np.zeros(5, np.int64)  # L1 hits whose translation missed: only the walkers hold them
+    got = admit_ns(issue, core, served, interface_line_ns([None], 64), 2, walk, 7.0)
+    assert got.tolist() == pytest.approx([0.0, 7.0, 0.0, 14.0, 0.0])
+
+
 def test_without_limits_admission_is_the_issue_time():
     issue = np.array([3.0, 1.0])
     assert admit_ns(issue, np.zeros(2, np.int64), np.ones(2, np.int64), interface_line_ns([None], 64), 1) is issue
@@ -100,3 +109,24 @@ def test_a_read_bandwidth_where_no_interface_is_is_refused():
     d["link_cache"]["core_read_gbps"] = 10.0
     with pytest.raises(InputError, match="link_cache.core_read_gbps"):
         parse_model(SystemConfig, d, source="x.yaml")
+
+
+def test_a_gather_beyond_the_tlb_is_held_to_the_walkers_rate():
+    # 400 64 B rows, each on its own 4 KiB page, through a 6-entry TLB: 400 walks, at most one per 500 ns.
+    rows = np.arange(400) * 64
+    tlb = {"entries": 6, "ways": 6, "page_bytes": 4096, "page_walk_ns": 0.0}
+    free = gather(hw(**ONE_CORE, tlb=tlb), rows).time_ns
+    held = gather(hw(**ONE_CORE, tlb={**tlb, "page_walk_interval_table": [{"ws_bytes": 1, "interval_ns": 500.0}]}),
+                  rows).time_ns
+    assert free < 400 * 500.0 / 4
+    assert held == pytest.approx(400 * 500.0, rel=0.02)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.floats(0.0, 50.0), st.floats(0.0, 50.0))
+def test_slower_walkers_never_speed_a_gather(a, b):
+    rows = np.random.default_rng(3).integers(0, 1 << 20, 300)
+    tlb = {"entries": 6, "ways": 6, "page_bytes": 4096, "page_walk_ns": 20.0}
+    t = [gather(hw(**ONE_CORE, tlb={**tlb, "page_walk_interval_table": [{"ws_bytes": 1, "interval_ns": g}]}),
+                rows).time_ns for g in sorted((a, b))]
+    assert t[0] <= t[1] + 1e-6

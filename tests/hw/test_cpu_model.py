@@ -146,6 +146,10 @@ def test_the_walk_table_interpolates_in_log_size_and_clamps():
     assert tlb.walk_ns(1 << 25) == pytest.approx(25.0)
     assert tlb.walk_ns(1 << 10) == 10.0 and tlb.walk_ns(1 << 40) == 40.0
     assert TlbConfig(entries=8, ways=8, page_bytes=4096, page_walk_ns=5.0).walk_ns(1 << 30) == 5.0
+    assert tlb.walk_interval_ns(1 << 30) == 0.0  # no walker table: walks unlimited but by the fill buffers
+    rate = TlbConfig(entries=8, ways=8, page_bytes=4096, page_walk_ns=5.0, page_walk_interval_table=[
+        {"ws_bytes": 1 << 24, "interval_ns": 4.0}, {"ws_bytes": 1 << 28, "interval_ns": 10.0}])
+    assert rate.walk_interval_ns(1 << 26) == pytest.approx(7.0) and rate.walk_interval_ns(1 << 40) == 10.0
     with pytest.raises(ValueError, match="not both"):
         TlbConfig(entries=8, ways=8, page_bytes=4096, page_walk_ns=5.0, page_walk_table=tlb.page_walk_table)
     with pytest.raises(ValueError, match="not neither"):

@@ -34,7 +34,8 @@ def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(
                     180.0, 256 * MIB, memory.Translation(12 * MIB, 40.0, ((MIB, 0.0), (256 * MIB, 40.0))), [], 20.4, 13.0,
                     memory.Stream(2, 30.0, 0.02), gemm, sw, clock,
                     [memory.ReadBandwidth(256 * KIB, 60.0, 0.01), memory.ReadBandwidth(2 * MIB, 25.0, 0.01),
-                     memory.ReadBandwidth(256 * MIB, memory_read_gbps, 0.02)], None)
+                     memory.ReadBandwidth(256 * MIB, memory_read_gbps, 0.02)],
+                    [memory.WalkRate(16 * MIB, 2.0, 1.9, 0.02), memory.WalkRate(256 * MIB, 10.0, 5.5, 0.02)], None)
     return build_config(r)
 
 
@@ -51,6 +52,10 @@ def test_measured_numbers_land_in_the_config():
     assert [x.core_read_gbps for x in c.caches] == [None, 60.0, 25.0] and c.memory_core_read_gbps == 14.0
     assert not c.stream_prefetch and c.sources["stream_prefetch"].startswith("ASSUMPTION")  # not probed
     assert [(p.ws_bytes, p.walk_ns) for p in c.tlb.page_walk_table] == [(MIB, 0.0), (256 * MIB, 40.0)]
+    # walks bind only where 4 KiB pages are slower than 2 MiB ones by more than the 10% slack
+    assert [(p.ws_bytes, p.interval_ns) for p in c.tlb.page_walk_interval_table] == [(16 * MIB, 0.0),
+                                                                                     (256 * MIB, 10.0)]
+    assert "256 MiB 10.00 (2 MiB pages 5.50)" in c.tlb.sources["page_walk_interval_table"]
     assert c.software.op_dispatch_ns == 5000.0 and c.software.embedding_dispatch_ns == 8000.0
     assert c.software.embedding_threads is None
     assert c.memory_fabric_latency_ns == pytest.approx(180.0 - 16.0 - 30.0, abs=15)  # minus a DDR5 idle read

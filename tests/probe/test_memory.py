@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from accelsim.probe.chase import ChaseBuffer, chase
-from accelsim.probe.memory import (LatencyPoint, MlpPoint, cache_levels, misses_in_flight, translation,
+from accelsim.probe.memory import (WalkRate, walk_intervals, walk_rate, LatencyPoint, MlpPoint, cache_levels, misses_in_flight, translation,
                                    working_sets)
 from accelsim.probe.repeat import repeat
 
@@ -64,3 +64,13 @@ def test_repeat_reports_spread_and_stops_on_budget():
     t = repeat(lambda: float(next(times)), budget_s=0.01, tol=0.05, warmup=0)
     # the last window of five alternates 1,3,1,3,1 (spread 2) or 3,1,3,1,3 (spread 2/3), by when the budget ends
     assert not t.converged and t.spread > 0.6 and t.median_ns in (1e6, 3e6)
+
+
+def test_walk_intervals_bind_only_where_4k_pages_are_slower():
+    rates = [WalkRate(16 << 20, 2.05, 2.0, 0.01), WalkRate(256 << 20, 10.0, 5.0, 0.01)]
+    assert walk_intervals(rates) == [(16 << 20, 0.0), (256 << 20, 10.0)]
+
+
+def test_walk_rate_times_both_page_sizes_of_each_span():
+    (r,) = walk_rate((4 << 20,), budget_s=0.2, chains=4)
+    assert r.span_bytes == 4 << 20 and r.interval_4k_ns > 0 and r.interval_2m_ns > 0

@@ -62,6 +62,8 @@ def base_hw() -> dict:
     hw["cpu"]["tlb"]["page_walk_ns"] = None
     hw["cpu"]["tlb"]["page_walk_table"] = [{"ws_bytes": 1 << 20, "walk_ns": 20.0},
                                            {"ws_bytes": 1 << 30, "walk_ns": 200.0}]
+    hw["cpu"]["tlb"]["page_walk_interval_table"] = [{"ws_bytes": 1 << 20, "interval_ns": 30.0},
+                                                    {"ws_bytes": 1 << 30, "interval_ns": 90.0}]
     return hw
 
 
