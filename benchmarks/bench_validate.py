@@ -19,6 +19,8 @@ from accelsim.config.base import to_yaml
 from accelsim.config.system import load_system
 from accelsim.probe.repeat import load_average
 from accelsim.probe.run import report_dict, run_probes
+from accelsim.cli.validate_cmd import machine_line
+from accelsim.validate.drift import compare, read_machine
 from accelsim.validate.grid import default_grid
 from accelsim.validate.measure import measure, warm_up
 from accelsim.validate.predict import predict
@@ -36,6 +38,7 @@ def main() -> None:
     write_text_atomic(OUT / "probed_hw.yaml", to_yaml(after))
     write_text_atomic(OUT / "probe_report.json", json.dumps(report_dict(report), indent=1))
     load0 = load_average()
+    machine0 = read_machine(after)
     rows = {"before": [], "after": []}
     warm_up(default_grid().cases[0])
     for i, case in enumerate(default_grid().cases):
@@ -49,11 +52,13 @@ def main() -> None:
     out = {name: summary(r) for name, r in rows.items()}
     out["load_before"], out["load_after"] = load0, load_average()
     out["probe_when"], out["seconds"] = report.when, time.perf_counter() - t0
+    out["machine"] = compare(after, machine0, read_machine(after))
     frame = pd.concat([pd.DataFrame([r.to_dict() for r in rs]).assign(model=name) for name, rs in rows.items()])
     write_text_atomic(OUT / "rows.csv", frame.to_csv(index=False))
     write_text_atomic(OUT / "summary.json", json.dumps(out, indent=1))
     plot(rows["after"], OUT, "validate", f"CPU model (probed config) vs PyTorch, default grid, {len(rows['after'])} cases")
     plot(rows["before"], OUT, "validate_before", "CPU model before (calibrate --save-hw) vs PyTorch, default grid")
+    print(machine_line(out["machine"]))
     for name in ("before", "after"):
         for k, v in out[name].items():
             print(f"{name:7}{k:<22}{v['n']:>4}{v['median_abs_error']:>9.1%}{v['p90_abs_error']:>9.1%}"

@@ -26,6 +26,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def machine_line(m: dict) -> str:
+    """One line: each reading before -> after as a ratio to the config, and what moved."""
+    parts = [f"{k} x{m['ratio_to_config']['before'][k]:.2f} -> x{m['ratio_to_config']['after'][k]:.2f}"
+             for k in m["config"]]
+    tail = (f"; moved more than 15% from the config: {', '.join(m['moved'])} (the errors above then include the "
+            f"machine's move, not only the model's)") if m["moved"] else "; within 15% of the config"
+    return "machine now / config: " + ", ".join(parts) + tail
+
+
 def run(args: argparse.Namespace) -> int:
     """Load or probe the machine, run the grid, print and write."""
     import pandas as pd
@@ -49,9 +58,13 @@ def run(args: argparse.Namespace) -> int:
         from accelsim.probe.run import run_probes
         note("no --hw: probing this machine first")
         hw = run_probes(progress=note).system
+    from accelsim.validate.drift import compare, read_machine
     load0 = load_average()
+    note("the machine against the config: LLC and memory latency, misses in flight, clock")
+    before = read_machine(hw)
     rows = validate(hw, grid, seed=args.seed, progress=note, where=args.grid)
-    s = {**summary(rows), "hw": hw.name, "load_before": load0, "load_after": load_average()}
+    machine = compare(hw, before, read_machine(hw))
+    s = {**summary(rows), "hw": hw.name, "load_before": load0, "load_after": load_average(), "machine": machine}
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -73,8 +86,9 @@ def run(args: argparse.Namespace) -> int:
               f"{r.ratio:>7.2f}{flag}")
     print(f"{'regime':<22}{'n':>4}{'median |err|':>14}{'p90':>8}{'max':>8}")
     for k, v in s.items():
-        if isinstance(v, dict):
+        if isinstance(v, dict) and "n" in v:
             print(f"{k:<22}{v['n']:>4}{v['median_abs_error']:>14.1%}{v['p90_abs_error']:>8.1%}"
                   f"{v['max_abs_error']:>8.1%}")
     print(f"hw {hw.name}; {load0} (after: {s['load_after']})")
+    print(machine_line(machine))
     return 0

@@ -63,4 +63,25 @@ def test_validate_json_on_a_tiny_grid(tmp_path, capsys):
         assert {"case", "kind", "measured_ms", "measured_spread", "predicted_ms", "ratio"} <= set(r)
         assert r["measured_ms"] > 0 and r["ratio"] == pytest.approx(r["predicted_ms"] / r["measured_ms"])
     assert tail["summary"]["all"]["n"] == 2
+    machine = tail["summary"]["machine"]  # the machine read before and after, against the config
+    assert set(machine["before"]) == set(machine["config"]) == {"llc_latency_ns", "memory_latency_ns",
+                                                                 "misses_in_flight", "freq_ghz"}
+    assert all(v > 0 for v in machine["before"].values()) and all(v > 0 for v in machine["after"].values())
     assert (out / "rows.csv").exists() and (out / "validate.png").exists() and (out / "summary.json").exists()
+
+
+def test_a_machine_that_moved_from_its_config_is_flagged():
+    from accelsim.config.system import load_system
+    from accelsim.validate.drift import Reading, compare, expected
+    hw = load_system("broadwell_cpu_only")
+    want = expected(hw)
+    assert want.llc_latency_ns == pytest.approx(sum(c.hit_latency_ns for c in hw.cpu.caches))
+    assert want.memory_latency_ns > want.llc_latency_ns and want.misses_in_flight == hw.cpu.line_fill_buffers_per_core
+    same = compare(hw, want, want)
+    assert same["moved"] == [] and same["ratio_to_config"]["after"]["freq_ghz"] == pytest.approx(1.0)
+    smaller_llc = Reading(want.llc_latency_ns * 1.6, want.memory_latency_ns, want.misses_in_flight * 0.6,
+                          want.freq_ghz)
+    moved = compare(hw, want, smaller_llc)
+    assert moved["moved"] == ["llc_latency_ns", "misses_in_flight"]
+    from accelsim.cli.validate_cmd import machine_line
+    assert "moved more than 15% from the config: llc_latency_ns, misses_in_flight" in machine_line(moved)

@@ -1,0 +1,76 @@
+"""Does the config still describe this machine? Four of the probes' own microbenchmarks, read before and after
+a validation run and set against what the config says.
+
+On a shared guest the LLC share, the misses a core keeps in flight and the core clock can move 2-3x within an
+hour (docs/calibrate.md, runs 6 and 7): a grid's errors then measure the move, not the model. The readings flag
+such a run; they set no parameter (nothing here writes a config; tests/probe/test_kept_apart.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from accelsim.config.system import SystemConfig
+
+MOVED = 0.15          # a reading more than 15% off the config's value flags the run
+MEMORY_WS_BYTES = 256 << 20
+CHAINS = 32
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The machine now: LLC and memory load-to-use latency, misses in flight of one core, the core clock."""
+
+    llc_latency_ns: float
+    memory_latency_ns: float
+    misses_in_flight: float
+    freq_ghz: float
+
+
+def expected(hw: SystemConfig) -> Reading:
+    """What the config says the same microbenchmarks should read."""
+    from accelsim.hw.host_memory import idle_read_latency_ns
+    c = hw.cpu
+    caches_ns = float(sum(lv.hit_latency_ns for lv in c.caches))
+    return Reading(caches_ns, caches_ns + c.memory_fabric_latency_ns + idle_read_latency_ns(hw.dram),
+                   float(c.line_fill_buffers_per_core), c.freq_ghz)
+
+
+def _chase_ns(ws_bytes: int, chains: int, budget_s: float) -> float:
+    from accelsim.probe.chase import LINE_BYTES, ChaseBuffer, chase
+    from accelsim.probe.repeat import repeat
+    buf = ChaseBuffer(ws_bytes // LINE_BYTES, True, 0)
+    try:
+        order = buf.use(ws_bytes // LINE_BYTES)
+        starts = order[np.arange(chains) * (order.size // chains)].copy()
+        hops = max(2000, 400_000 // chains)
+        chase(buf.words, starts, min(order.size // chains, 200_000))
+        return repeat(lambda: chase(buf.words, starts, hops), budget_s=budget_s, warmup=1).per(hops)
+    finally:
+        buf.close()
+
+
+def read_machine(hw: SystemConfig, budget_s: float = 2.0) -> Reading:
+    """Time the four microbenchmarks (about `budget_s` in all): a chase inside half the config's LLC and one at
+    256 MiB (2 MiB pages), 32 chains at 256 MiB, the multiply-add clock chain."""
+    from accelsim.probe.clock import measure_clock
+    share = budget_s / 4
+    llc_ws = max(hw.cpu.caches[-1].size_bytes // 2, 2 * hw.cpu.caches[-2].size_bytes if len(hw.cpu.caches) > 1
+                 else 0)
+    llc = _chase_ns(int(llc_ws), 1, share)
+    mem = _chase_ns(MEMORY_WS_BYTES, 1, share)
+    per_miss = _chase_ns(MEMORY_WS_BYTES, CHAINS, share) / CHAINS
+    clock = measure_clock(share)
+    return Reading(llc, mem, mem / per_miss, clock.ghz if clock else float("nan"))
+
+
+def compare(hw: SystemConfig, before: Reading, after: Reading) -> dict:
+    """Readings before and after, each over the config's value, and whether any moved more than MOVED."""
+    want = asdict(expected(hw))
+    ratio = {when: {k: v / want[k] if want[k] else float("nan") for k, v in asdict(r).items()}
+             for when, r in (("before", before), ("after", after))}
+    moved = sorted({k for r in ratio.values() for k, v in r.items() if not abs(v - 1) <= MOVED})
+    return {"config": want, "before": asdict(before), "after": asdict(after), "ratio_to_config": ratio,
+            "moved": moved}
