@@ -1,25 +1,24 @@
-"""The last validation run's measurements (benchmarks/validate/rows.csv, unseen/rows.csv) predicted by several
-models: run 4's probed config (benchmarks/validate/run4_probed_hw.yaml, the model before the clock, bandwidth,
-streamer and walk-table mechanisms), run 5's as probed, and run 5's with the streamer / interface limits off.
+"""Run 6's measurements (benchmarks/validate/run6_rows.csv and the unseen grid's, kept as they were measured)
+predicted by run 6's probed config as measured, with the page-walker limit measured at 08:35 the same morning
+(walk_rate: 4.0 / 6.1 / 9.4 ns at 16 / 64 / 256 MiB), and with the fork/join cost run 6's probe implies (14 us).
 Predictions only (no timing), so it runs on a loaded machine; the inputs are regenerated from the same seed.
-Run from the repository root: PYTHONPATH=. python benchmarks/validate_models.py
+Run from the repository root: PYTHONPATH=. python benchmarks/validate_models.py [-v]
 """
-import sys, json, numpy as np, pandas as pd, yaml
+import sys, json, numpy as np, pandas as pd, yaml, copy
 from accelsim.config.base import parse_model
-from accelsim.config.system import SystemConfig, load_system
-from accelsim.validate.grid import default_grid, load_grid, EmbeddingBagCase, DlrmCase, MlpCase
+from accelsim.config.system import SystemConfig
+from accelsim.validate.grid import default_grid, load_grid, EmbeddingBagCase, DlrmCase
 from accelsim.validate.measure import eb_spec, dlrm_spec, Measured
 from accelsim.validate.predict import predict
 from accelsim.workload.synth import synth_batches
 from accelsim.workload.torch_model import generate_inputs
 from accelsim.probe.repeat import Timing
+ROWS6 = 'benchmarks/validate/run6_rows.csv'; UNSEEN6 = 'benchmarks/validate/run6_unseen_rows.csv'
 def cfg(d): return parse_model(SystemConfig, d, source="x")
-new = yaml.safe_load(open('benchmarks/validate/probed_hw.yaml'))
-old = yaml.safe_load(open('benchmarks/validate/run4_probed_hw.yaml'))
-nostream = yaml.safe_load(open('benchmarks/validate/probed_hw.yaml')); nostream['cpu']['stream_prefetch'] = False
-nomech = yaml.safe_load(open('benchmarks/validate/probed_hw.yaml')); nomech['cpu']['stream_prefetch'] = False; nomech['cpu']['memory_core_read_gbps']=None
-for c in nomech['cpu']['caches']: c.pop('core_read_gbps', None)
-configs = {"run4_model": cfg(old), "new": cfg(new), "new_no_streamer": cfg(nostream), "new_no_bw_no_streamer": cfg(nomech)}
+base = yaml.safe_load(open(sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith('-') else 'benchmarks/validate/run6_probed_hw.yaml'))
+walk = copy.deepcopy(base); walk['cpu']['tlb']['page_walk_interval_table'] = [{"ws_bytes": 16<<20, "interval_ns": 4.0}, {"ws_bytes": 64<<20, "interval_ns": 6.1}, {"ws_bytes": 256<<20, "interval_ns": 9.4}]
+region = copy.deepcopy(walk); region['cpu']['software']['parallel_region_ns'] = 14000.0
+configs = {"run6 probed": cfg(base), "+walkers": cfg(walk), "+walkers+fork/join": cfg(region)}
 def meas(case):
     if isinstance(case, EmbeddingBagCase):
         spec = eb_spec(case); b = next(synth_batches(spec, dist=case.dist, batches=1, batch_size=case.batch, seed=0, alpha=case.alpha))
@@ -27,15 +26,15 @@ def meas(case):
     if isinstance(case, DlrmCase):
         spec = dlrm_spec(case); _, b = generate_inputs(spec, case.batch, 0, 0); return Measured(Timing(1,0,1,True), 1.0, False, b, spec)
     return Measured(Timing(1,0,1,True), 1.0, False)
-out = {}
-for gname, grid, rows in (("default", default_grid(), 'benchmarks/validate/rows.csv'), ("unseen", load_grid('benchmarks/validate/unseen_grid.yaml'), 'benchmarks/validate/unseen/rows.csv')):
-    r = pd.read_csv(rows); 
+for gname, grid, rows in (("default", default_grid(), ROWS6), ("unseen", load_grid('benchmarks/validate/unseen_grid.yaml'), UNSEEN6)):
+    r = pd.read_csv(rows)
     if 'model' in r: r = r[r.model == 'after']
     measured = dict(zip(r.case, r.measured_ms))
+    res = {}
     for name, hw in configs.items():
-        errs = []
-        for case in grid.cases:
-            p = predict(hw, case, meas(case), "detailed") / 1e6
-            errs.append(abs(p / measured[case.name] - 1))
-        e = np.array(errs); out[(gname, name)] = (np.median(e), np.percentile(e, 90))
+        res[name] = {c.name: predict(hw, c, meas(c), "detailed") / 1e6 / measured[c.name] for c in grid.cases}
+        e = np.abs(np.array(list(res[name].values())) - 1)
         print(gname, name, f"median {np.median(e):.1%} p90 {np.percentile(e,90):.1%}", flush=True)
+    if '-v' in sys.argv:
+        for c in grid.cases:
+            print(f"   {c.name:48} " + " ".join(f"{res[n][c.name]:5.2f}" for n in configs))

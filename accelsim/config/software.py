@@ -31,6 +31,9 @@ class SoftwareConfig(Sourced):
         description="framework cost of one dense operator call (Linear, interaction), before its kernel runs")
     embedding_dispatch_ns: NonNegativeFloat = Field(
         description="framework cost of one EmbeddingBag call, before its kernel runs")
+    parallel_region_ns: NonNegativeFloat = Field(
+        0.0, le=1e9, description="extra cost of an operator call that runs on more than one thread: waking the "
+                                 "thread pool and joining it (OpenMP fork/join), paid once per such call")
 
 
 def resolve_software(name_or_path: str) -> dict:

@@ -87,7 +87,9 @@ class Cpu:
     def gemm(self, m: int, k: int, n: int) -> CpuGemm:
         """out[m,n] = x[m,k] @ W[k,n] with micro-tiles spread over the GEMM's threads, at the shape's efficiency."""
         compute_ns = self.gemm_peak_ns(m, k, n) / self.gemm_efficiency(m, k, n)
-        return CpuGemm(compute_ns + self.cfg.software.op_dispatch_ns, 2 * m * k * n, self._gemm_tiles(m, n)[1])
+        sw, threads = self.cfg.software, self._gemm_tiles(m, n)[1]
+        return CpuGemm(compute_ns + sw.op_dispatch_ns + (sw.parallel_region_ns if threads > 1 else 0.0), 2 * m * k * n,
+                       threads)
 
     def _gemm_tiles(self, m: int, n: int) -> tuple[int, int]:
         """(micro-tiles of the output, threads they are spread over)."""
@@ -150,10 +152,11 @@ class Cpu:
         threads = min(c.cores, sw.embedding_threads or c.cores)
         for t, bags in enumerate(batch.tables):
             # An operator splits its bags over its threads, so a batch smaller than that idles cores.
-            lk = split_lookups(Batch((bags,)), min(threads, max(bags.batch_size, 1)))
+            used = min(threads, max(bags.batch_size, 1))
+            lk = split_lookups(Batch((bags,)), used)
             reads = expand_lookups(lk, spec, layout, tables=np.array([t]))
-            op = self._operator(reads, layout, spec.table_list[t].rebuild_flops_per_lookup, dram, analytic,
-                                t_now + sw.embedding_dispatch_ns)
+            start = t_now + sw.embedding_dispatch_ns + (sw.parallel_region_ns if used > 1 else 0.0)
+            op = self._operator(reads, layout, spec.table_list[t].rebuild_flops_per_lookup, dram, analytic, start)
             t_now = op.time_ns
             core_ns += op.core_busy_ns
             lines += op.lines

@@ -170,6 +170,9 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
     # Split over threads when the other threads do at least half of their fair share, (N-1)/N, of the work.
     parallel = sw.other_threads_cpu_share > 0.5 * (1 - 1 / sw.threads)
     lin = sw.linear_dispatch.median_ns
+    # Fork/join: what the call on every thread takes beyond an even split of the one-thread call's kernel time.
+    even = (sw.one_thread.median_ns - emb_dispatch) / sw.threads + emb_dispatch
+    region = max(sw.all_threads.median_ns - even, 0.0) if parallel and sw.threads > 1 else 0.0
     torch_v = sw.torch_version
     cpu = {
         **_cpu_fields(host, freq, fma_units, caches),
@@ -204,6 +207,7 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
             "description": f"torch {torch_v} as installed on {platform.node()}, measured by accelsim probe",
             "embedding_threads": None if parallel else 1, "gemm_threads": None, "embedding_tables": "sequential",
             "op_dispatch_ns": round(lin, 1), "embedding_dispatch_ns": round(emb_dispatch, 1),
+            "parallel_region_ns": round(region, 1),
             "sources": {
                 "embedding_threads": _cite(r, f"EmbeddingBag {software.THREAD_BATCH} bags x {software.THREAD_BAG} "
                                               f"on {sw.threads} threads: threads other than the caller spend "
@@ -215,6 +219,12 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                                            f"(spread {sw.linear_dispatch.spread:.0%})"),
                 "embedding_dispatch_ns": _cite(r, "EmbeddingBag of one bag of one row, per call "
                                                   f"(spread {sw.embedding_dispatch.spread:.0%})"),
+                "parallel_region_ns": (_cite(r, f"EmbeddingBag {software.THREAD_BATCH} bags x "
+                                                f"{software.THREAD_BAG} on {sw.threads} threads "
+                                                f"({sw.all_threads.median_ns / 1e3:.1f} us) minus an even split "
+                                                f"of its one-thread kernel time ({sw.one_thread.median_ns / 1e3:.1f}"
+                                                " us less dispatch); ASSUMPTION: the kernel splits evenly")
+                                       if region else "0: the probed torch ran the call on one thread"),
             }},
         "sources": {
             **_cpu_sources(host, fma_units),

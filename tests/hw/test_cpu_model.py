@@ -85,6 +85,20 @@ def test_concurrent_tables_overlap_sequential_ones_do_not():
     assert con < seq / 2
 
 
+def test_a_multi_thread_call_pays_the_parallel_region_once():
+    base = dict(cores=2, software={"embedding_threads": None, "embedding_dispatch_ns": 0.0, "gemm_threads": None})
+    rows = np.arange(64)
+    t = {p: gather(hw(**{**base, "software": {**base["software"], "parallel_region_ns": p}}), rows, bag=4).time_ns
+         for p in (0.0, 5000.0)}
+    assert t[5000.0] - t[0.0] == pytest.approx(5000.0, abs=2.0)
+    one = {p: gather(hw(**{**base, "software": {**base["software"], "embedding_threads": 1,
+                                                "parallel_region_ns": p}}), rows, bag=4).time_ns for p in (0.0, 5000.0)}
+    assert one[5000.0] == pytest.approx(one[0.0], abs=2.0)  # one thread: no fork/join
+    g = {p: Cpu(hw(**{**base, "software": {**base["software"], "parallel_region_ns": p}}).cpu) for p in (0.0, 7.0)}
+    assert g[7.0].gemm(512, 64, 64).time_ns - g[0.0].gemm(512, 64, 64).time_ns == pytest.approx(7.0)
+    assert g[7.0].gemm(1, 16, 16).time_ns == pytest.approx(g[0.0].gemm(1, 16, 16).time_ns)  # one tile, one thread
+
+
 def test_embedding_dispatch_is_paid_per_table_call():
     rows = np.arange(8)
     sw = lambda d: {"software": {"embedding_dispatch_ns": d}}  # noqa: E731

@@ -58,6 +58,9 @@ def test_measured_numbers_land_in_the_config():
     assert "256 MiB 10.00 (2 MiB pages 5.50)" in c.tlb.sources["page_walk_interval_table"]
     assert c.software.op_dispatch_ns == 5000.0 and c.software.embedding_dispatch_ns == 8000.0
     assert c.software.embedding_threads is None
+    # 2 threads took 6e4 ns; an even split of the 1e5 ns one-thread call (8000 of it dispatch) is 54000
+    assert c.software.parallel_region_ns == pytest.approx(6e4 - (1e5 - 8000) / 2 - 8000)
+    assert c.software.sources["parallel_region_ns"].startswith("measured: accelsim probe")
     assert c.memory_fabric_latency_ns == pytest.approx(180.0 - 16.0 - 30.0, abs=15)  # minus a DDR5 idle read
     assert len(c.gemm_efficiency_table) == 4 and all(0 < p.efficiency <= 1 for p in c.gemm_efficiency_table)
     for key in ("line_fill_buffers_per_core", "gather_cycles_per_lookup", "memory_fabric_latency_ns",
@@ -78,6 +81,7 @@ def test_the_efficiency_table_reproduces_the_probed_gemm_on_one_thread():
 def test_thread_split_and_huge_pages_follow_the_probes():
     s = report(other_share=0.02, huge_tables=1.0)
     assert s.cpu.software.embedding_threads == 1 and s.cpu.tlb.page_bytes == 2 << 20
+    assert s.cpu.software.parallel_region_ns == 0.0  # the call ran on one thread: no fork/join to measure
 
 
 def test_without_the_clock_probe_the_detected_clock_stands():
