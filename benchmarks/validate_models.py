@@ -1,6 +1,7 @@
 """Run 6's measurements (benchmarks/validate/run6_rows.csv and the unseen grid's, kept as they were measured)
 predicted by run 6's probed config as measured, with the page-walker limit measured at 08:35 the same morning
-(walk_rate: 4.0 / 6.1 / 9.4 ns at 16 / 64 / 256 MiB), and with the fork/join cost run 6's probe implies (14 us).
+(walk_rate: 4.0 / 6.1 / 9.4 ns at 16 / 64 / 256 MiB), with the fork/join cost run 6's probe implies (14 us), and with the BLAS threading size measured at 09:55
+(2 x 16 x 1024 x 1024 FLOPs: smaller Linears ran no faster on two threads).
 Predictions only (no timing), so it runs on a loaded machine; the inputs are regenerated from the same seed.
 Run from the repository root: PYTHONPATH=. python benchmarks/validate_models.py [-v]
 """
@@ -18,7 +19,9 @@ def cfg(d): return parse_model(SystemConfig, d, source="x")
 base = yaml.safe_load(open(sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith('-') else 'benchmarks/validate/run6_probed_hw.yaml'))
 walk = copy.deepcopy(base); walk['cpu']['tlb']['page_walk_interval_table'] = [{"ws_bytes": 16<<20, "interval_ns": 4.0}, {"ws_bytes": 64<<20, "interval_ns": 6.1}, {"ws_bytes": 256<<20, "interval_ns": 9.4}]
 region = copy.deepcopy(walk); region['cpu']['software']['parallel_region_ns'] = 14000.0
-configs = {"run6 probed": cfg(base), "+walkers": cfg(walk), "+walkers+fork/join": cfg(region)}
+blas = copy.deepcopy(region); blas['cpu']['software']['gemm_parallel_min_flops'] = 33554432
+configs = {"run6 probed": cfg(base), "+walkers": cfg(walk), "+walkers+fork/join": cfg(region),
+           "+BLAS threading size": cfg(blas)}
 def meas(case):
     if isinstance(case, EmbeddingBagCase):
         spec = eb_spec(case); b = next(synth_batches(spec, dist=case.dist, batches=1, batch_size=case.batch, seed=0, alpha=case.alpha))

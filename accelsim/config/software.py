@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveInt
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveInt
 
 from accelsim.config.base import Sourced, read_yaml, resolve_named
 
@@ -31,6 +31,9 @@ class SoftwareConfig(Sourced):
         description="framework cost of one dense operator call (Linear, interaction), before its kernel runs")
     embedding_dispatch_ns: NonNegativeFloat = Field(
         description="framework cost of one EmbeddingBag call, before its kernel runs")
+    gemm_parallel_min_flops: NonNegativeInt = Field(
+        0, le=2**62, description="a Linear of fewer FLOPs (2 m k n) runs on one thread, as BLAS libraries run small "
+                                 "GEMMs (0: every GEMM of more than one tile is threaded)")
     parallel_region_ns: NonNegativeFloat = Field(
         0.0, le=1e9, description="extra cost of an operator call that runs on more than one thread: waking the "
                                  "thread pool and joining it (OpenMP fork/join), paid once per such call")

@@ -87,21 +87,23 @@ class Cpu:
     def gemm(self, m: int, k: int, n: int) -> CpuGemm:
         """out[m,n] = x[m,k] @ W[k,n] with micro-tiles spread over the GEMM's threads, at the shape's efficiency."""
         compute_ns = self.gemm_peak_ns(m, k, n) / self.gemm_efficiency(m, k, n)
-        sw, threads = self.cfg.software, self._gemm_tiles(m, n)[1]
+        sw, threads = self.cfg.software, self._gemm_tiles(m, k, n)[1]
         return CpuGemm(compute_ns + sw.op_dispatch_ns + (sw.parallel_region_ns if threads > 1 else 0.0), 2 * m * k * n,
                        threads)
 
-    def _gemm_tiles(self, m: int, n: int) -> tuple[int, int]:
-        """(micro-tiles of the output, threads they are spread over)."""
+    def _gemm_tiles(self, m: int, k: int, n: int) -> tuple[int, int]:
+        """(micro-tiles of the output, threads they are spread over: one below the library's threading size)."""
         c = self.cfg
         tiles = math.ceil(m / GEMM_MICROTILE_ROWS) * math.ceil(n / (2 * c.simd_fp32_lanes))
+        if 2 * m * k * n < c.software.gemm_parallel_min_flops:
+            return tiles, 1
         return tiles, min(c.software.gemm_threads or c.cores, c.cores, tiles)
 
     def gemm_peak_ns(self, m: int, k: int, n: int) -> float:
         """The tiled GEMM's time at efficiency 1: the busiest thread's tiles at simd x fma lanes per cycle."""
         c = self.cfg
         nr = 2 * c.simd_fp32_lanes
-        tiles, cores_used = self._gemm_tiles(m, n)
+        tiles, cores_used = self._gemm_tiles(m, k, n)
         # A tile does mr x nr FMAs per k-step, at simd x fma lanes per cycle.
         cycles_per_tile = k * GEMM_MICROTILE_ROWS * nr / (c.simd_fp32_lanes * c.fma_units_per_core)
         return math.ceil(tiles / cores_used) * cycles_per_tile / c.freq_ghz

@@ -43,6 +43,7 @@ class Budget:
     clock_s: float = 2.0
     read_s: float = 6.0         # all levels' sequential reads
     walk_s: float = 6.0         # page-walk throughput, both page sizes
+    gemm_threads_s: float = 10.0  # the GEMM shapes again on every thread
 
 
 @dataclass
@@ -71,6 +72,8 @@ class ProbeReport:
     clock: Clock | None
     reads: list
     walks: list
+    gemm_parallel_min_flops: int
+    gemm_speedups: list
     system: SystemConfig
 
 
@@ -107,10 +110,13 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     st = memory.stream(host.cores, budget.stream_s)
     note("torch SGEMM at DLRM shapes")
     gemm = compute.gemm_probe(budget.gemm_s)
+    note("torch SGEMM on every thread: from which size BLAS threads a Linear")
+    gemm_min, gemm_speedups = (compute.parallel_threshold_flops(gemm, budget.gemm_threads_s, host.cores)
+                               if host.cores > 1 else (0, []))
     note("torch dispatch, per-lookup cycles, EmbeddingBag threads")
     sw = software.software_probe(host.cores, budget.software_s)
     report = ProbeReport(host, when, load0, load_average(), transparent_hugepages(), granted, table_pages(), small, huge, levels,
-                         memory_ns, memory_ws, tr, mlp, inflight, rr_gbps, st, gemm, sw, clock, reads, walks, None)  # type: ignore[arg-type]
+                         memory_ns, memory_ws, tr, mlp, inflight, rr_gbps, st, gemm, sw, clock, reads, walks, gemm_min, gemm_speedups, None)  # type: ignore[arg-type]
     report.system = build_config(report, fma_units)
     return report
 
@@ -207,7 +213,7 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
             "description": f"torch {torch_v} as installed on {platform.node()}, measured by accelsim probe",
             "embedding_threads": None if parallel else 1, "gemm_threads": None, "embedding_tables": "sequential",
             "op_dispatch_ns": round(lin, 1), "embedding_dispatch_ns": round(emb_dispatch, 1),
-            "parallel_region_ns": round(region, 1),
+            "parallel_region_ns": round(region, 1), "gemm_parallel_min_flops": r.gemm_parallel_min_flops,
             "sources": {
                 "embedding_threads": _cite(r, f"EmbeddingBag {software.THREAD_BATCH} bags x {software.THREAD_BAG} "
                                               f"on {sw.threads} threads: threads other than the caller spend "
@@ -219,6 +225,12 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                                            f"(spread {sw.linear_dispatch.spread:.0%})"),
                 "embedding_dispatch_ns": _cite(r, "EmbeddingBag of one bag of one row, per call "
                                                   f"(spread {sw.embedding_dispatch.spread:.0%})"),
+                "gemm_parallel_min_flops": _cite(r, f"torch linear at each probed shape on {host.cores} threads "
+                                                    "(fastest run) against one: the smallest size from which "
+                                                    f"every larger shape ran > {compute.PARALLEL_SPEEDUP}x faster "
+                                                    "(speed-ups " + ", ".join(
+                                                        f"{g.m}x{g.k}x{g.n} {v:.2f}" for g, v in
+                                                        zip(r.gemm, r.gemm_speedups)) + ")"),
                 "parallel_region_ns": (_cite(r, f"EmbeddingBag {software.THREAD_BATCH} bags x "
                                                 f"{software.THREAD_BAG} on {sw.threads} threads "
                                                 f"({sw.all_threads.median_ns / 1e3:.1f} us) minus an even split "
@@ -321,6 +333,8 @@ def report_dict(r: ProbeReport) -> dict:
         "clock_ghz": r.clock.ghz if r.clock else None, "clock_spread": r.clock.spread if r.clock else None,
         "read_bandwidth": [asdict(x) for x in r.reads],
         "walk_rate": [asdict(w) for w in r.walks],
+        "gemm_parallel_min_flops": r.gemm_parallel_min_flops,
+        "gemm_speedups": [{"m": g.m, "k": g.k, "n": g.n, "speedup": v} for g, v in zip(r.gemm, r.gemm_speedups)],
         "software": {"torch": r.sw.torch_version, "linear_dispatch": t(r.sw.linear_dispatch),
                      "embedding_dispatch": t(r.sw.embedding_dispatch), "l1_gather": t(r.sw.cycles_run),
                      "gather_1_thread": t(r.sw.one_thread), "gather_all_threads": t(r.sw.all_threads),

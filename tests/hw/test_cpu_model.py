@@ -99,6 +99,16 @@ def test_a_multi_thread_call_pays_the_parallel_region_once():
     assert g[7.0].gemm(1, 16, 16).time_ns == pytest.approx(g[0.0].gemm(1, 16, 16).time_ns)  # one tile, one thread
 
 
+def test_a_gemm_below_the_threading_size_runs_on_one_thread():
+    base = dict(cores=2, software={"gemm_threads": None, "parallel_region_ns": 0.0})
+    cpu = {f: Cpu(hw(**{**base, "software": {**base["software"], "gemm_parallel_min_flops": f}}).cpu)
+           for f in (0, 10**7)}
+    small, large = (64, 64, 64), (512, 256, 256)  # 524k and 67M FLOPs
+    d = cpu[0].cfg.software.op_dispatch_ns
+    assert cpu[10**7].gemm(*small).time_ns - d == pytest.approx(2 * (cpu[0].gemm(*small).time_ns - d), rel=0.05)
+    assert cpu[10**7].gemm(*large).time_ns == cpu[0].gemm(*large).time_ns
+
+
 def test_embedding_dispatch_is_paid_per_table_call():
     rows = np.arange(8)
     sw = lambda d: {"software": {"embedding_dispatch_ns": d}}  # noqa: E731

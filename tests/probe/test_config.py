@@ -35,7 +35,8 @@ def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(
                     memory.Stream(2, 30.0, 0.02), gemm, sw, clock,
                     [memory.ReadBandwidth(256 * KIB, 60.0, 0.01), memory.ReadBandwidth(2 * MIB, 25.0, 0.01),
                      memory.ReadBandwidth(256 * MIB, memory_read_gbps, 0.02)],
-                    [memory.WalkRate(16 * MIB, 2.0, 1.9, 0.02), memory.WalkRate(256 * MIB, 10.0, 5.5, 0.02)], None)
+                    [memory.WalkRate(16 * MIB, 2.0, 1.9, 0.02), memory.WalkRate(256 * MIB, 10.0, 5.5, 0.02)], 1 << 20,
+                    [1.0, 1.05, 1.8, 1.9], None)
     return build_config(r)
 
 
@@ -61,6 +62,8 @@ def test_measured_numbers_land_in_the_config():
     # 2 threads took 6e4 ns; an even split of the 1e5 ns one-thread call (8000 of it dispatch) is 54000
     assert c.software.parallel_region_ns == pytest.approx(6e4 - (1e5 - 8000) / 2 - 8000)
     assert c.software.sources["parallel_region_ns"].startswith("measured: accelsim probe")
+    assert c.software.gemm_parallel_min_flops == 1 << 20 and "2048x1024x1024 1.90" in c.software.sources[
+        "gemm_parallel_min_flops"]
     assert c.memory_fabric_latency_ns == pytest.approx(180.0 - 16.0 - 30.0, abs=15)  # minus a DDR5 idle read
     assert len(c.gemm_efficiency_table) == 4 and all(0 < p.efficiency <= 1 for p in c.gemm_efficiency_table)
     for key in ("line_fill_buffers_per_core", "gather_cycles_per_lookup", "memory_fabric_latency_ns",
@@ -87,3 +90,13 @@ def test_thread_split_and_huge_pages_follow_the_probes():
 def test_without_the_clock_probe_the_detected_clock_stands():
     c = report(clock=None).cpu
     assert c.freq_ghz == 2.5 and c.sources["freq_ghz"] == "test"
+
+
+def test_the_threading_size_is_where_every_larger_gemm_ran_faster_on_more_threads():
+    from accelsim.probe.compute import threshold_from
+    pts = [GemmPoint(m, w, w, t(1.0)) for m, w in ((1, 16), (1, 1024), (2048, 16), (2048, 1024))]
+    # sizes 512, 2.1M, 1.05M, 4.3G: the 2.1M shape did not gain, so only the largest is above the threshold
+    assert threshold_from(pts, [1.0, 1.05, 1.8, 1.9]) == 2 * 2048 * 1024 * 1024
+    assert threshold_from(pts, [1.0, 1.5, 1.8, 1.9]) == 2 * 2048 * 16 * 16  # from 1.05M up, all threaded
+    assert threshold_from(pts, [1.2, 1.5, 1.8, 1.9]) == 2 * 16 * 16  # all: the smallest
+    assert threshold_from(pts, [1.0, 1.0, 1.0, 1.0]) == 2 * 2 * 2048 * 1024 * 1024  # none: beyond the largest
