@@ -4,8 +4,9 @@ GEMMs are tiled the way BLAS micro-kernels tile them: each core computes (mr x n
 vector registers, mr = GEMM_MICROTILE_ROWS; a layer's tiles are spread over the cores, so a small batch leaves
 lanes and cores idle (utilisation falls with batch size as it does on real CPUs), then a roofline efficiency.
 A GEMM's operands (its inputs, weights and outputs, `GemmOperands`) go line by line through the shared LLC:
-weights reused batch after batch stay there when they fit, and the lines that miss are DRAM requests spread
-over the GEMM's span, so its time is max(compute, its memory time) (`gemm_memory`).
+weights, loaded once as a running server holds them, stay there batch after batch when they fit, and the
+lines that miss are DRAM requests spread over the GEMM's span, so its time is max(compute, its memory time)
+(`gemm_memory`).
 
 Embedding gathers: the bags are dealt out to cores; each core walks its lookups in order, issuing every line
 of a row once the index is read. Lines go through the core's private caches and the shared LLC (real trace
@@ -87,6 +88,7 @@ class Cpu:
     def __init__(self, cfg: CpuConfig):
         self.cfg = cfg
         self.line_bytes = cfg.caches[0].line_bytes
+        self._loaded_weights: set[int] = set()
 
     # Caches and TLBs are built on first use: a run whose gathers are not on the CPU never allocates them.
     @functools.cached_property
@@ -112,13 +114,24 @@ class Cpu:
         compute_ns = self.gemm_peak_ns(m, k, n) / self.gemm_efficiency(m, k, n)
         return CpuGemm(compute_ns + self.cfg.software.op_dispatch_ns, 2 * m * k * n, self._gemm_tiles(m, n)[1])
 
+    def load_weights(self, w_addr: int, nbytes: int) -> None:
+        """Bring a layer's weights into the LLC once per run, untimed, as a server that has answered queries
+        before holds them (the dense engine's weights sit in its buffers the same way); from then on what evicts
+        them (gathers, other layers) is simulated."""
+        if w_addr in self._loaded_weights:
+            return
+        self._loaded_weights.add(w_addr)
+        line = self.line_bytes
+        self.llc.access(np.arange(w_addr // line, -(-(w_addr + nbytes) // line), dtype=np.int64) * line)
+
     def gemm_memory(self, m: int, k: int, n: int, ops: GemmOperands, dram, start_ns: float, compute_ns: float,
-                    cores_used: int, *, analytic: bool = False) -> GemmMemory:
+                    cores_used: int) -> GemmMemory:
         """The operand lines of one GEMM through the shared LLC (inputs, weights, then outputs, as a blocked GEMM
         first touches them); the misses go to DRAM. The GEMM's threads want them evenly from `start_ns` over the
         compute time, no faster than their memory interfaces stream, each thread its share of the lines in
-        order with at most `line_fill_buffers_per_core` in flight (the closed loop a gather runs too). A store
-        miss fetches its line (write-allocate); the later write-back of dirty lines is left to the LLC
+        order with at most `line_fill_buffers_per_core` in flight (the closed loop a detailed gather runs, at
+        either fidelity: a GEMM's stream is regular, and the analytic bound's asymptotes overstate it by up to
+        a third on a DRAM-bound layer). A store miss fetches its line (write-allocate); the later write-back of dirty lines is left to the LLC
         (ASSUMPTION: it drains behind the GEMM and is not timed)."""
         c = self.cfg
         line = self.line_bytes
@@ -143,8 +156,7 @@ class Cpu:
             attempts.append((issue_ns, res))
             return res.completion_ns + half_fabric
 
-        solve = closed_loop_bound if analytic else closed_loop
-        loop = solve(ready, thread, cores_used, c.line_fill_buffers_per_core, serve,
+        loop = closed_loop(ready, thread, cores_used, c.line_fill_buffers_per_core, serve,
                      idle_read_latency_ns(dram.cfg) + c.memory_fabric_latency_ns)
         res = next((r for i, r in reversed(attempts) if i is loop.issue_ns), None)
         if res is None:

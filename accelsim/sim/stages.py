@@ -90,7 +90,7 @@ def _stage_layers(spec: ModelSpec) -> dict[str, list[tuple[int, int]]]:
 def _mlp_operands(machine: Machine, spec: ModelSpec, stage: str, batch: int) -> list[GemmOperands]:
     """Where each CPU layer of `stage` finds its operands.
 
-    Every stage's weights sit in host memory from the scratch base, at the same place for every batch (so an
+    Every stage's weights sit in host memory from the scratch base, at the same place for every batch (so the
     LLC keeps them from batch to batch when they fit); activations follow, two buffers each layer's input and
     output alternate between."""
     e = spec.elem_bytes
@@ -117,12 +117,13 @@ def _mlp_on_cpu(machine: Machine, spec: ModelSpec, batch: int, stage: str, count
     layers = _stage_layers(spec)[stage]
     ops = _mlp_operands(machine, spec, stage, batch)
     gemms = [machine.cpu.gemm(batch, fan_in, fan_out) for fan_in, fan_out in layers]
+    for (fan_in, fan_out), op in zip(layers, ops):
+        machine.cpu.load_weights(op.w_addr, fan_in * fan_out * op.elem_bytes)
 
     def timer(port: Port):
         t, mem = 0.0, []
         for (fan_in, fan_out), g, op in zip(layers, gemms, ops):
-            m = machine.cpu.gemm_memory(batch, fan_in, fan_out, op, port.dram, t, g.time_ns, g.cores_used,
-                                        analytic=machine.fidelity == "analytic")
+            m = machine.cpu.gemm_memory(batch, fan_in, fan_out, op, port.dram, t, g.time_ns, g.cores_used)
             t = max(t + g.time_ns, m.end_ns)
             mem.append(m)
         return t, mem

@@ -174,6 +174,17 @@ def test_an_mlp_whose_operands_fit_the_llc_moves_them_once_over_repeated_batches
     assert all(m.llc_accesses == operand_lines(16, 512, 256) for m in mem)
 
 
+def test_weights_loaded_once_leave_a_gemm_only_its_activations_to_read():
+    from accelsim.hw.cpu import GemmOperands
+    mach = Machine(hw(), "analytic")
+    ops = GemmOperands(x_addr=0, w_addr=1 << 30, out_addr=1 << 31, elem_bytes=4)
+    g = mach.cpu.gemm(16, 512, 256)
+    mach.cpu.load_weights(ops.w_addr, 512 * 256 * 4)
+    mach.cpu.load_weights(ops.w_addr, 512 * 256 * 4)  # once per run: a second load touches nothing
+    mem = mach.cpu.gemm_memory(16, 512, 256, ops, mach.dram, 0.0, g.time_ns, g.cores_used)
+    assert mem.dram_lines == operand_lines(16, 512, 256) - 512 * 256 * 4 // 64
+
+
 @pytest.mark.parametrize("fidelity", ["analytic", "detailed"])
 def test_a_gemm_reads_from_dram_exactly_its_operand_lines_that_miss_the_llc(fidelity):
     # weights of 48 MiB do not fit the 35 MiB LLC: every pass misses all of them again (LRU over a cyclic stream)

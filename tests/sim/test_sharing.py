@@ -137,13 +137,15 @@ def test_detailed_two_gathers_contend_within_the_dram_peak_and_conserve_requests
         np.testing.assert_array_equal(np.sort(seen[dev].dram_addr), np.sort(seen[dev + "_alone"].dram_addr))
 
 
-MLP_WORKLOAD = {**WORKLOAD, "name": "wide_mlp", "bottom_mlp": [16, 1024, 1024, 32]}  # 4 MiB of cold weights
+MLP_WORKLOAD = {**WORKLOAD, "name": "wide_mlp", "bottom_mlp": [16, 1024, 1024, 32]}  # 4 MiB of weights
 
 
 def mlp_beside_gather(fidelity: str, mlp_batch: int, gather_batch: int, seed: int, record=None):
-    """A CPU bottom MLP (memory-bound: a small batch over cold weights) and a sparse-engine gather of another
-    batch, both released at 0 on one host DRAM; `record` as in two_gathers."""
+    """A CPU bottom MLP (memory-bound: a small batch over weights that do not fit the LLC) and a sparse-engine
+    gather of another batch, both released at 0 on one host DRAM; `record` as in two_gathers."""
     p = resolve_point(dict(hw="harpv2_centaur", workload=MLP_WORKLOAD, mapping="centaur", batch_size=mlp_batch))
+    llc = p["hw"]["cpu"]["caches"][-1]
+    llc["size_bytes"] = llc["ways"] * llc["line_bytes"] * 1024  # about 1 MiB: the 4 MiB of weights stream
     from accelsim.config.system import SystemConfig
     from accelsim.config.workload import ModelSpec
     hw, spec = SystemConfig.model_validate(p["hw"]), ModelSpec.model_validate(p["workload"])
@@ -153,7 +155,6 @@ def mlp_beside_gather(fidelity: str, mlp_batch: int, gather_batch: int, seed: in
     layout = part_layout(spec)
     (gb,) = synth_batches(spec, dist="uniform", batches=1, batch_size=gather_batch, seed=seed)
     (mb,) = synth_batches(spec, dist="uniform", batches=1, batch_size=mlp_batch, seed=seed + 1)
-    # the MLP first, on cold caches (the gather's batch also runs its MLPs on the CPU, which would warm them)
     mlp = batch_work(machine, spec, resolve_mapping("cpu_only"), mb, layout).plan["bottom_mlp"][0]
     gather = batch_work(machine, spec, resolve_mapping("sparse_offload"), gb, layout).plan["embedding"][0]
     plans = [{"embedding": [gather]}, {"bottom_mlp": [mlp]}]
@@ -258,3 +259,15 @@ def test_rm1_batch16_centaur_first_batch_keeps_its_latency_when_a_second_follows
     rise = first["end_ns"].max() - one["end_ns"].max()
     assert rise <= first["contention_ns"].sum() + 1e-6
     assert rise < 0.05 * one["end_ns"].max()
+
+
+@settings(max_examples=4, deadline=None)
+@given(st.sampled_from(["cpu_only", "sparse_offload", "dense_offload"]))
+def test_cpu_phases_never_overlap_so_no_two_share_the_llc_at_once(mapping):
+    """The CPU is one exclusive part: its phases (gathers, GEMMs, interaction) of every batch run one at a
+    time, so the LLC's contents follow one phase after another and nothing else evicts a phase's lines while
+    it runs (docs/centaur_results.md, "LLC sharing")."""
+    r = run_point(resolve_point(dict(POINT, mapping=mapping, batches=3)))
+    cpu = r.stages[(r.stages["device"] == "cpu") & (r.stages["duration_ns"] > 0)].sort_values("start_ns")
+    assert cpu["batch"].nunique() > 1
+    assert (cpu["start_ns"].to_numpy()[1:] >= cpu["end_ns"].to_numpy()[:-1] - 1e-6).all()
