@@ -3,6 +3,10 @@
 GEMMs are tiled the way BLAS micro-kernels tile them: each core computes (mr x nr) output tiles, nr = two
 vector registers, mr = GEMM_MICROTILE_ROWS; a layer's tiles are spread over the cores, so a small batch leaves
 lanes and cores idle (utilisation falls with batch size as it does on real CPUs), then a roofline efficiency.
+A GEMM's operands (its inputs, weights and outputs, `GemmOperands`) go line by line through the shared LLC:
+weights, loaded once as a running server holds them, stay there batch after batch when they fit, and the
+lines that miss are DRAM requests spread over the GEMM's span, so its time is max(compute, its memory time)
+(`gemm_memory`).
 
 Embedding gathers: the bags are dealt out to cores; each core walks its lookups in order, issuing every line
 of a row once the index is read. Lines go through the core's private caches and the shared LLC (real trace
@@ -46,6 +50,26 @@ class CpuGemm:
     cores_used: int
 
 
+@dataclass(frozen=True)
+class GemmOperands:
+    """Byte addresses of a layer's x [m, k], W [k, n] and out [m, n], each contiguous, `elem_bytes` per element."""
+
+    x_addr: int
+    w_addr: int
+    out_addr: int
+    elem_bytes: int
+
+
+@dataclass(frozen=True)
+class GemmMemory:
+    """A GEMM's memory side: when its last operand line was in, and what it asked of DRAM."""
+
+    end_ns: float
+    llc_accesses: int
+    dram_lines: int
+    dram_counters: dict
+
+
 @dataclass
 class GatherTiming:
     """Result of one embedding stage on the CPU."""
@@ -64,6 +88,7 @@ class Cpu:
     def __init__(self, cfg: CpuConfig):
         self.cfg = cfg
         self.line_bytes = cfg.caches[0].line_bytes
+        self._loaded_weights: set[int] = set()
 
     # Caches and TLBs are built on first use: a run whose gathers are not on the CPU never allocates them.
     @functools.cached_property
@@ -90,6 +115,56 @@ class Cpu:
         sw, threads = self.cfg.software, self._gemm_tiles(m, k, n)[1]
         return CpuGemm(compute_ns + sw.op_dispatch_ns + (sw.parallel_region_ns if threads > 1 else 0.0), 2 * m * k * n,
                        threads)
+
+    def load_weights(self, w_addr: int, nbytes: int) -> None:
+        """Bring a layer's weights into the LLC once per run, untimed, as a server that has answered queries
+        before holds them (the dense engine's weights sit in its buffers the same way); from then on what evicts
+        them (gathers, other layers) is simulated."""
+        if w_addr in self._loaded_weights:
+            return
+        self._loaded_weights.add(w_addr)
+        line = self.line_bytes
+        self.llc.access(np.arange(w_addr // line, -(-(w_addr + nbytes) // line), dtype=np.int64) * line)
+
+    def gemm_memory(self, m: int, k: int, n: int, ops: GemmOperands, dram, start_ns: float, compute_ns: float,
+                    cores_used: int) -> GemmMemory:
+        """The operand lines of one GEMM through the shared LLC (inputs, weights, then outputs, as a blocked GEMM
+        first touches them); the misses go to DRAM. The GEMM's threads want them evenly from `start_ns` over the
+        compute time, no faster than their memory interfaces stream, each thread its share of the lines in
+        order with at most `line_fill_buffers_per_core` in flight (the closed loop a detailed gather runs, at
+        either fidelity: a GEMM's stream is regular, and the analytic bound's asymptotes overstate it by up to
+        a third on a DRAM-bound layer). A store miss fetches its line (write-allocate); the later write-back of dirty lines is left to the LLC
+        (ASSUMPTION: it drains behind the GEMM and is not timed)."""
+        c = self.cfg
+        line = self.line_bytes
+        spans = [np.arange(a // line, -(-(a + e * ops.elem_bytes) // line), dtype=np.int64) * line
+                 for a, e in ((ops.x_addr, m * k), (ops.w_addr, k * n), (ops.out_addr, m * n))]
+        addr = np.concatenate(spans)
+        writes = np.arange(addr.size) >= addr.size - spans[-1].size
+        served = self.llc.access(addr, writes)
+        miss = addr[served == len(self.llc.levels)]
+        if miss.size == 0:
+            return GemmMemory(start_ns, addr.size, 0, {})
+        span_ns = max(compute_ns, miss.size * line / (cores_used * c.memory_core_read_gbps)
+                      if c.memory_core_read_gbps else 0.0)
+        ready = start_ns + np.arange(miss.size) * (span_ns / miss.size)
+        thread = np.arange(miss.size) * cores_used // miss.size
+        half_fabric = c.memory_fabric_latency_ns / 2
+        dram_reads = fixed_requests(dram, miss, np.zeros(miss.size, dtype=np.bool_))
+        attempts: list = []
+
+        def serve(issue_ns: np.ndarray) -> np.ndarray:
+            res = dram_reads(issue_ns + half_fabric)
+            attempts.append((issue_ns, res))
+            return res.completion_ns + half_fabric
+
+        loop = closed_loop(ready, thread, cores_used, c.line_fill_buffers_per_core, serve,
+                     idle_read_latency_ns(dram.cfg) + c.memory_fabric_latency_ns)
+        res = next((r for i, r in reversed(attempts) if i is loop.issue_ns), None)
+        if res is None:
+            res = dram_reads(loop.issue_ns + half_fabric)
+        return GemmMemory(float(res.completion_ns.max()) + half_fabric, addr.size, int(miss.size),
+                          counter_dict(res.counters))
 
     def _gemm_tiles(self, m: int, k: int, n: int) -> tuple[int, int]:
         """(micro-tiles of the output, threads they are spread over: one below the library's threading size)."""

@@ -9,6 +9,7 @@ import numpy as np
 
 from accelsim.config.workload import ModelSpec
 from accelsim.errors import InputError
+from accelsim.hw.cpu import GemmOperands
 from accelsim.hw.lookups import PartLayout, split_lookups
 from accelsim.hw.sparse_engine import HostReadPath
 from accelsim.sim.decompress import decompress_phases
@@ -68,14 +69,77 @@ def _alone(machine: Machine, timer: Callable[[Port], tuple[float, object]]) -> t
     return duration, result, Retimer(machine, timer, tape, port.stream()) if detailed else None
 
 
-def _mlp_on_cpu(machine: Machine, layers, batch: int, stage: str, counts: list) -> list[Phase]:
-    total = 0.0
-    for fan_in, fan_out in layers:
-        g = machine.cpu.gemm(batch, fan_in, fan_out)
-        total += g.time_ns
+ACTIVATIONS_ALIGN_BYTES = 4096  # activations start on a page past the weights
+
+
+def _cross_layers(spec: ModelSpec) -> list[tuple[int, int]]:
+    """DCNv2 cross layers (each a rank-r factorised matrix), which run where the interaction runs."""
+    layers: list[tuple[int, int]] = []
+    if spec.dcnv2 is not None:
+        for _ in range(spec.dcnv2.layers):
+            layers += [(spec.top_input_width, spec.dcnv2.rank), (spec.dcnv2.rank, spec.top_input_width)]
+    return layers
+
+
+def _stage_layers(spec: ModelSpec) -> dict[str, list[tuple[int, int]]]:
+    """The (fan_in, fan_out) layers of every stage that has them, in stage order."""
+    return {"bottom_mlp": list(spec.bottom_layers), "interaction": _cross_layers(spec),
+            "top_mlp": list(spec.top_layers)}
+
+
+def _mlp_operands(machine: Machine, spec: ModelSpec, stage: str, batch: int) -> list[GemmOperands]:
+    """Where each CPU layer of `stage` finds its operands.
+
+    Every stage's weights sit in host memory from the scratch base, at the same place for every batch (so the
+    LLC keeps them from batch to batch when they fit); activations follow, two buffers each layer's input and
+    output alternate between."""
+    e = spec.elem_bytes
+    stages = _stage_layers(spec)
+    w_addr = machine.scratch_base_addr
+    for name, layers in stages.items():
+        if name == stage:
+            break
+        w_addr += sum(i * o for i, o in layers) * e
+    end = machine.scratch_base_addr + sum(i * o for ls in stages.values() for i, o in ls) * e
+    act = -(-end // ACTIVATIONS_ALIGN_BYTES) * ACTIVATIONS_ALIGN_BYTES
+    half = -(-batch * max(w for ls in stages.values() for io in ls for w in io) * e // ACTIVATIONS_ALIGN_BYTES) \
+        * ACTIVATIONS_ALIGN_BYTES
+    ops = []
+    for li, (fan_in, fan_out) in enumerate(stages[stage]):
+        ops.append(GemmOperands(act + (li % 2) * half, w_addr, act + ((li + 1) % 2) * half, e))
+        w_addr += fan_in * fan_out * e
+    return ops
+
+
+def _mlp_on_cpu(machine: Machine, spec: ModelSpec, batch: int, stage: str, counts: list) -> list[Phase]:
+    """The stage's layers one after another on the CPU, each as long as its compute or its operands' memory
+    traffic, whichever is longer."""
+    layers = _stage_layers(spec)[stage]
+    ops = _mlp_operands(machine, spec, stage, batch)
+    gemms = [machine.cpu.gemm(batch, fan_in, fan_out) for fan_in, fan_out in layers]
+    for (fan_in, fan_out), op in zip(layers, ops):
+        machine.cpu.load_weights(op.w_addr, fan_in * fan_out * op.elem_bytes)
+
+    def timer(port: Port):
+        t, mem = 0.0, []
+        for (fan_in, fan_out), g, op in zip(layers, gemms, ops):
+            m = machine.cpu.gemm_memory(batch, fan_in, fan_out, op, port.dram, t, g.time_ns, g.cores_used)
+            t = max(t + g.time_ns, m.end_ns)
+            mem.append(m)
+        return t, mem
+    total, mem, retime = _alone(machine, timer)
+    dram: dict[str, float] = {}
+    for m in mem:
+        for k, v in m.dram_counters.items():
+            dram[k] = dram.get(k, 0.0) + v
+    for g in gemms:
         counts.append(("cpu", stage, "flops", float(g.flops)))
-        counts.append(("cpu", stage, "core_ns", g.time_ns * g.cores_used))
-    return [Phase(stage, "gemm", "cpu", total)]
+    counts.append(("cpu", stage, "core_ns", sum(g.time_ns * g.cores_used for g in gemms)))
+    counts.append(("cpu", stage, "llc_accesses", float(sum(m.llc_accesses for m in mem))))
+    counts.extend(("dram", stage, k, v) for k, v in dram.items())
+    dram_bytes = float(sum(m.dram_lines for m in mem) * machine.cpu.line_bytes)
+    return [Phase(stage, "gemm", "cpu", total, traffic=(("dram", dram_bytes),) if dram_bytes else (),
+                  retime=retime if dram_bytes else None)]
 
 
 def _mlp_on_dense(machine: Machine, layers, batch: int, stage: str, counts: list) -> list[Phase]:
@@ -93,10 +157,13 @@ def _mlp_on_dense(machine: Machine, layers, batch: int, stage: str, counts: list
         def timer(port: Port):
             xfer = machine.bulk_transfer(offchip, False, port)
             return max(0.0, xfer[0] - total), xfer
-        t, (_, bits, dram), retime = _alone(machine, timer)
+        t, (xfer_ns, bits, dram), retime = _alone(machine, timer)
         counts.append(("links", stage, "wire_bits", bits))
         counts.extend(("dram", stage, k, v) for k, v in dram.items())
-        phases.append(Phase(stage, "xfer_operands", "links", t, retime=retime))
+        # The exposed tail moves its share of the copy's bytes, at the copy's own rate.
+        part = t / xfer_ns if xfer_ns > 0 else 0.0
+        traffic = (("dram", offchip * part), ("links_to_device", bits / 8 * part))
+        phases.append(Phase(stage, "xfer_operands", "links", t, traffic=traffic, retime=retime))
     return phases
 
 
@@ -170,7 +237,7 @@ def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch
 
     # bottom MLP (its dense input lives in host memory)
     if mapping.bottom_mlp == "cpu":
-        plan["bottom_mlp"] += _mlp_on_cpu(machine, spec.bottom_layers, B, "bottom_mlp", counts)
+        plan["bottom_mlp"] += _mlp_on_cpu(machine, spec, B, "bottom_mlp", counts)
     else:
         plan["bottom_mlp"].append(_copy(machine, "bottom_mlp", "xfer_dense_to_device",
                                              B * spec.dense_features * elem, False, counts))
@@ -181,10 +248,7 @@ def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch
 
     # interaction (+ DCNv2 cross layers, which run where the interaction runs)
     F = spec.num_features
-    cross_layers = []
-    if spec.dcnv2 is not None:
-        for _ in range(spec.dcnv2.layers):
-            cross_layers += [(spec.top_input_width, spec.dcnv2.rank), (spec.dcnv2.rank, spec.top_input_width)]
+    cross_layers = _cross_layers(spec)
     if mapping.interaction == "cpu":
         t = machine.cpu.cfg.op_overhead_ns
         if spec.interaction == "dot":
@@ -194,7 +258,7 @@ def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch
             counts.append(("cpu", "interaction", "core_ns", g.time_ns * g.cores_used))
         plan["interaction"].append(Phase("interaction", "interact", "cpu", t))
         if cross_layers:
-            plan["interaction"] += _mlp_on_cpu(machine, cross_layers, B, "interaction", counts)
+            plan["interaction"] += _mlp_on_cpu(machine, spec, B, "interaction", counts)
         if mapping.top_mlp != "cpu":
             plan["interaction"].append(_copy(machine, "interaction", "xfer_features_to_device",
                                                   B * spec.top_input_width * elem, False, counts))
@@ -211,7 +275,7 @@ def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch
 
     # top MLP; the click probabilities end in host memory
     if mapping.top_mlp == "cpu":
-        plan["top_mlp"] += _mlp_on_cpu(machine, spec.top_layers, B, "top_mlp", counts)
+        plan["top_mlp"] += _mlp_on_cpu(machine, spec, B, "top_mlp", counts)
     else:
         plan["top_mlp"] += _mlp_on_dense(machine, spec.top_layers, B, "top_mlp", counts)
         plan["top_mlp"].append(_copy(machine, "top_mlp", "xfer_ctr_to_host", B * elem, True, counts))
