@@ -8,6 +8,7 @@ shown; on a shared machine the CPU-time rate is the steadier figure.
 
     .venv/bin/python benchmarks/bench_dram.py [--sizes 250000 500000 1000000] [--repeat 3]
     .venv/bin/python benchmarks/bench_dram.py --fidelity   # the DRAM fidelity table (benchmarks/RESULTS.md)
+    .venv/bin/python benchmarks/bench_dram.py --ramulator1 [--write-traces DIR]   # against Ramulator 1
 
 The fidelity table runs the standard synthetic patterns on three DDR4-2400 controllers: the preset with
 DRAMsim3's mapping (rochrababgco) and one shared 16-entry queue; the same with DRAMsim3's queue structure as the
@@ -117,12 +118,60 @@ def fidelity_rows(cfg, n: int) -> None:
               f"{st['read_latency_p99_ns']:>12.1f}{res.counters.row_hit_rate:>10.3f}")
 
 
+# Ramulator 1 (CMU-SAFARI/ramulator) configured as its DDR4 example: speed DDR4_2400R, org DDR4_8Gb_x8, 1 or 2
+# ranks, mapping RoBaRaCoCh, read and write queues of 32 (writes drained from 0.8 to 0.2 of the queue), FR-FCFS
+# with row hits first, open page, every rank refreshed at once every nREFI (docs/dram_sources.md, "Ramulator 1").
+RAMULATOR1_TCK_NS = (3 / 0.4) / 9  # its DDR4_2400R tCK, 0.8333 ns
+RAMULATOR1_DDR4_2400R = dict(tCL=16, tRCD=16, tRP=16, tCWL=12, tRAS=39, tRC=55, tRTP=9, tWTR_S=3, tWTR_L=9,
+                             tWR=18, tCCD_S=4, tCCD_L=6, tRTRS=2, tRRD_S=4, tRRD_L=6, tFAW=26, tRFC=420,
+                             tREFI=9360, address_mapping="RoBaRaCoCh", queue_depth=32, write_queue_depth=32,
+                             write_high_watermark=0.8, write_low_watermark=0.2, scheduler="frfcfs",
+                             page_policy="open", refresh_ranks="simultaneous", tck_ns=RAMULATOR1_TCK_NS)
+
+
+def peer_cases(n: int, capacity_bytes: int, channels: int) -> list:
+    """(name, arrival cycles, addresses, write fraction) of the side-by-side table, arrivals in whole tCK."""
+    tck, z, m = RAMULATOR1_TCK_NS, np.zeros(n), 4000
+    out = [(f"{kind} saturated", z, make_trace(kind, n, capacity_bytes), 0.0)
+           for kind in ("sequential", "random", "gather-uniform")]
+    out.append(("random 30% writes saturated", z, make_trace("random", n, capacity_bytes), 0.3))
+    idle = np.floor(np.arange(m) * 1000.0 / tck)
+    out.append(("idle random (1/us)", idle, make_trace("random", m, capacity_bytes), 0.0))
+    out.append(("idle sequential (1/us)", idle, make_trace("sequential", m, capacity_bytes), 0.0))
+    for g in (4.0, 8.0, 12.0):
+        out.append((f"random offered {g * channels:g} GB/s", np.floor(np.arange(n) * 64 / (g * channels) / tck),
+                    make_trace("random", n, capacity_bytes), 0.0))
+    return out
+
+
+def ramulator1_table(n: int, trace_dir: Path | None) -> None:
+    """Our side of the table against Ramulator 1; with trace_dir, also the traces as 'cycle 0xaddr R|W' lines."""
+    print(f"{'pattern':<30}{'ch':>3}{'ranks':>6}{'GB/s':>8}{'lat avg ns':>12}{'row hits':>10}")
+    for channels, ranks in ((1, 1), (2, 1), (1, 2)):
+        cfg = load_dram("DDR4-2400", channels=channels, ranks=ranks, **RAMULATOR1_DDR4_2400R)
+        for name, cyc, addr, wf in peer_cases(n, cfg.capacity_bytes, channels):
+            w = np.random.default_rng(1).random(addr.size) < wf
+            res = Dram(cfg).simulate(cyc * cfg.tck_ns, addr, w)
+            print(f"{name:<30}{channels:>3}{ranks:>6}{res.bandwidth_gbps:>8.2f}"
+                  f"{res.read_latency_stats()['read_latency_avg_ns']:>12.1f}{res.counters.row_hit_rate:>10.3f}")
+            if trace_dir is not None:
+                path = trace_dir / f"{channels}ch{ranks}r_{name.replace(' ', '_').replace('/', '')}.trace"
+                path.write_text("".join(f"{int(c)} 0x{int(a):x} {'W' if x else 'R'}\n" for c, a, x in zip(cyc, addr, w)))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[250_000, 500_000, 1_000_000])
     ap.add_argument("--repeat", type=int, default=3, help="best of this many runs")
     ap.add_argument("--fidelity", action="store_true", help="print the DRAM fidelity table instead")
+    ap.add_argument("--ramulator1", action="store_true",
+                    help="our side of the side-by-side table against Ramulator 1 (benchmarks/RESULTS.md)")
+    ap.add_argument("--write-traces", type=Path, metavar="DIR",
+                    help="with --ramulator1: also write its traces to DIR, one 'cycle 0xaddr R|W' line a request")
     args = ap.parse_args()
+    if args.ramulator1:
+        ramulator1_table(200_000, args.write_traces)
+        return
     if args.fidelity:
         fidelity_table()
         return

@@ -138,6 +138,10 @@ class DramConfig(Sourced):
     refresh: Literal["all_bank", "same_bank", "per_bank"] = Field(
         "all_bank", description="all_bank: REF closes the rank for tRFC every tREFI; same_bank: REFsb refreshes "
                                 "one bank index in every bank group (DDR5); per_bank: one bank at a time (HBM)")
+    refresh_ranks: Literal["staggered", "simultaneous"] = Field(
+        "staggered", description="staggered: rank k's refreshes fall k x tREFI / ranks after rank 0's (DRAMsim3's "
+                                 "RANK_LEVEL_STAGGERED); simultaneous: every rank refreshes at once (Ramulator 1, "
+                                 "DRAMsim3's RANK_LEVEL_SIMULTANEOUS)")
     tRFCsb: PositiveInt | None = Field(None, description="cycles a bank refresh keeps its banks closed")
     tREFIsb: PositiveInt | None = Field(None, description="interval between bank refresh commands per rank")
     # controller
@@ -367,6 +371,9 @@ def dram_from_ini(path: str | Path) -> dict:
     if refresh == "BANK_LEVEL_STAGGERED":
         data["refresh"] = "per_bank"
         sources["refresh"] = f"{path.name} [system] refresh_policy=BANK_LEVEL_STAGGERED"
+    elif refresh == "RANK_LEVEL_SIMULTANEOUS":
+        data["refresh_ranks"] = "simultaneous"
+        sources["refresh_ranks"] = f"{path.name} [system] refresh_policy=RANK_LEVEL_SIMULTANEOUS"
     for name in data:
         sources.setdefault(name, f"{path.name}")
     data["sources"] = {"*": f"DRAMsim3 .ini {path}", **sources}

@@ -205,7 +205,8 @@ class Dram:
         """A channel at cycle 0: queues empty, banks closed, refresh not yet due."""
         cfg = self.cfg
         return ChannelState(self._nnodes, self._con, cfg.banks_per_channel, cfg.rank_nodes, cfg.queue_depth,
-                            cfg.write_queue_depth, self._t_refi, self._n_cq, cfg.command_queue_depth)
+                            cfg.write_queue_depth, self._t_refi, self._n_cq, cfg.command_queue_depth,
+                            cfg.refresh_ranks == "staggered")
 
     def run(self, state: ChannelState, arrival_cycle: np.ndarray, bank: np.ndarray, row: np.ndarray,
             is_write: np.ndarray, base: int = 0, final: bool = True) -> Served:

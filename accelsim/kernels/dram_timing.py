@@ -53,7 +53,7 @@ class ChannelState:
     """Everything one channel's controller remembers between chunks of its request stream."""
 
     def __init__(self, nnodes: int, con: np.ndarray, nb: int, ranks: int, read_depth: int, write_depth: int,
-                 t_refi: int, n_cq: int = 0, cq_depth: int = 0):
+                 t_refi: int, n_cq: int = 0, cq_depth: int = 0, stagger: bool = True):
         k_rows = con.shape[0]
         wmax = int(max(1, con[:, 4].max())) if k_rows else 1
         # request slots: the transaction queues' entries plus, behind them, every command queue's
@@ -83,7 +83,7 @@ class ChannelState:
         self.a_cmd = np.zeros(nb, np.int64)
         self.a_e = np.zeros(nb, np.int64)
         self.apos = np.full(nb, -1, np.int64)
-        self.next_ref = np.array([t_refi + (rk * t_refi) // ranks for rk in range(ranks)], np.int64)  # staggered
+        self.next_ref = np.array([t_refi + (rk * t_refi) // ranks * stagger for rk in range(ranks)], np.int64)
         self.ref_ptr = np.zeros(ranks, np.int64)  # next bank set a per-bank refresh covers
         # transaction queues (command-queue structures only): slots in arrival order, reads then writes
         self.tq = np.empty(read_depth + write_depth, np.int64)

@@ -263,6 +263,7 @@ PERTURB["tRFC"] = lambda v: v * 2
 PERTURB.update(
     write_queue_depth=lambda v: 2, write_high_watermark=lambda v: 0.3, write_low_watermark=lambda v: 0.7 * 0.8,
     tRTRS=lambda v: 9, dual_command_bus=lambda v: True, queue_structure=lambda v: "per_bank",
+    refresh_ranks=lambda v: "simultaneous",
 )
 # These act only with bank refresh (DDR4 has none) or in pseudo-channel mode (which takes one rank):
 # test_dram_mechanisms.py shows refresh, tRFCsb, tREFIsb and pseudo_channels each changing results.

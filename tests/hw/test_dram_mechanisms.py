@@ -208,3 +208,28 @@ def test_command_queues_raise_random_bandwidth_over_one_shared_queue():
           for s, d in (("shared", 16), ("per_rank", 8), ("per_rank", 16), ("per_bank", 8))}
     assert bw["per_rank", 8] == pytest.approx(bw["shared", 16], rel=0.01)
     assert bw["shared", 16] * 1.05 < bw["per_rank", 16] < bw["per_bank", 8]
+
+
+@pytest.mark.parametrize("policy", ["staggered", "simultaneous"])
+def test_simultaneous_refresh_closes_every_rank_at_trefi(policy):
+    cfg = load_dram("DDR4-2400", refresh_ranks=policy)
+    amap, tck, bc = cfg.address_map, cfg.tck_ns, cfg.burst_cycles
+    t = cfg.tREFI * tck  # rank 0's first REF is due now; rank 1's too when refreshes are simultaneous
+    unloaded = (cfg.tRCD + cfg.tCL + bc) * tck
+    r = run(cfg, [t], [amap.encode(rank=1, row=5)])
+    wait = cfg.tRFC * tck if policy == "simultaneous" else 0.0
+    assert r.completion_ns[0] - t == pytest.approx(wait + unloaded, abs=1e-9)
+    # staggered: rank 1's refresh falls half a tREFI later
+    t1 = (cfg.tREFI + cfg.tREFI // 2) * tck
+    r = run(cfg, [t1], [amap.encode(rank=1, row=5)])
+    wait = 0.0 if policy == "simultaneous" else cfg.tRFC * tck
+    assert r.completion_ns[0] - t1 == pytest.approx(wait + unloaded, abs=1e-9)
+
+
+def test_ini_refresh_policy_simultaneous_is_read(tmp_path):
+    ini = tmp_path / "d.ini"
+    ini.write_text("[dram_structure]\nprotocol = DDR4\n[timing]\ntCK = 0.833\n[system]\n"
+                   "refresh_policy = RANK_LEVEL_SIMULTANEOUS\n")
+    assert load_dram(str(ini)).refresh_ranks == "simultaneous"
+    ini.write_text("[dram_structure]\nprotocol = DDR4\n[timing]\ntCK = 0.833\n")
+    assert load_dram(str(ini)).refresh_ranks == "staggered"

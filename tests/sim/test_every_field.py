@@ -34,7 +34,7 @@ LABELS = {"name", "description", "sources", "standard", "constraints", "tWR", "t
 TRACE = {"dist": "zipf", "alpha": 1.2, "reuse": 0.5}  # reuse across the two batches, so caches matter
 ALTERNATIVES = {"policy": "srrip", "dataflow": "ws", "page_policy": "closed", "scheduler": "fcfs",
                 "steering": "round_robin", "hot_cache_kind": "scratchpad", "precision": "fp16",
-                "address_mapping": "ro-ra-bg-ba-co-ch", "refresh": "per_bank",
+                "address_mapping": "ro-ra-bg-ba-co-ch", "refresh": "per_bank", "refresh_ranks": "simultaneous",
                 "embedding_tables": "concurrent"}
 
 
