@@ -54,7 +54,7 @@ def base_hw() -> dict:
     hw["cpu"]["gemm_efficiency_table"] = [{"m": 1, "k": 64, "n": 64, "efficiency": 0.3},
                                           {"m": 64, "k": 64, "n": 64, "efficiency": 0.6}]
     hw["cpu"]["software"].update(embedding_threads=4, gemm_threads=4, parallel_region_ns=3000.0,
-                                   gemm_parallel_min_flops=100_000)  # numbers, so that they can be perturbed
+                                   gemm_parallel_min_flops=20_000)  # numbers, so that they can be perturbed
     hw["dram"]["address_mapping"] = "ro-ba-ra-bg-ch-co"  # a row's lines share a DRAM row: FR-FCFS has hits to favour
     # The per-core read interfaces and the walk table, set so that they bind at this scale.
     hw["cpu"]["caches"][1]["core_read_gbps"] = 8.0
