@@ -27,14 +27,15 @@ def main() -> None:
     pts = [p.config for p in expand(spec)][:: max(1, 1000 // a.points)][: a.points]
     for p in pts:
         run_point(p)
-    times = []
+    times, cpu = [], []
     for _ in range(a.repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for p in pts:
             run_point(p)
         times.append((time.perf_counter() - t) / len(pts) * 1e3)
-    print(f"{len(pts)} points x {a.repeats}: median {statistics.median(times):.2f} ms/point "
-          f"(runs {', '.join(f'{x:.2f}' for x in times)})")
+        cpu.append((time.process_time() - c) / len(pts) * 1e3)
+    print(f"{len(pts)} points x {a.repeats}: median {statistics.median(times):.2f} ms/point wall "
+          f"(runs {', '.join(f'{x:.2f}' for x in times)}), {statistics.median(cpu):.2f} ms/point CPU")
 
 
 if __name__ == "__main__":

@@ -147,6 +147,9 @@ def arrival_order(arr_cyc: np.ndarray, channel: np.ndarray) -> np.ndarray:
     """Request indices sorted by (channel, arrival), stable; a radix sort when arrivals are already sorted."""
     if arr_cyc.size < 2 or np.all(arr_cyc[1:] >= arr_cyc[:-1]):
         return np.argsort(channel.astype(np.int16), kind="stable")
+    span = int(arr_cyc.max()) + 1
+    if int(arr_cyc.min()) >= 0 and span * (int(channel.max()) + 1) < 2**62:  # one stable sort of one key
+        return np.argsort(channel.astype(np.int64) * span + arr_cyc, kind="stable")
     return np.lexsort((arr_cyc, channel))
 
 

@@ -15,28 +15,25 @@ same row (open page); closed page has none.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from accelsim.config.dram import DramConfig
+from accelsim.errors import InputError
 from accelsim.hw.dram import DramResult, arrival_cycles, arrival_order, make_counters, prepare_requests
+from accelsim.kernels.dram_closed_form import channel_bounds, leave_slots
 from accelsim.kernels.dram_timing import COUNTER_NAMES
 
-_HIT, _MISS, _CONFLICT = 0, 1, 2
+@dataclass(frozen=True)
+class AnalyticRequests:
+    """Requests decoded once (AnalyticDram.requests), to be timed at many arrival times."""
 
-
-def classify_rows(cfg: DramConfig, channel: np.ndarray, bank: np.ndarray, row: np.ndarray,
-                  order: np.ndarray) -> np.ndarray:
-    """Hit / miss (first touch of the bank) / conflict per request, visiting requests in `order`."""
-    kind = np.full(row.size, _MISS, np.int8)
-    if cfg.page_policy == "closed" or row.size == 0:
-        return kind
-    gbank = channel * cfg.banks_per_channel + bank
-    by_bank = order[np.argsort(gbank[order], kind="stable")]
-    g, r = gbank[by_bank], row[by_bank]
-    same_bank = np.r_[False, g[1:] == g[:-1]]
-    k = np.where(same_bank, np.where(np.r_[False, r[1:] == r[:-1]], _HIT, _CONFLICT), _MISS)
-    kind[by_bank] = k
-    return kind
+    size: int
+    is_write: np.ndarray
+    channel: np.ndarray
+    bank: np.ndarray
+    row: np.ndarray
 
 
 class AnalyticDram:
@@ -44,12 +41,6 @@ class AnalyticDram:
 
     def __init__(self, cfg: DramConfig):
         self.cfg = cfg
-
-    def _unloaded_latency_cycles(self, kind: np.ndarray, is_write: np.ndarray) -> np.ndarray:
-        cfg = self.cfg
-        cas = np.where(is_write, cfg.tCWL, cfg.tCL) + cfg.burst_cycles
-        extra = np.select([kind == _MISS, kind == _CONFLICT], [cfg.tRCD, cfg.tRP + cfg.tRCD], 0)
-        return cas + extra + self.refresh_wait_cycles()
 
     def refresh_wait_cycles(self) -> float:
         """Mean wait of a request for a refresh of its bank: it arrives during one with probability
@@ -65,52 +56,60 @@ class AnalyticDram:
             closed, interval = cfg.tRFCsb, cfg.tREFIsb * sets
         return closed * closed / (2.0 * interval)
 
+    def requests(self, addr: np.ndarray, is_write: np.ndarray) -> AnalyticRequests:
+        """The requests decoded once, to be timed at many arrival times (`serve`)."""
+        req = prepare_requests(self.cfg, np.zeros(np.shape(addr)), addr, is_write)
+        return AnalyticRequests(req.arrival_ns.size, req.is_write, req.channel, req.bank, req.row)
+
     def simulate(self, arrival_ns: np.ndarray, addr: np.ndarray, is_write: np.ndarray) -> DramResult:
         """Completion times and counters from the closed-form bounds."""
+        return self.serve(arrival_ns, self.requests(addr, is_write))
+
+    def serve(self, arrival_ns: np.ndarray, reqs: AnalyticRequests) -> DramResult:
+        """Completion times and counters of decoded requests arriving at `arrival_ns`."""
         cfg = self.cfg
-        req = prepare_requests(cfg, arrival_ns, addr, is_write)
-        n = req.arrival_ns.size
-        arr_cyc = arrival_cycles(cfg, req.arrival_ns)
-        order = arrival_order(arr_cyc, req.channel)
-        kind = classify_rows(cfg, req.channel, req.bank, req.row, order)
-        lat = self._unloaded_latency_cycles(kind, req.is_write)
-        completion = np.empty(n)
+        arrival = np.ascontiguousarray(arrival_ns, dtype=np.float64)
+        if arrival.ndim != 1 or arrival.size != reqs.size:
+            raise InputError(f"arrival_ns must be a 1-D array of {reqs.size} arrivals, got shape {arrival.shape}")
+        if arrival.size and not (np.isfinite(arrival).all() and arrival.min() >= 0):
+            raise InputError("arrival_ns must be finite and non-negative")
+        n = arrival.size
+        arr_cyc = arrival_cycles(cfg, arrival)
+        order = arrival_order(arr_cyc, reqs.channel)
+        starts = np.searchsorted(reqs.channel[order], np.arange(cfg.channels + 1))
+        kinds, lat, bank_cyc, busy, acts, per_rank, switches = channel_bounds(
+            order, starts, reqs.bank, reqs.row, reqs.is_write, cfg.banks_per_channel, cfg.banks_per_rank,
+            cfg.rank_nodes, cfg.page_policy != "closed", cfg.tRC, cfg.tCCD_L, cfg.tRAS, cfg.tCL + cfg.burst_cycles,
+            cfg.tCWL + cfg.burst_cycles, cfg.tRCD, cfg.tRP + cfg.tRCD, self.refresh_wait_cycles())
+        lat_in_order = lat[order]
         counts = np.zeros((cfg.channels, len(COUNTER_NAMES)), np.int64)
-        busy = np.zeros((cfg.channels, cfg.banks_per_channel))
-        starts = np.searchsorted(req.channel[order], np.arange(cfg.channels + 1))
+        slot = np.zeros(cfg.channels)
         act_slot = max(cfg.tRRD_S, cfg.tFAW / 4)
         refresh_stretch = cfg.tREFI / (cfg.tREFI - cfg.tRFC)
         for ch in range(cfg.channels):
-            idx = order[starts[ch]:starts[ch + 1]]
-            m = idx.size
+            m = int(starts[ch + 1] - starts[ch])
             if m == 0:
                 continue
-            k, b = kind[idx], req.bank[idx]
-            opens = k != _HIT
-            bank_cyc = np.bincount(b, weights=np.where(opens, cfg.tRC, cfg.tCCD_L), minlength=cfg.banks_per_channel)
-            acts_per_rank = np.bincount(b[opens] // cfg.banks_per_rank, minlength=cfg.rank_nodes)
-            rank_of = b // cfg.banks_per_rank
             if cfg.pseudo_channels > 1:  # each pseudo-channel has its own bus: no rank switches
-                bus = np.bincount(rank_of, minlength=cfg.rank_nodes).max() * cfg.burst_cycles
+                bus = per_rank[ch].max() * cfg.burst_cycles
             else:
-                bus = m * cfg.burst_cycles + int(np.count_nonzero(rank_of[1:] != rank_of[:-1])) * cfg.tRTRS
-            service = max(bus, bank_cyc.max(), acts_per_rank.max() * act_slot,
-                          lat[idx].sum() / cfg.queue_depth) * refresh_stretch
-            slot = service / m
-            i = np.arange(m)
-            ready = arr_cyc[idx] + lat[idx]
-            completion[idx] = i * slot + np.maximum.accumulate(ready - i * slot)
-            writes = int(req.is_write[idx].sum())
-            span = completion[idx].max()
-            n_open = int(opens.sum())
-            counts[ch] = (m - writes, writes, n_open,
-                          n_open if cfg.page_policy == "closed" else int((k == _CONFLICT).sum()),
-                          int((k == _HIT).sum()), int((k == _MISS).sum()), int((k == _CONFLICT).sum()),
-                          cfg.rank_nodes * int(span // cfg.tREFI))
-            busy[ch] = np.bincount(b, weights=np.where(opens, cfg.tRAS, cfg.tCCD_L),
-                                   minlength=cfg.banks_per_channel)
+                bus = m * cfg.burst_cycles + int(switches[ch]) * cfg.tRTRS
+            service = max(bus, bank_cyc[ch].max(), acts[ch].max() * act_slot,
+                          lat_in_order[starts[ch]:starts[ch + 1]].sum() / cfg.queue_depth) * refresh_stretch
+            slot[ch] = service / m
+        completion, span = leave_slots(order, starts, arr_cyc, lat, slot)
+        writes = np.bincount(reqs.channel[reqs.is_write], minlength=cfg.channels)
+        for ch in range(cfg.channels):
+            m = int(starts[ch + 1] - starts[ch])
+            if m == 0:
+                continue
+            hits, misses, conflicts = (int(v) for v in kinds[ch])
+            n_open = misses + conflicts
+            counts[ch] = (m - int(writes[ch]), int(writes[ch]), n_open,
+                          n_open if cfg.page_policy == "closed" else conflicts, hits, misses, conflicts,
+                          cfg.rank_nodes * int(span[ch] // cfg.tREFI))
         completion_ns = completion * cfg.tck_ns
         sim_ns = float(completion_ns.max()) if n else 0.0
-        return DramResult(req.arrival_ns, req.is_write, completion_ns,
+        return DramResult(arrival, reqs.is_write, completion_ns,
                           make_counters(cfg, counts, busy * cfg.tck_ns, sim_ns,
-                                        read_latency_ns=(completion_ns - req.arrival_ns)[~req.is_write]))
+                                        read_latency_ns=(completion_ns - arrival)[~reqs.is_write]))

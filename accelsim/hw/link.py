@@ -214,20 +214,21 @@ class AnalyticLinkSet:
         """Lower-bound completion times; traffic is split over channels in proportion to bandwidth."""
         issue, payload, to_host = self._ch.validate(issue_ns, payload_bytes, direction)
         n = issue.size
+        alone = self._ch.isolated_ns(payload).min(axis=0)
         completion = np.empty(n)
         if n:
-            completion = self._bound(issue, payload, to_host)
+            completion = self._bound(issue, payload, to_host, alone)
         bw_share = (1.0 / self._ch.ns_per_byte) / (1.0 / self._ch.ns_per_byte).sum()
-        alone = self._ch.isolated_ns(payload).min(axis=0)
         counters = self._ch.count(np.repeat(bw_share[:, None], n, axis=1), payload, to_host,
                                   completion - issue - alone)
         self.counters = self.counters + counters
         return TransferResult(completion, np.full(n, -1, dtype=np.int16), counters)
 
-    def _bound(self, issue: np.ndarray, payload: np.ndarray, to_host: np.ndarray) -> np.ndarray:
+    def _bound(self, issue: np.ndarray, payload: np.ndarray, to_host: np.ndarray, alone: np.ndarray
+               ) -> np.ndarray:
         ch = self._ch
         order = np.argsort(issue, kind="stable")
-        t, data, out = issue[order], payload[order], to_host[order]
+        t, data, out, alone = issue[order], payload[order], to_host[order], alone[order]
         hdr = ch.header_bytes.min()
         fwd = hdr + data * out
         ret = hdr + data * ~out
@@ -235,7 +236,6 @@ class AnalyticLinkSet:
         # A policy that fixes each channel's share saturates when its first channel does.
         pipe_ns_per_byte = 1.0 / ((1.0 / ch.ns_per_byte).sum() if share is None else (1.0 / ch.ns_per_byte / share).min())
         lat = ch.latency_ns.min()
-        alone = ch.isolated_ns(data).min(axis=0)
         t0 = t[0]
         rank = np.arange(1, t.size + 1)
         bound = np.maximum.reduce([

@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from accelsim.config.dram import load_dram
 from accelsim.hw.dram import Dram
@@ -91,3 +93,74 @@ def test_refresh_wait_matches_the_detailed_on_a_paced_stream():
     assert ana_wait == pytest.approx(cfg.tRFC ** 2 / (2 * cfg.tREFI) * cfg.tck_ns, rel=0.01)
     assert ana_wait == pytest.approx(det_wait, abs=2.0)
     assert mean_latency(AnalyticDram(cfg)) == pytest.approx(mean_latency(Dram(cfg)), rel=0.05)
+
+
+def _reference_kind(cfg, channel, bank, row, order):
+    """Row class per request by the sort-based numpy form the kernel replaced (hit 0, miss 1, conflict 2)."""
+    kind = np.full(row.size, 1, np.int8)
+    if cfg.page_policy == "closed" or row.size == 0:
+        return kind
+    gbank = channel * cfg.banks_per_channel + bank
+    by_bank = order[np.argsort(gbank[order], kind="stable")]
+    g, r = gbank[by_bank], row[by_bank]
+    same_bank = np.r_[False, g[1:] == g[:-1]]
+    kind[by_bank] = np.where(same_bank, np.where(np.r_[False, r[1:] == r[:-1]], 0, 2), 1)
+    return kind
+
+
+def _reference_simulate(dram, arrival_ns, addr, is_write):
+    """The per-channel numpy form of AnalyticDram.simulate before its passes became kernels: (completion, counts)."""
+    from accelsim.hw.dram import arrival_cycles, arrival_order, prepare_requests
+    cfg = dram.cfg
+    req = prepare_requests(cfg, arrival_ns, addr, is_write)
+    arr_cyc = arrival_cycles(cfg, req.arrival_ns)
+    order = arrival_order(arr_cyc, req.channel)
+    kind = _reference_kind(cfg, req.channel, req.bank, req.row, order)
+    cas = np.where(req.is_write, cfg.tCWL, cfg.tCL) + cfg.burst_cycles
+    lat = cas + np.select([kind == 1, kind == 2], [cfg.tRCD, cfg.tRP + cfg.tRCD], 0) + dram.refresh_wait_cycles()
+    completion = np.empty(req.arrival_ns.size)
+    counts, busy = [], np.zeros((cfg.channels, cfg.banks_per_channel))
+    starts = np.searchsorted(req.channel[order], np.arange(cfg.channels + 1))
+    for ch in range(cfg.channels):
+        idx = order[starts[ch]:starts[ch + 1]]
+        if idx.size == 0:
+            counts.append((0, 0, 0))
+            continue
+        k, b = kind[idx], req.bank[idx]
+        opens = k != 0
+        bank_cyc = np.bincount(b, weights=np.where(opens, cfg.tRC, cfg.tCCD_L), minlength=cfg.banks_per_channel)
+        acts = np.bincount(b[opens] // cfg.banks_per_rank, minlength=cfg.rank_nodes)
+        rank_of = b // cfg.banks_per_rank
+        if cfg.pseudo_channels > 1:
+            bus = np.bincount(rank_of, minlength=cfg.rank_nodes).max() * cfg.burst_cycles
+        else:
+            bus = idx.size * cfg.burst_cycles + int(np.count_nonzero(rank_of[1:] != rank_of[:-1])) * cfg.tRTRS
+        service = max(bus, bank_cyc.max(), acts.max() * max(cfg.tRRD_S, cfg.tFAW / 4),
+                      lat[idx].sum() / cfg.queue_depth) * (cfg.tREFI / (cfg.tREFI - cfg.tRFC))
+        i = np.arange(idx.size)
+        slot = service / idx.size
+        completion[idx] = i * slot + np.maximum.accumulate(arr_cyc[idx] + lat[idx] - i * slot)
+        counts.append((int((k == 0).sum()), int((k == 1).sum()), int((k == 2).sum())))
+        busy[ch] = np.bincount(b, weights=np.where(opens, cfg.tRAS, cfg.tCCD_L), minlength=cfg.banks_per_channel)
+    return completion * cfg.tck_ns, counts, busy * cfg.tck_ns
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 400), seed=st.integers(0, 2**31), channels=st.sampled_from([1, 2, 4]),
+       ranks=st.sampled_from([1, 2]), page=st.sampled_from(["open", "closed"]), hbm=st.booleans(),
+       spread_ns=st.sampled_from([0.0, 50.0, 5000.0]), rows=st.sampled_from([4, 1 << 16]))
+def test_kernel_passes_equal_the_numpy_form_bit_for_bit(n, seed, channels, ranks, page, hbm, spread_ns, rows):
+    cfg = load_dram("hbm2", page_policy=page) if hbm else \
+        load_dram("DDR4-2400", channels=channels, ranks=ranks, page_policy=page)
+    rng = np.random.default_rng(seed)
+    addr = rng.integers(0, min(cfg.capacity_bytes // 64, rows * 1024), n) * 64
+    arrival = np.round(rng.uniform(0, spread_ns, n), 3)
+    w = rng.random(n) < 0.3
+    dram = AnalyticDram(cfg)
+    got = dram.simulate(arrival, addr, w)
+    completion, counts, busy = _reference_simulate(dram, arrival, addr, w)
+    assert np.array_equal(got.completion_ns, completion)
+    assert np.array_equal(got.counters.bank_busy_ns, busy)
+    pc = got.counters.per_channel
+    assert [(int(h), int(m), int(c)) for h, m, c in zip(pc["row_hits"], pc["row_misses"], pc["row_conflicts"])] \
+        == counts

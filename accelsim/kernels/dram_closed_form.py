@@ -1,0 +1,85 @@
+"""The analytic DRAM's per-request passes (hw.dram_analytic) as single loops: row classes, per-channel bounds,
+completion times. Each loop does, element for element, the arithmetic the numpy form did (same operations in
+the same order), so the results are the same to the bit; what goes is the sort that grouped requests by bank
+and the dozens of small array operations per channel."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+HIT, MISS, CONFLICT = 0, 1, 2
+
+
+@njit(cache=True)
+def channel_bounds(order, starts, bank, row, is_write, banks_per_channel, banks_per_rank, rank_nodes, open_page,
+                   t_rc, t_ccd_l, t_ras, cas_read, cas_write, miss_extra, conflict_extra, refresh_wait):
+    """Visit each channel's requests in `order` (by channel, then arrival): classify each (hit when the previous
+    access to its bank was to the same row, miss on its first, else conflict); per request its unloaded latency
+    in cycles; per channel the hits, misses and conflicts; per channel and bank
+    the occupancy (tRC per open, tCCD_L per hit) and busy cycles (tRAS / tCCD_L); per channel and rank the
+    activates; per channel the rank switches between consecutive requests."""
+    n = order.shape[0]
+    channels = starts.shape[0] - 1
+    lat = np.empty(n)
+    bank_cyc = np.zeros((channels, banks_per_channel))
+    busy = np.zeros((channels, banks_per_channel))
+    acts = np.zeros((channels, rank_nodes), np.int64)
+    per_rank = np.zeros((channels, rank_nodes), np.int64)
+    switches = np.zeros(channels, np.int64)
+    kinds = np.zeros((channels, 3), np.int64)
+    last_row = np.empty(banks_per_channel, np.int64)
+    touched = np.zeros(banks_per_channel, np.bool_)
+    for ch in range(channels):
+        touched[:] = False
+        prev_rank = -1
+        for j in range(starts[ch], starts[ch + 1]):
+            i = order[j]
+            b = bank[i]
+            k = MISS
+            if open_page and touched[b]:
+                k = HIT if last_row[b] == row[i] else CONFLICT
+            touched[b] = True
+            last_row[b] = row[i]
+            kinds[ch, k] += 1
+            cas = cas_write if is_write[i] else cas_read
+            extra = miss_extra if k == MISS else (conflict_extra if k == CONFLICT else 0)
+            lat[i] = (cas + extra) + refresh_wait
+            r = b // banks_per_rank
+            per_rank[ch, r] += 1
+            if k == HIT:
+                bank_cyc[ch, b] += t_ccd_l
+                busy[ch, b] += t_ccd_l
+            else:
+                bank_cyc[ch, b] += t_rc
+                busy[ch, b] += t_ras
+                acts[ch, r] += 1
+            if prev_rank >= 0 and r != prev_rank:
+                switches[ch] += 1
+            prev_rank = r
+    return kinds, lat, bank_cyc, busy, acts, per_rank, switches
+
+
+@njit(cache=True)
+def leave_slots(order, starts, arr_cyc, lat, slot):
+    """Completion cycle of each request: c_j = max(c_{j-1} + slot, ready_j) per channel in `order`, evaluated
+    as j * slot + running max of (ready_j - j * slot); and each channel's last completion."""
+    n = order.shape[0]
+    channels = starts.shape[0] - 1
+    completion = np.empty(n)
+    span = np.zeros(channels)
+    for ch in range(channels):
+        s = slot[ch]
+        run = -np.inf
+        top = -np.inf
+        for j in range(starts[ch + 1] - starts[ch]):
+            i = order[starts[ch] + j]
+            v = (arr_cyc[i] + lat[i]) - j * s
+            if v > run:
+                run = v
+            c = j * s + run
+            completion[i] = c
+            if c > top:
+                top = c
+        span[ch] = top
+    return completion, span
