@@ -39,7 +39,7 @@ SERVE_COUNTER_S = 2.5e-6
 DETAILED_LINE_S = 60.0 / LINE_REQUEST_LIMIT["detailed"]  # the detailed line budget is about a minute
 
 
-def _scale() -> float:
+def work_scale() -> float:
     text = os.environ.get("ACCELSIM_WORK_SCALE", "1")
     try:
         scale = float(text)
@@ -58,7 +58,7 @@ def mlp_macs_per_sample(spec: ModelSpec) -> int:
 def check_work(spec: ModelSpec, samples: int, lookups: float, fidelity: str, functional: bool, *,
                where: str) -> None:
     """Refuse a run whose estimated work exceeds the budget, naming the estimate and what drives it."""
-    scale = _scale()
+    scale = work_scale()
     lines = lookups * math.ceil(spec.row_bytes / LINE_BYTES)
     limit = LINE_REQUEST_LIMIT[fidelity] * scale
     if lines > limit:
@@ -75,7 +75,7 @@ def check_work(spec: ModelSpec, samples: int, lookups: float, fidelity: str, fun
 def check_serve_work(spec: ModelSpec, queries: int, samples: int, fidelity: str, *, where: str) -> None:
     """Refuse a query stream over the budget: too many queries for the serving loop, or (detailed) too many
     line requests over all its samples."""
-    limit = QUERY_LIMIT * _scale()
+    limit = QUERY_LIMIT * work_scale()
     if queries > limit:
         raise InputError(f"serve.queries: {queries} queries, over the budget of {limit:.3g} (lower queries, or set "
                          f"ACCELSIM_WORK_SCALE to raise the budget)", source=where)
@@ -98,7 +98,7 @@ def check_serve_loop(spec: ModelSpec, samples: int, batches: int, counters_per_b
     est_s = batches * (SERVE_BATCH_S[fidelity] + counters_per_batch * SERVE_COUNTER_S)
     if fidelity == "detailed":
         est_s += samples * spec.mean_lookups_per_sample * math.ceil(spec.row_bytes / LINE_BYTES) * DETAILED_LINE_S
-    limit = SERVE_LOOP_LIMIT_S * _scale()
+    limit = SERVE_LOOP_LIMIT_S * work_scale()
     if est_s > limit:
         raise InputError(f"{fidelity} serving of ~{batches} batches x {counters_per_batch} counters needs ~{est_s:.3g} "
                          f"CPU s, over the budget of {limit:.3g} s (raise batch_size, lower serve.queries or "
