@@ -148,6 +148,8 @@ def run_memsim(args: argparse.Namespace) -> dict:
     cfg = load_memsim_dram(args)
     if args.epoch_ns is not None and not (math.isfinite(args.epoch_ns) and args.epoch_ns > 0):
         raise InputError(f"--epoch-ns: expected a positive number of ns, got {args.epoch_ns}")
+    if args.epoch_ns is not None and args.epoch_ns > 2**48:  # its cycle count must fit a 64-bit integer
+        raise InputError(f"--epoch-ns: {args.epoch_ns:g} ns is longer than any run (limit 2^48 ns)")
     t0 = time.perf_counter()
     if args.save_binary:
         write_binary(args.save_binary, trace_chunks(args.trace))

@@ -140,6 +140,9 @@ def test_json_has_dramsim3_named_stats_histogram_and_epochs(trace, tmp_path, cap
     assert r["epoch_ns"] == pytest.approx(10.0, abs=0.833)  # whole cycles
     assert main(["memsim", "--dram", "DDR4-2400", "--trace", str(trace), "--epoch-ns", "-1"]) == 2
     assert "--epoch-ns" in capsys.readouterr().err
+    # 1e300 ns overflowed the epoch's cycle count (OverflowError, fuzz run 2026-12-02)
+    assert main(["memsim", "--dram", "DDR4-2400", "--trace", str(trace), "--epoch-ns", "1e300"]) == 2
+    assert "--epoch-ns: 1e+300 ns is longer than any run (limit 2^48 ns)" in capsys.readouterr().err
     far = tmp_path / "far.trace"
     far.write_text("0x0 READ 0\n0x40 READ 999999999999999999\n")
     assert main(["memsim", "--dram", "DDR4-2400", "--trace", str(far), "--epoch-ns", "1000"]) == 2
