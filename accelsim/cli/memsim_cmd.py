@@ -122,7 +122,12 @@ def write_binary(path: str | Path, chunks) -> None:
         raise InputError("exists; not overwritten (choose a new name)", source=str(path))
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        with open(tmp, "wb") as out:
+        path.parent.mkdir(parents=True, exist_ok=True)  # as every other output path: its folders are made
+        out = open(tmp, "wb")
+    except OSError as err:
+        raise InputError(f"cannot write: {err.strerror or err}", source=str(path)) from None
+    try:
+        with out:
             out.write(BINARY_MAGIC)
             for addr, w, cyc in chunks:
                 rec = np.empty(addr.size, BINARY_RECORD)
