@@ -1,4 +1,9 @@
-"""Serving speed: 10,000 queries on RM1 Centaur, analytic (target < 60 s on 2 cores); detailed on fewer queries."""
+"""Serving speed: 10,000 queries on RM1 Centaur, analytic (target < 60 s on 2 cores); detailed on fewer queries.
+
+    python benchmarks/bench_serve.py [DETAILED_QUERIES]   # the speed run
+    python benchmarks/bench_serve.py --rates               # CPU s per batch and counters per batch, per mapping
+                                                           # (the serving-loop rates accelsim/budget.py cites)
+"""
 
 import os
 import sys
@@ -9,9 +14,31 @@ import accelsim
 SERVE = dict(hw="harpv2_centaur", workload="rm1", mapping="centaur", batch_size=32, policy="dynamic",
              timeout_us=100.0, query_size={"dist": "lognormal", "median": 8, "sigma": 1.0, "max_size": 128},
              arrivals={"kind": "poisson", "qps": 10_000.0})
+ONE = dict(workload="rm1", batch_size=1, policy="fixed", query_size={"dist": "fixed", "size": 1},
+           arrivals={"kind": "poisson", "qps": 20_000.0})
+RATES = [("rm1 cpu_only (M/D/1 test)", dict(ONE, hw="broadwell_cpu_only", mapping="cpu_only", in_flight=1), 10_000),
+         ("rm1 sparse_offload", dict(ONE, hw="harpv2_centaur", mapping="sparse_offload"), 6_000),
+         ("rm1 centaur", dict(ONE, hw="harpv2_centaur", mapping="centaur"), 6_000),
+         ("rm1 centaur, no sharing", dict(ONE, hw="harpv2_centaur", mapping="centaur", sharing=False), 6_000)]
+
+
+def rates() -> None:
+    """Analytic serving of single-sample batches (one profile, reused): the loop's per-batch cost alone."""
+    print(f"{'case':<30}{'batches':>9}{'counters/b':>11}{'CPU s':>8}{'us/batch':>10}")
+    for name, kw, n in RATES:
+        accelsim.serve(**kw, queries=3)
+        t = time.process_time()
+        r = accelsim.serve(**kw, queries=n)
+        cpu = time.process_time() - t
+        b = r.summary["batches"]
+        print(f"{name:<30}{b:>9}{len(r.counters) / b:>11.0f}{cpu:>8.2f}{cpu / b * 1e6:>10.0f}")
+
 
 if __name__ == "__main__":
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    if "--rates" in sys.argv:
+        rates()
+        sys.exit()
     accelsim.serve(**SERVE, queries=20)  # warm the numba kernels
     runs = [("analytic", 10_000)] + ([("detailed", int(sys.argv[1]) if len(sys.argv) > 1 else 300)])
     print(f"{'case':<40}{'queries':>9}{'batches':>9}{'wall s':>9}{'queries/s':>11}{'p99 us':>9}")

@@ -122,7 +122,12 @@ def write_binary(path: str | Path, chunks) -> None:
         raise InputError("exists; not overwritten (choose a new name)", source=str(path))
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        with open(tmp, "wb") as out:
+        path.parent.mkdir(parents=True, exist_ok=True)  # as every other output path: its folders are made
+        out = open(tmp, "wb")
+    except OSError as err:
+        raise InputError(f"cannot write: {err.strerror or err}", source=str(path)) from None
+    try:
+        with out:
             out.write(BINARY_MAGIC)
             for addr, w, cyc in chunks:
                 rec = np.empty(addr.size, BINARY_RECORD)
@@ -148,6 +153,8 @@ def run_memsim(args: argparse.Namespace) -> dict:
     cfg = load_memsim_dram(args)
     if args.epoch_ns is not None and not (math.isfinite(args.epoch_ns) and args.epoch_ns > 0):
         raise InputError(f"--epoch-ns: expected a positive number of ns, got {args.epoch_ns}")
+    if args.epoch_ns is not None and args.epoch_ns > 2**48:  # its cycle count must fit a 64-bit integer
+        raise InputError(f"--epoch-ns: {args.epoch_ns:g} ns is longer than any run (limit 2^48 ns)")
     t0 = time.perf_counter()
     if args.save_binary:
         write_binary(args.save_binary, trace_chunks(args.trace))

@@ -81,6 +81,13 @@ class SystemConfig(Model):
         if self.link_cache is not None and self.link_cache.core_read_gbps is not None:
             raise ValueError("link_cache.core_read_gbps: a core's read bandwidth belongs to cpu.caches, not to the "
                              "accelerator's link cache")
+        eng = self.accelerator.sparse_engine if self.accelerator is not None else None
+        if eng is not None and self.links is not None:  # the engine's requests must be sizes the links carry
+            sent = sorted(n * eng.line_bytes for n in (1, 2, 4) if n <= eng.request_lines)
+            if not set(sent) <= set(self.links.shared_request_bytes):
+                raise ValueError(f"accelerator.sparse_engine.line_bytes: the sparse engine sends requests of {sent} "
+                                 f"bytes (request_lines x line_bytes), the links carry only "
+                                 f"{list(self.links.shared_request_bytes)} (links.channels.*.line_bytes)")
         n_levels = len(self.cpu.caches)
         if len(self.energy.cache_access_pj_per_line) != n_levels:
             raise ValueError(f"energy.cache_access_pj_per_line: needs one entry per CPU cache level ({n_levels})")

@@ -244,8 +244,9 @@ def serve_queries(p, stream_factory) -> Served:
     rng = np.random.default_rng([p.seed, 0x5E5E])
     n = spec.queries
     sizes = query_sizes(spec, n, rng)
-    from accelsim.budget import check_serve_work  # budget imports config only; sim.serve is imported early
+    from accelsim.budget import check_serve_loop, check_serve_work, serve_batches  # budget imports config only
     check_serve_work(p.workload, n, int(sizes.sum()), p.fidelity, where="serve")
+    n_batches = serve_batches(sizes.tolist(), p.batch_size, spec.policy, spec.offload_threshold)
     machine = new_machine(p.hw, p.workload, p.fidelity)
     mappings = [p.mapping] + ([offload] if offload is not None else [])
     for m in mappings:
@@ -267,6 +268,8 @@ def serve_queries(p, stream_factory) -> Served:
         if p.fidelity == "analytic" and key in memo:
             return memo[key]
         w = batch_work(machine, p.workload, b.mapping, stream.take(b.size), layout)
+        if not memo:  # the first batch shows what each one records: the loop's cost, before it runs
+            check_serve_loop(p.workload, int(sizes.sum()), n_batches, len(w.counts), p.fidelity, where="serve")
         memo.setdefault(key, w)
         return w
 

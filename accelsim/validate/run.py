@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from accelsim.config.system import SystemConfig
 from accelsim.errors import InputError
-from accelsim.validate.grid import DlrmCase, EmbeddingBagCase, Grid
-from accelsim.validate.measure import BUDGET_S, dlrm_spec, measure, warm_up
+from accelsim.validate.grid import DlrmCase, EmbeddingBagCase, Grid, MlpCase
+from accelsim.validate.measure import BUDGET_S, dlrm_spec, eb_spec, measure, warm_up
 from accelsim.validate.predict import predict
 from accelsim.validate.report import Row, regime
 
@@ -28,6 +28,26 @@ def _check_fits(case, where: str | None) -> None:
                          f"{avail / 2**30:.2f} GiB of free memory", source=where)
 
 
+def _check_work(i: int, case, where: str | None) -> None:
+    """A case whose one call is past the run budget (accelsim.budget: the detailed prediction walks its line
+    requests, torch its multiply-accumulates) is refused before anything is timed, naming its field."""
+    from accelsim.budget import MAC_LIMIT, check_work, work_scale
+    at = f"{where}: cases.{i}" if where else f"cases.{i}"
+    if isinstance(case, MlpCase):
+        macs = case.batch * sum(a * b for a, b in zip(case.widths, case.widths[1:]))
+        if macs > MAC_LIMIT * work_scale():
+            raise InputError(f"{case.name}: batch x widths is ~{macs:.3g} multiply-accumulates, over the budget "
+                             f"of {MAC_LIMIT * work_scale():.3g} (lower batch or widths, or set ACCELSIM_WORK_SCALE)",
+                             source=at)
+        return
+    try:
+        spec = eb_spec(case) if isinstance(case, EmbeddingBagCase) else dlrm_spec(case)
+    except InputError as err:  # named by the case's own name: say which case of which file
+        raise InputError(str(err), source=at) from None
+    check_work(spec, case.batch, case.batch * spec.mean_lookups_per_sample, "detailed", isinstance(case, DlrmCase),
+               where=at)
+
+
 def validate(hw: SystemConfig, grid: Grid, *, seed: int = 0, budget_s: float = BUDGET_S,
              progress: Callable[[str], None] | None = None, where: str | None = None) -> list[Row]:
     """One row per case: torch measured here, the model's prediction on `hw` (both fidelities).
@@ -37,6 +57,7 @@ def validate(hw: SystemConfig, grid: Grid, *, seed: int = 0, budget_s: float = B
         if case.threads > hw.cpu.cores:
             raise InputError(f"cases.{i}.threads: {case.name} has {case.threads} threads, but {hw.name} has "
                              f"{hw.cpu.cores} cores", source=where)
+        _check_work(i, case, where)
         _check_fits(case, where)
     rows = []
     if grid.cases:

@@ -167,6 +167,9 @@ def test_topology_writes_scalesim_reports(tmp_path, capsys):
     (TOPOLOGY.replace("FC, 1, 1, 1, 1,", "FC, 1, 1, 3, 1,"), None, "net.csv:4: filter 3x1 is larger"),
     (TOPOLOGY.replace("Conv1, 30, 30, 7,", "Conv1, 30, 7,"), None, "net.csv:2: 7 fields, expected 8"),
     ("Layer, M, N\nx, 1, 2\n", None, "header has 3 columns"),
+    # a depth-wise layer is one layer per channel: 10^12 of them used to run for ever
+    (TOPOLOGY.splitlines()[0] + "\nDP_dw, 8, 8, 3, 3, 1000000000000, 3, 1,\n", None,
+     "net.csv:2: Channels: 1000000000000 depth-wise channels are 1000000000000 single-channel layers, more than the 65536"),
     (TOPOLOGY, ("Dataflow : ws", "Dataflow : rs"), "Dataflow: expected one of os, ws, is"),
     (TOPOLOGY, ("ArrayWidth:     4", "ArrayWidth:     0"), "ArrayWidth: expected an integer >= 1"),
     (TOPOLOGY, ("MemoryBanks: 1", "MemoryBanks: 1\nSparsity: 2"), "unknown key(s) sparsity"),

@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accelsim.cli import main
+from accelsim.cli.memsim_cmd import BINARY_MAGIC
 
 TRACE = """# a DRAMsim3-format trace
 0x0 READ 0
@@ -140,6 +141,9 @@ def test_json_has_dramsim3_named_stats_histogram_and_epochs(trace, tmp_path, cap
     assert r["epoch_ns"] == pytest.approx(10.0, abs=0.833)  # whole cycles
     assert main(["memsim", "--dram", "DDR4-2400", "--trace", str(trace), "--epoch-ns", "-1"]) == 2
     assert "--epoch-ns" in capsys.readouterr().err
+    # 1e300 ns overflowed the epoch's cycle count (OverflowError, fuzz run 2026-12-02)
+    assert main(["memsim", "--dram", "DDR4-2400", "--trace", str(trace), "--epoch-ns", "1e300"]) == 2
+    assert "--epoch-ns: 1e+300 ns is longer than any run (limit 2^48 ns)" in capsys.readouterr().err
     far = tmp_path / "far.trace"
     far.write_text("0x0 READ 0\n0x40 READ 999999999999999999\n")
     assert main(["memsim", "--dram", "DDR4-2400", "--trace", str(far), "--epoch-ns", "1000"]) == 2
@@ -215,3 +219,15 @@ def test_text_and_binary_traces_in_chunks_give_the_in_memory_result(records, chu
     for got in (got_text, got_binary):
         got.pop("wall_time_s"), got.pop("fidelity")
         assert json.dumps(got, sort_keys=True) == json.dumps(want, sort_keys=True)
+
+
+def test_save_binary_makes_its_folders_and_a_path_under_a_file_is_one_line(trace, tmp_path, capsys):
+    deep = tmp_path / "nope" / "deeper" / "x.bin"  # a FileNotFoundError traceback before (fuzz run 2026-12-02)
+    assert main(["memsim", "--dram", "DDR4-2400", "--trace", str(trace), "--save-binary", str(deep)]) == 0
+    assert deep.read_bytes().startswith(BINARY_MAGIC)
+    (tmp_path / "afile").write_text("mine")
+    capsys.readouterr()
+    assert main(["memsim", "--dram", "DDR4-2400", "--trace", str(trace), "--save-binary",
+                 str(tmp_path / "afile" / "x.bin")]) == 2
+    err = capsys.readouterr().err
+    assert "afile/x.bin: cannot write" in err and err.count("\n") == 1 and (tmp_path / "afile").read_text() == "mine"

@@ -52,3 +52,38 @@ def test_a_stream_over_the_work_budget_is_refused_at_once_and_a_huge_batch_size_
     small = {**point, "batch_size": 2_000_000, "serve": {**point["serve"], "queries": 5}}
     assert run_point(resolve_point(small)).summary["queries"] == 5
     assert time.perf_counter() - t0 < 20
+
+
+TINY = {"name": "tiny", "source": "test", "embedding_dim": 8, "interaction": "dot",
+        "tables": [{"rows": 1000, "lookups_per_sample": 4, "count": 2}], "bottom_mlp": [4, 8], "top_mlp": [8, 1],
+        "default_batch_size": 4}
+
+
+def tiny_serve(tmp_path, size: int, env: dict | None = None):
+    wl = tmp_path / "tiny.yaml"
+    wl.write_text(json.dumps(TINY))
+    out = tmp_path / "out"
+    p = subprocess.run([sys.executable, "-m", "accelsim", "serve", "--hw", "harpv2_centaur", "--workload", str(wl),
+                        "--queries", "20", "--query-size", f"fixed:{size}", "--qps", "20000", "-o", str(out)],
+                       cwd=tmp_path, capture_output=True, text=True, env={**__import__("os").environ, **(env or {})})
+    return p, out
+
+
+@pytest.mark.parametrize("size, batches", [(10337, 51685), (54262, 271310)])
+def test_a_stream_of_many_small_batches_is_refused_with_its_loop_estimate(tmp_path, size, batches):
+    t0 = time.process_time()
+    p, out = tiny_serve(tmp_path, size)
+    line = p.stderr.strip()
+    assert p.returncode == 2 and "\n" not in line and not out.exists(), p.stderr
+    assert f"~{batches} batches x 252 counters needs ~" in line and "CPU s, over the budget of 30 s" in line
+    assert "serve.query_size" in line and "batch_size" in line and "ACCELSIM_WORK_SCALE" in line
+    assert time.process_time() - t0 < 1  # the parent only waits; the child's CPU is its imports + one batch
+
+
+def test_work_scale_moves_the_serving_loop_budget(tmp_path):
+    p, _ = tiny_serve(tmp_path, 54262, {"ACCELSIM_WORK_SCALE": "2"})
+    assert p.returncode == 2 and "over the budget of 60 s" in p.stderr
+    p, out = tiny_serve(tmp_path, 4, {"ACCELSIM_WORK_SCALE": "1e-4"})  # 20 batches: ~0.014 s, over 3 ms
+    assert p.returncode == 2 and "~20 batches" in p.stderr and "budget of 0.003 s" in p.stderr
+    p, out = tiny_serve(tmp_path, 4)
+    assert p.returncode == 0 and out.exists(), p.stderr

@@ -235,3 +235,13 @@ def test_links_that_share_no_request_size_are_refused_at_the_field(tmp_path):
     with pytest.raises(InputError, match=r"a.yaml: links: Value error, channels: the channels share no request"):
         load_system(str(_yaml(tmp_path, "a.yaml", hw)))
     assert load_system("harpv2_centaur").links.shared_request_bytes == (64, 128, 256)
+
+
+def test_links_that_cannot_carry_the_sparse_engines_requests_are_refused_at_load(tmp_path):
+    d = yaml.safe_load((Path(__file__).parents[2] / "hwconfigs" / "spr_hbm_ucie_chiplet.yaml").read_text())
+    d["links"]["channels"][0]["line_bytes"] = 160  # the engine's 64-byte lines no longer fit (fuzz run 2026-12-02)
+    f = tmp_path / "hw.yaml"
+    f.write_text(yaml.safe_dump(d))
+    with pytest.raises(InputError, match=rf"^{re.escape(str(f))}: .*accelerator.sparse_engine.line_bytes: the sparse "
+                                         r"engine sends requests of \[64, 128, 256\] bytes .* carry only \[160, 320, 640\]"):
+        load_system(str(f))

@@ -85,3 +85,20 @@ def test_a_machine_that_moved_from_its_config_is_flagged():
     assert moved["moved"] == ["llc_latency_ns", "misses_in_flight"]
     from accelsim.cli.validate_cmd import machine_line
     assert "moved more than 15% from the config: llc_latency_ns, misses_in_flight" in machine_line(moved)
+
+@pytest.mark.parametrize("case, message", [
+    # a batch of 10^9 bags: the warm-up used to time it for real, for minutes (fuzz run 2026-12-02)
+    ("{kind: embedding_bag, rows: 2000, dim: 16, lookups: 8, batch: 1000000000}",
+     "cases.0: detailed run of 1000000000 samples x 8 lookups needs ~8e+09 line requests, over the budget"),
+    ("{kind: mlp, widths: [1024, 1024], batch: 100000000}", "cases.0: mlp_1024-1024_b100000000_t1: batch x widths"),
+    # a field out of the model's bounds was named by the case's generated name only, not the file
+    ("{kind: embedding_bag, rows: 2000, dim: 16, lookups: 8000000, batch: 32}",
+     "cases.0: eb_r2000_d16_l8000000_b32_uniform_t1: tables.0.lookups_per_sample"),
+])
+def test_a_case_over_the_work_budget_or_the_model_bounds_is_refused_naming_file_and_case(tmp_path, capsys, case,
+                                                                                          message):
+    g = tmp_path / "g.yaml"
+    g.write_text(f"cases:\n  - {case}\n")
+    assert main(["validate", "--grid", str(g), "--hw", "broadwell_cpu_only", "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"{g}: {message}" in err and err.count("\n") == 1 and not (tmp_path / "o").exists()
