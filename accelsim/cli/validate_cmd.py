@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from accelsim.probe.repeat import load_average
     from accelsim.validate.grid import default_grid, load_grid
     from accelsim.validate.report import summary
-    from accelsim.validate.run import validate
+    from accelsim.validate.run import check_grid, validate
     if args.seed < 0:
         raise InputError(f"--seed: expected a non-negative integer, got {args.seed}")
     grid = load_grid(args.grid) if args.grid else default_grid()
@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         note("no --hw: probing this machine first")
         hw = run_probes(progress=note).system
     from accelsim.validate.drift import compare, read_machine
+    check_grid(hw, grid, args.grid)
     load0 = load_average()
     note("the machine against the config: LLC and memory latency, misses in flight, clock")
     before = read_machine(hw)

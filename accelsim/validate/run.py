@@ -48,17 +48,22 @@ def _check_work(i: int, case, where: str | None) -> None:
                where=at)
 
 
-def validate(hw: SystemConfig, grid: Grid, *, seed: int = 0, budget_s: float = BUDGET_S,
-             progress: Callable[[str], None] | None = None, where: str | None = None) -> list[Row]:
-    """One row per case: torch measured here, the model's prediction on `hw` (both fidelities).
-
-    `where`: the grid's file, named by the errors about its cases."""
+def check_grid(hw: SystemConfig, grid: Grid, where: str | None = None) -> None:
+    """Refuse a grid whose cases this machine or the work budget cannot take, before anything is timed."""
     for i, case in enumerate(grid.cases):
         if case.threads > hw.cpu.cores:
             raise InputError(f"cases.{i}.threads: {case.name} has {case.threads} threads, but {hw.name} has "
                              f"{hw.cpu.cores} cores", source=where)
         _check_work(i, case, where)
         _check_fits(case, where)
+
+
+def validate(hw: SystemConfig, grid: Grid, *, seed: int = 0, budget_s: float = BUDGET_S,
+             progress: Callable[[str], None] | None = None, where: str | None = None) -> list[Row]:
+    """One row per case: torch measured here, the model's prediction on `hw` (both fidelities).
+
+    `where`: the grid's file, named by the errors about its cases."""
+    check_grid(hw, grid, where)
     rows = []
     if grid.cases:
         warm_up(grid.cases[0], seed)
