@@ -1,7 +1,9 @@
 """Run 6's measurements (benchmarks/validate/run6_rows.csv and the unseen grid's, kept as they were measured)
 predicted by run 6's probed config as measured, with the page-walker limit measured at 08:35 the same morning
 (walk_rate: 4.0 / 6.1 / 9.4 ns at 16 / 64 / 256 MiB), with the fork/join cost run 6's probe implies (14 us), and with the BLAS threading size measured at 09:55
-(2 x 16 x 1024 x 1024 FLOPs: smaller Linears ran no faster on two threads).
+(2 x 16 x 1024 x 1024 FLOPs: smaller Linears ran no faster on two threads), and with per-bag cycles measured at
+10:30 (the L1 call of 512 bags x 50 took 65.6 us as in run 6's probe, 2048 bags x 1 32.2 us: 35.25 cycles a bag,
+7.46 a lookup of which 2 are the model's SIMD adds).
 Predictions only (no timing), so it runs on a loaded machine; the inputs are regenerated from the same seed.
 Run from the repository root: PYTHONPATH=. python benchmarks/validate_models.py [-v]
 """
@@ -20,8 +22,9 @@ base = yaml.safe_load(open(sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].
 walk = copy.deepcopy(base); walk['cpu']['tlb']['page_walk_interval_table'] = [{"ws_bytes": 16<<20, "interval_ns": 4.0}, {"ws_bytes": 64<<20, "interval_ns": 6.1}, {"ws_bytes": 256<<20, "interval_ns": 9.4}]
 region = copy.deepcopy(walk); region['cpu']['software']['parallel_region_ns'] = 14000.0
 blas = copy.deepcopy(region); blas['cpu']['software']['gemm_parallel_min_flops'] = 33554432
+bag = copy.deepcopy(blas); bag['cpu']['gather_cycles_per_bag'] = 35.25; bag['cpu']['gather_cycles_per_lookup'] = 5.464
 configs = {"run6 probed": cfg(base), "+walkers": cfg(walk), "+walkers+fork/join": cfg(region),
-           "+BLAS threading size": cfg(blas)}
+           "+BLAS threading size": cfg(blas), "+per-bag cycles": cfg(bag)}
 def meas(case):
     if isinstance(case, EmbeddingBagCase):
         spec = eb_spec(case); b = next(synth_batches(spec, dist=case.dist, batches=1, batch_size=case.batch, seed=0, alpha=case.alpha))

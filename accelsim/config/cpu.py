@@ -103,6 +103,9 @@ class CpuConfig(Sourced):
                     "beyond fill buffers and the DRAM model")
     gather_cycles_per_lookup: PositiveFloat = Field(
         description="core cycles of index load, address arithmetic and loop control per looked-up row")
+    gather_cycles_per_bag: NonNegativeFloat = Field(
+        0.0, le=1e9, description="core cycles an EmbeddingBag kernel spends per bag beyond its lookups (offsets, "
+                                 "the output row's zeroing and store); 0: none")
     memory_fabric_latency_ns: NonNegativeFloat = Field(
         description="round trip through the on-die fabric, home agent and memory controller on top of the DRAM "
                     "device's own timing, for every DRAM access (cores' LLC misses and accelerator reads alike)")

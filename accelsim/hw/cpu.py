@@ -222,7 +222,8 @@ class Cpu:
             reads = expand_lookups(lk, spec, layout)
             rebuild = np.array([t.rebuild_flops_per_lookup for t in spec.table_list])[lk.table[reads.parent]]
             return self._operator(reads, layout, rebuild, dram, analytic, 0.0,
-                                  dispatch_ns=((calls + 1) * sw.embedding_dispatch_ns)[reads.parent])
+                                  dispatch_ns=((calls + 1) * sw.embedding_dispatch_ns)[reads.parent],
+                                  bags_at=bag_starts(batch.tables))
         t_now, core_ns, lines = 0.0, 0.0, 0
         served_all, lat_sum, lat_n = [], 0.0, 0
         dram_counts: dict[str, float] = {}
@@ -233,7 +234,8 @@ class Cpu:
             lk = split_lookups(Batch((bags,)), used)
             reads = expand_lookups(lk, spec, layout, tables=np.array([t]))
             start = t_now + sw.embedding_dispatch_ns + (sw.parallel_region_ns if used > 1 else 0.0)
-            op = self._operator(reads, layout, spec.table_list[t].rebuild_flops_per_lookup, dram, analytic, start)
+            op = self._operator(reads, layout, spec.table_list[t].rebuild_flops_per_lookup, dram, analytic, start,
+                                bags_at=bag_starts((bags,)))
             t_now = op.time_ns
             core_ns += op.core_busy_ns
             lines += op.lines
@@ -261,13 +263,18 @@ class Cpu:
         return cycles + np.where(reads.first, rebuild, 0.0)
 
     def _operator(self, reads: Reads, layout: PartLayout, rebuild_flops_per_lookup: np.ndarray | float, dram,
-                  analytic: bool, start_ns: float, dispatch_ns: np.ndarray | float = 0.0) -> GatherTiming:
+                  analytic: bool, start_ns: float, dispatch_ns: np.ndarray | float = 0.0,
+                  bags_at: np.ndarray | None = None) -> GatherTiming:
         """Reads starting at `start_ns` (+ a per-read dispatch delay): issue-bound, MLP-bound or DRAM-bound as
-        the trace makes it. Each requester issues its reads one after another, in lookup order."""
+        the trace makes it. Each requester issues its reads one after another, in lookup order; `bags_at`: per
+        lookup, the bags that start there (each costs `gather_cycles_per_bag` before that lookup's first read)."""
         c = self.cfg
         lookups = reads.reads
         addr, owner, served, walk = self.filter_caches(lookups, layout.bases, layout.row_bytes)
-        ns = self.read_cycles(reads, rebuild_flops_per_lookup) / c.freq_ghz
+        cycles = self.read_cycles(reads, rebuild_flops_per_lookup)
+        if bags_at is not None and c.gather_cycles_per_bag:
+            cycles = cycles + np.where(reads.first, bags_at[reads.parent] * c.gather_cycles_per_bag, 0.0)
+        ns = cycles / c.freq_ghz
         order = np.lexsort((np.arange(ns.size), lookups.requester))
         done_sorted = np.cumsum(ns[order])
         req_sorted = lookups.requester[order]
@@ -363,6 +370,18 @@ def efficiency_at(ms: np.ndarray, ws: np.ndarray, eff: np.ndarray, m: float, w: 
     if weight > 0:
         return total / weight
     return float(eff[np.argmin((lm - x) ** 2 + (lw - y) ** 2)])
+
+
+def bag_starts(tables) -> np.ndarray:
+    """Per lookup of the tables' bags in table-major order: how many bags start at it (an empty bag counts at
+    the next lookup of its table, or its table's last)."""
+    out = []
+    for bags in tables:
+        n = int(bags.indices.size)
+        if n:
+            out.append(np.bincount(np.minimum(np.asarray(bags.offsets[:-1], np.int64), n - 1), minlength=n)
+                       .astype(np.float64))
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 def _concurrent_lookups(batch: Batch, cores: int) -> tuple[Lookups, np.ndarray]:

@@ -172,7 +172,8 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
     emb_dispatch = sw.embedding_dispatch.median_ns
     # Issue-bound cycles of one lookup: the L1-resident call minus its dispatch, less the model's SIMD adds.
     adds = math.ceil(sw.cycles_dim / host.simd_fp32_lanes) / fma_units
-    cycles = max((sw.cycles_run.median_ns - emb_dispatch) * freq / sw.cycles_lookups - adds, 0.5)
+    lookup_cycles, bag_cycles = per_lookup_and_bag_cycles(sw, emb_dispatch, freq)
+    cycles = max(lookup_cycles - adds, 0.5)
     # Split over threads when the other threads do at least half of their fair share, (N-1)/N, of the work.
     parallel = sw.other_threads_cpu_share > 0.5 * (1 - 1 / sw.threads)
     lin = sw.linear_dispatch.median_ns
@@ -187,6 +188,7 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
         "memory_core_read_gbps": round(r.reads[-1].bandwidth_gbps, 2),
         "stream_prefetch": False,
         "gather_cycles_per_lookup": round(cycles, 3),
+        "gather_cycles_per_bag": round(bag_cycles, 3),
         "memory_fabric_latency_ns": round(fabric, 2),
         "tlb": {"entries": entries, "ways": TLB_WAYS, "page_bytes": page,
                 "page_walk_table": [{"ws_bytes": w, "walk_ns": round(e, 2)} for w, e in r.translation.curve],
@@ -249,8 +251,11 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
             "stream_prefetch": "ASSUMPTION: off. Not probed: one thread's sequential reads stream whole pages and "
                                "do not show whether a gather's few-line rows are prefetched (docs/calibrate.md)",
             "gather_cycles_per_lookup": _cite(r, f"one-thread EmbeddingBag on a {software.CYCLE_ROWS} x "
-                                                 f"{software.CYCLE_DIM} table (L1): (time - dispatch) x clock / "
-                                                 f"lookups - {adds:g} SIMD add cycles"),
+                                                 f"{software.CYCLE_DIM} table (L1), {software.CYCLE_BATCH} bags x "
+                                                 f"{software.CYCLE_BAG} and {software.BAGS_BATCH} bags x 1: (time - "
+                                                 "dispatch) x clock split into per-lookup and per-bag cycles, minus "
+                                                 f"{adds:g} SIMD add cycles a lookup"),
+            "gather_cycles_per_bag": _cite(r, f"the same two calls: {bag_cycles:.1f} cycles a bag"),
             "memory_fabric_latency_ns": _cite(r, f"pointer chase at {r.memory_ws_bytes / 2**20:.0f} "
                                                  f"MiB on 2 MiB pages: {r.memory_ns:.1f} ns minus the caches' "
                                                  f"{prev:.1f} ns and the DRAM device's idle read"),
@@ -276,6 +281,19 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                              f"{r.random_read_gbps:.1f} GB/s: channels so that {SUSTAINED_FRACTION:.0%} of their "
                              f"peak covers the larger")}
     return parse_model(SystemConfig, cfg, source="probed machine")
+
+
+def per_lookup_and_bag_cycles(sw: software.SoftwareProbe, dispatch_ns: float, freq_ghz: float
+                               ) -> tuple[float, float]:
+    """(cycles a lookup, cycles a bag) from the L1 calls of many lookups a bag and of one lookup a bag:
+    (time - dispatch) x clock = lookups x per-lookup + bags x per-bag, two equations."""
+    import numpy as np
+    a = np.array([[sw.cycles_lookups, software.CYCLE_BATCH], [software.BAGS_BATCH, software.BAGS_BATCH]], float)
+    b = np.array([sw.cycles_run.median_ns - dispatch_ns, sw.bags_run.median_ns - dispatch_ns]) * freq_ghz
+    per_lookup, per_bag = np.linalg.solve(a, b)
+    if per_bag < 0:  # bags cost nothing measurable: every cycle is the lookups'
+        return max(float(b[0]) / sw.cycles_lookups, 0.0), 0.0
+    return float(per_lookup), float(per_bag)
 
 
 def table_pages() -> float:
@@ -337,6 +355,7 @@ def report_dict(r: ProbeReport) -> dict:
         "gemm_speedups": [{"m": g.m, "k": g.k, "n": g.n, "speedup": v} for g, v in zip(r.gemm, r.gemm_speedups)],
         "software": {"torch": r.sw.torch_version, "linear_dispatch": t(r.sw.linear_dispatch),
                      "embedding_dispatch": t(r.sw.embedding_dispatch), "l1_gather": t(r.sw.cycles_run),
+                     "l1_one_lookup_bags": t(r.sw.bags_run),
                      "gather_1_thread": t(r.sw.one_thread), "gather_all_threads": t(r.sw.all_threads),
                      "other_threads_cpu_share": r.sw.other_threads_cpu_share},
     }

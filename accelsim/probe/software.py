@@ -25,6 +25,7 @@ from accelsim.probe.repeat import Timing, repeat
 
 CYCLE_ROWS, CYCLE_DIM, CYCLE_BAG, CYCLE_BATCH = 64, 64, 50, 512
 THREAD_ROWS, THREAD_DIM, THREAD_BAG, THREAD_BATCH = 4096, 64, 20, 2048
+BAGS_BATCH = 2048  # the same L1 table, one lookup a bag: the per-bag cost against the per-lookup one
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class SoftwareProbe:
     cycles_dim: int
     cycles_lookups: int
     cycles_run: Timing            # one thread, table in L1
+    bags_run: Timing              # the same table, BAGS_BATCH bags of one lookup
     thread_lookups: int
     one_thread: Timing
     all_threads: Timing
@@ -68,6 +70,8 @@ def software_probe(threads: int, budget_s: float, seed: int = 0) -> SoftwareProb
             emb = repeat(lambda: [tiny(ti, to) for _ in range(100)], budget_s=share, warmup=2)
             eb, idx, off = _bag(CYCLE_ROWS, CYCLE_DIM, CYCLE_BAG, CYCLE_BATCH, seed)
             cyc = repeat(lambda: eb(idx, off), budget_s=share, warmup=3)
+            idx1, off1 = idx[:BAGS_BATCH].clone(), torch.arange(BAGS_BATCH)
+            bags = repeat(lambda: eb(idx1, off1), budget_s=share / 2, warmup=3)
             eb2, idx2, off2 = _bag(THREAD_ROWS, THREAD_DIM, THREAD_BAG, THREAD_BATCH, seed)
             one = repeat(lambda: eb2(idx2, off2), budget_s=share, warmup=3)
             torch.set_num_threads(threads)
@@ -85,7 +89,7 @@ def software_probe(threads: int, budget_s: float, seed: int = 0) -> SoftwareProb
     total = sum(spent.values())
     others = (total - spent.get(me, 0)) / total if total else 0.0
     return SoftwareProbe(torch.__version__, per_call(linear), per_call(emb), CYCLE_DIM,
-                         int(np.int64(CYCLE_BAG * CYCLE_BATCH)), cyc, THREAD_BAG * THREAD_BATCH, one, many, threads,
+                         int(np.int64(CYCLE_BAG * CYCLE_BATCH)), cyc, bags, THREAD_BAG * THREAD_BATCH, one, many, threads,
                          others)
 
 

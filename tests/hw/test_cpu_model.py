@@ -109,6 +109,22 @@ def test_a_gemm_below_the_threading_size_runs_on_one_thread():
     assert cpu[10**7].gemm(*large).time_ns == cpu[0].gemm(*large).time_ns
 
 
+def test_each_bag_costs_its_cycles_before_its_first_lookup():
+    rows = np.zeros(64, np.int64)  # one row, 64 times: L1 hits after the first
+    cfg = {b: hw(cores=1, software={"embedding_threads": 1, "embedding_dispatch_ns": 0.0}, gather_cycles_per_bag=b)
+           for b in (0.0, 1000.0)}
+    ghz = cfg[0.0].cpu.freq_ghz
+    for bag, n_bags in ((1, 64), (8, 8), (64, 1)):
+        t = {b: gather(c, rows, bag=bag).time_ns for b, c in cfg.items()}
+        assert t[1000.0] - t[0.0] == pytest.approx(n_bags * 1000.0 / ghz, rel=1e-6)
+
+
+def test_empty_bags_count_where_the_next_bag_starts():
+    from accelsim.hw.cpu import bag_starts
+    bags = TableBags(np.arange(5), np.array([0, 0, 2, 2, 5, 5]))  # bags of 0, 2, 0, 3, 0 lookups
+    assert bag_starts((bags,)).tolist() == [2.0, 0.0, 2.0, 0.0, 1.0]
+
+
 def test_embedding_dispatch_is_paid_per_table_call():
     rows = np.arange(8)
     sw = lambda d: {"software": {"embedding_dispatch_ns": d}}  # noqa: E731

@@ -26,7 +26,8 @@ def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(
     host = HostCpu("Fake EPYC", 2, "test", 2.5, "test", 16, "test", caches)
     levels = [memory.Level("L1D", 2.0, 32 * KIB, 32 * KIB), memory.Level("L2", 5.0, MIB, MIB),
               memory.Level("L3", 16.0, 4 * MIB, 32 * MIB)]
-    sw = SoftwareProbe("2.13.0", t(5000.0), t(8000.0), 64, 25600, t(8000.0 + 25600 * 6 / 2.5), 40960,
+    sw = SoftwareProbe("2.13.0", t(5000.0), t(8000.0), 64, 25600, t(8000.0 + 25600 * 6 / 2.5),
+                       t(8000.0 + 2048 * 6 / 2.5), 40960,
                        t(1e5), t(6e4), 2, other_share)
     gemm = [GemmPoint(m, w, w, t(5000.0 + 2 * m * w * w / 50.0)) for m in (1, 2048) for w in (16, 1024)]
     r = ProbeReport(host, "2026-12-01 00:00 UTC", "load average 0.1, 0.1, 0.1", "load average 0.1, 0.1, 0.1",
@@ -58,7 +59,7 @@ def test_measured_numbers_land_in_the_config():
                                                                                      (256 * MIB, 10.0)]
     assert "256 MiB 10.00 (2 MiB pages 5.50)" in c.tlb.sources["page_walk_interval_table"]
     assert c.software.op_dispatch_ns == 5000.0 and c.software.embedding_dispatch_ns == 8000.0
-    assert c.software.embedding_threads is None
+    assert c.software.embedding_threads is None and c.gather_cycles_per_bag == pytest.approx(0.0, abs=1e-6)
     # 2 threads took 6e4 ns; an even split of the 1e5 ns one-thread call (8000 of it dispatch) is 54000
     assert c.software.parallel_region_ns == pytest.approx(6e4 - (1e5 - 8000) / 2 - 8000)
     assert c.software.sources["parallel_region_ns"].startswith("measured: accelsim probe")
@@ -100,3 +101,14 @@ def test_the_threading_size_is_where_every_larger_gemm_ran_faster_on_more_thread
     assert threshold_from(pts, [1.0, 1.5, 1.8, 1.9]) == 2 * 2048 * 16 * 16  # from 1.05M up, all threaded
     assert threshold_from(pts, [1.2, 1.5, 1.8, 1.9]) == 2 * 16 * 16  # all: the smallest
     assert threshold_from(pts, [1.0, 1.0, 1.0, 1.0]) == 2 * 2 * 2048 * 1024 * 1024  # none: beyond the largest
+
+
+def test_per_lookup_and_per_bag_cycles_split_the_two_l1_calls():
+    from accelsim.probe.run import per_lookup_and_bag_cycles
+    # 512 bags x 50 lookups and 2048 bags x 1 at 3 GHz, 6 cycles a lookup and 40 a bag, 5 us dispatch
+    sw = SoftwareProbe("2.13.0", t(1.0), t(5000.0), 64, 25600, t(5000.0 + (25600 * 6 + 512 * 40) / 3.0),
+                       t(5000.0 + 2048 * (6 + 40) / 3.0), 1, t(1.0), t(1.0), 2, 0.5)
+    assert per_lookup_and_bag_cycles(sw, 5000.0, 3.0) == pytest.approx((6.0, 40.0))
+    free = SoftwareProbe("2.13.0", t(1.0), t(5000.0), 64, 25600, t(5000.0 + 25600 * 6 / 3.0),
+                         t(5000.0 + 2048 * 5 / 3.0), 1, t(1.0), t(1.0), 2, 0.5)  # one-lookup bags cheaper: no bag cost
+    assert per_lookup_and_bag_cycles(free, 5000.0, 3.0) == pytest.approx((6.0, 0.0))

@@ -60,6 +60,7 @@ def base_hw() -> dict:
     hw["cpu"]["caches"][1]["core_read_gbps"] = 8.0
     hw["cpu"]["caches"][2]["core_read_gbps"] = 4.0
     hw["cpu"]["memory_core_read_gbps"] = 6.0
+    hw["cpu"]["gather_cycles_per_bag"] = 40.0
     hw["cpu"]["tlb"]["page_walk_ns"] = None
     hw["cpu"]["tlb"]["page_walk_table"] = [{"ws_bytes": 1 << 20, "walk_ns": 20.0},
                                            {"ws_bytes": 1 << 30, "walk_ns": 200.0}]
