@@ -30,6 +30,13 @@ class WalkPoint(Model):
     walk_ns: NonNegativeFloat = Field(le=1e6)
 
 
+def _interp_log(points: list[tuple[int, float]], ws_bytes: float) -> float:
+    """A measured curve (working set, value) read at `ws_bytes`: interpolated in log size, clamped at its ends."""
+    pts = sorted(points)
+    x = np.log([w for w, _ in pts])
+    return float(np.interp(math.log(max(ws_bytes, 1.0)), x, [v for _, v in pts]))
+
+
 class WalkRatePoint(Model):
     """Measured page-walk throughput of one core at one table span: at most one walk finishes per interval."""
 
@@ -57,17 +64,13 @@ class TlbConfig(Sourced):
         """Latency of one page walk while the tables being read span `ws_bytes`."""
         if self.page_walk_ns is not None:
             return self.page_walk_ns
-        pts = sorted((p.ws_bytes, p.walk_ns) for p in self.page_walk_table)
-        x = np.log([w for w, _ in pts])
-        return float(np.interp(math.log(max(ws_bytes, 1.0)), x, [v for _, v in pts]))
+        return _interp_log([(p.ws_bytes, p.walk_ns) for p in self.page_walk_table], ws_bytes)
 
     def walk_interval_ns(self, ws_bytes: float) -> float:
         """Least time between two walks of one core while the tables being read span `ws_bytes` (0: no limit)."""
         if not self.page_walk_interval_table:
             return 0.0
-        pts = sorted((p.ws_bytes, p.interval_ns) for p in self.page_walk_interval_table)
-        x = np.log([w for w, _ in pts])
-        return float(np.interp(math.log(max(ws_bytes, 1.0)), x, [v for _, v in pts]))
+        return _interp_log([(p.ws_bytes, p.interval_ns) for p in self.page_walk_interval_table], ws_bytes)
 
     @model_validator(mode="after")
     def _geometry(self) -> "TlbConfig":

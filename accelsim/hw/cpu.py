@@ -13,8 +13,9 @@ of a row once the index is read. Lines go through the core's private caches and 
 addresses, state kept across batches); a core keeps at most `line_fill_buffers_per_core` L1 misses in flight,
 which is what bounds a CPU's random-gather bandwidth far below the DRAM peak. Every line is translated by the
 core's TLB (a cache of pages): a line on a page the TLB does not hold pays one walk (`tlb.walk_ns`) once, and the
-lines after it on that page hit; the core's walkers finish at most one walk per `tlb.walk_interval_ns`. How the framework runs the operators (threads per EmbeddingBag call, tables
-one after another or concurrently, dispatch cost) comes from `cfg.software`.
+lines after it on that page hit; the core's walkers finish at most one walk per `tlb.walk_interval_ns`. How the
+framework runs the operators (threads per EmbeddingBag call, tables one after another or concurrently, dispatch
+cost) comes from `cfg.software`.
 """
 
 from __future__ import annotations
@@ -123,8 +124,12 @@ class Cpu:
         if w_addr in self._loaded_weights:
             return
         self._loaded_weights.add(w_addr)
+        self.llc.access(self._span_lines(w_addr, nbytes))
+
+    def _span_lines(self, addr: int, nbytes: int) -> np.ndarray:
+        """Line addresses of the bytes [addr, addr + nbytes)."""
         line = self.line_bytes
-        self.llc.access(np.arange(w_addr // line, -(-(w_addr + nbytes) // line), dtype=np.int64) * line)
+        return np.arange(addr // line, -(-(addr + nbytes) // line), dtype=np.int64) * line
 
     def gemm_memory(self, m: int, k: int, n: int, ops: GemmOperands, dram, start_ns: float, compute_ns: float,
                     cores_used: int) -> GemmMemory:
@@ -133,11 +138,11 @@ class Cpu:
         compute time, no faster than their memory interfaces stream, each thread its share of the lines in
         order with at most `line_fill_buffers_per_core` in flight (the closed loop a detailed gather runs, at
         either fidelity: a GEMM's stream is regular, and the analytic bound's asymptotes overstate it by up to
-        a third on a DRAM-bound layer). A store miss fetches its line (write-allocate); the later write-back of dirty lines is left to the LLC
-        (ASSUMPTION: it drains behind the GEMM and is not timed)."""
+        a third on a DRAM-bound layer). A store miss fetches its line (write-allocate); the later write-back of
+        dirty lines is left to the LLC (ASSUMPTION: it drains behind the GEMM and is not timed)."""
         c = self.cfg
         line = self.line_bytes
-        spans = [np.arange(a // line, -(-(a + e * ops.elem_bytes) // line), dtype=np.int64) * line
+        spans = [self._span_lines(a, e * ops.elem_bytes)
                  for a, e in ((ops.x_addr, m * k), (ops.w_addr, k * n), (ops.out_addr, m * n))]
         addr = np.concatenate(spans)
         writes = np.arange(addr.size) >= addr.size - spans[-1].size
@@ -159,7 +164,7 @@ class Cpu:
             return res.completion_ns + half_fabric
 
         loop = closed_loop(ready, thread, cores_used, c.line_fill_buffers_per_core, serve,
-                     idle_read_latency_ns(dram.cfg) + c.memory_fabric_latency_ns)
+                           idle_read_latency_ns(dram.cfg) + c.memory_fabric_latency_ns)
         res = next((r for i, r in reversed(attempts) if i is loop.issue_ns), None)
         if res is None:
             res = dram_reads(loop.issue_ns + half_fabric)
@@ -223,7 +228,7 @@ class Cpu:
             rebuild = np.array([t.rebuild_flops_per_lookup for t in spec.table_list])[lk.table[reads.parent]]
             return self._operator(reads, layout, rebuild, dram, analytic, 0.0,
                                   dispatch_ns=((calls + 1) * sw.embedding_dispatch_ns)[reads.parent],
-                                  bags_at=bag_starts(batch.tables))
+                                  bags_at=bag_starts(batch.tables) if c.gather_cycles_per_bag else None)
         t_now, core_ns, lines = 0.0, 0.0, 0
         served_all, lat_sum, lat_n = [], 0.0, 0
         dram_counts: dict[str, float] = {}
@@ -235,7 +240,7 @@ class Cpu:
             reads = expand_lookups(lk, spec, layout, tables=np.array([t]))
             start = t_now + sw.embedding_dispatch_ns + (sw.parallel_region_ns if used > 1 else 0.0)
             op = self._operator(reads, layout, spec.table_list[t].rebuild_flops_per_lookup, dram, analytic, start,
-                                bags_at=bag_starts((bags,)))
+                                bags_at=bag_starts((bags,)) if c.gather_cycles_per_bag else None)
             t_now = op.time_ns
             core_ns += op.core_busy_ns
             lines += op.lines
@@ -272,7 +277,7 @@ class Cpu:
         lookups = reads.reads
         addr, owner, served, walk = self.filter_caches(lookups, layout.bases, layout.row_bytes)
         cycles = self.read_cycles(reads, rebuild_flops_per_lookup)
-        if bags_at is not None and c.gather_cycles_per_bag:
+        if bags_at is not None:
             cycles = cycles + np.where(reads.first, bags_at[reads.parent] * c.gather_cycles_per_bag, 0.0)
         ns = cycles / c.freq_ghz
         order = np.lexsort((np.arange(ns.size), lookups.requester))
@@ -296,7 +301,8 @@ class Cpu:
         to_dram = lvl == n_levels
         on_chip_ns = np.where(to_dram, probe[-1], np.where(lvl > 0, probe[np.minimum(lvl, n_levels - 1)], 0.0))
         footprint = _footprint_bytes(layout, lookups.table)
-        on_chip_ns = on_chip_ns + walk[miss] * c.tlb.walk_ns(footprint)
+        walk_miss = walk[miss]
+        on_chip_ns = on_chip_ns + walk_miss * c.tlb.walk_ns(footprint)
         walk_gap_ns = c.tlb.walk_interval_ns(footprint)
         dram_addr = addr[miss][to_dram]
         core = lookups.requester[owner[miss]]
@@ -312,7 +318,7 @@ class Cpu:
 
         def serve_all(issue_demand: np.ndarray) -> tuple[np.ndarray, object]:
             issue = issue_demand if lead is None else issue_with_streams(ready, demand, lead, issue_demand)
-            done = admit_ns(issue, core, lvl, line_ns, lookups.n_requesters, walk[miss], walk_gap_ns) + on_chip_ns
+            done = admit_ns(issue, core, lvl, line_ns, lookups.n_requesters, walk_miss, walk_gap_ns) + on_chip_ns
             res = None
             if dram_addr.size:
                 res = dram_reads(done[to_dram] + half_fabric)

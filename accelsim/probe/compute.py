@@ -53,7 +53,8 @@ def gemm_probe(budget_s: float, threads: int = 1) -> list[GemmPoint]:
 PARALLEL_SPEEDUP = 1.1  # a shape counts as threaded when N threads beat one by more than this
 
 
-def parallel_threshold_flops(shapes_: list[GemmPoint], budget_s: float, threads: int) -> tuple[int, list[float]]:
+def parallel_threshold_flops(sizes: list[tuple[int, int, int]], budget_s: float, threads: int
+                             ) -> tuple[int, list[float]]:
     """The FLOPs from which torch's BLAS runs a Linear on `threads` threads, read off the speed-up of each
     probed shape on `threads` threads over one (both on the wall clock, fastest run: the same clock on both
     sides, as a thread's CPU clock costs more per reading than a tiny call takes): the smallest size above which
@@ -63,11 +64,11 @@ def parallel_threshold_flops(shapes_: list[GemmPoint], budget_s: float, threads:
     import torch
     prev = torch.get_num_threads()
     speedups = []
-    share = budget_s / (2 * max(len(shapes_), 1))
+    share = budget_s / (2 * max(len(sizes), 1))
     try:
         with torch.no_grad():
-            for g in shapes_:
-                x, w, b = torch.randn(g.m, g.k), torch.randn(g.n, g.k), torch.randn(g.n)
+            for m, k, n in sizes:
+                x, w, b = torch.randn(m, k), torch.randn(n, k), torch.randn(n)
                 best = []
                 for n in (1, threads):
                     torch.set_num_threads(n)
@@ -76,12 +77,12 @@ def parallel_threshold_flops(shapes_: list[GemmPoint], budget_s: float, threads:
                 speedups.append(best[0] / best[1])
     finally:
         torch.set_num_threads(prev)
-    return threshold_from(shapes_, speedups), speedups
+    return threshold_from(sizes, speedups), speedups
 
 
-def threshold_from(points: list[GemmPoint], speedups: list[float]) -> int:
-    """Smallest 2mkn from which every larger probed shape ran faster on several threads."""
-    by_size = sorted(zip((2 * g.m * g.k * g.n for g in points), speedups))
+def threshold_from(sizes: list[tuple[int, int, int]], speedups: list[float]) -> int:
+    """Smallest 2mkn from which every larger probed shape (m, k, n) ran faster on several threads."""
+    by_size = sorted(zip((2 * m * k * n for m, k, n in sizes), speedups))
     threshold = 2 * by_size[-1][0] if by_size else 0
     for flops, s in reversed(by_size):
         if s <= PARALLEL_SPEEDUP:

@@ -111,7 +111,8 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     note("torch SGEMM at DLRM shapes")
     gemm = compute.gemm_probe(budget.gemm_s)
     note("torch SGEMM on every thread: from which size BLAS threads a Linear")
-    gemm_min, gemm_speedups = (compute.parallel_threshold_flops(gemm, budget.gemm_threads_s, host.cores)
+    sizes = [(g.m, g.k, g.n) for g in gemm]
+    gemm_min, gemm_speedups = (compute.parallel_threshold_flops(sizes, budget.gemm_threads_s, host.cores)
                                if host.cores > 1 else (0, []))
     note("torch dispatch, per-lookup cycles, EmbeddingBag threads")
     sw = software.software_probe(host.cores, budget.software_s)

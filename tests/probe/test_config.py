@@ -95,7 +95,7 @@ def test_without_the_clock_probe_the_detected_clock_stands():
 
 def test_the_threading_size_is_where_every_larger_gemm_ran_faster_on_more_threads():
     from accelsim.probe.compute import threshold_from
-    pts = [GemmPoint(m, w, w, t(1.0)) for m, w in ((1, 16), (1, 1024), (2048, 16), (2048, 1024))]
+    pts = [(m, w, w) for m, w in ((1, 16), (1, 1024), (2048, 16), (2048, 1024))]
     # sizes 512, 2.1M, 1.05M, 4.3G: the 2.1M shape did not gain, so only the largest is above the threshold
     assert threshold_from(pts, [1.0, 1.05, 1.8, 1.9]) == 2 * 2048 * 1024 * 1024
     assert threshold_from(pts, [1.0, 1.5, 1.8, 1.9]) == 2 * 2048 * 16 * 16  # from 1.05M up, all threaded

@@ -100,6 +100,28 @@ def max_window_bytes_over_peak(done_ns: np.ndarray, burst_bytes: int, peak_gbps:
     return float((a + b).max())
 
 
+def stream_recorder(seen: dict, check=lambda ph: None):
+    """A `record` hook: wraps the machine's DRAM in a recorder (into seen["dram"]) and, for every phase that can
+    be re-timed, keeps its alone stream (seen[device + "_alone"]) and what the re-timer gives it (seen[device]);
+    `check` sees every phase first."""
+    def record(machine, plans):
+        if plans is None:
+            machine.dram = seen["dram"] = DramRecorder(machine.dram)
+            return None
+        for plan in plans:
+            for stage, phases in plan.items():
+                kept = []
+                for ph in phases:
+                    check(ph)
+                    if ph.retime is not None:
+                        seen[ph.device + "_alone"] = ph.retime.stream
+                        ph = dataclasses.replace(ph, retime=StreamKeeper(ph.retime, seen, ph.device))
+                    kept.append(ph)
+                plan[stage] = kept
+        return plans
+    return record
+
+
 @settings(max_examples=4, deadline=None, phases=(Phase_.explicit, Phase_.reuse, Phase_.generate))
 @given(st.sampled_from([32, 64]), st.integers(0, 10_000), st.sampled_from(["uniform", "zipf"]),
        st.sampled_from([None, 7]))
@@ -111,18 +133,7 @@ def test_detailed_two_gathers_contend_within_the_dram_peak_and_conserve_requests
     32 and more: below that a gather's slow-down can be under the closed loop's 2% latency resolution (it then
     keeps its alone timing exactly)."""
     seen: dict = {}
-
-    def record(machine, plans):
-        if plans is None:
-            machine.dram = seen["dram"] = DramRecorder(machine.dram)
-            return None
-        for plan in plans:
-            ph = plan["embedding"][0]
-            seen[ph.device + "_alone"] = ph.retime.stream
-            plan["embedding"] = [dataclasses.replace(ph, retime=StreamKeeper(ph.retime, seen, ph.device))]
-        return plans
-
-    df, hw = two_gathers("detailed", True, batch_size, seed, dist, threads, record)
+    df, hw = two_gathers("detailed", True, batch_size, seed, dist, threads, stream_recorder(seen))
     check_pair_timing(df, strictly_longer=True)
     cfg = hw.dram
     burst_ns = cfg.burst_cycles * cfg.tck_ns
@@ -172,19 +183,10 @@ def test_a_cpu_mlp_and_a_sparse_engine_gather_at_once_over_one_dram(fidelity, ml
     under sharing are exactly its requests alone."""
     seen: dict = {}
 
-    def record(machine, plans):
-        if plans is None:
-            machine.dram = seen["dram"] = DramRecorder(machine.dram)
-            return None
-        for plan in plans:
-            (stage, (ph,)), = plan.items()
-            assert ph.traffic and ph.traffic[0][0] == "dram" and ph.traffic[0][1] > 0
-            if ph.retime is not None:
-                seen[ph.device + "_alone"] = ph.retime.stream
-                plan[stage] = [dataclasses.replace(ph, retime=StreamKeeper(ph.retime, seen, ph.device))]
-        return plans
+    def carries_dram_traffic(ph) -> None:
+        assert ph.traffic and ph.traffic[0][0] == "dram" and ph.traffic[0][1] > 0
 
-    df, hw = mlp_beside_gather(fidelity, mlp_batch, gather_batch, seed, record)
+    df, hw = mlp_beside_gather(fidelity, mlp_batch, gather_batch, seed, stream_recorder(seen, carries_dram_traffic))
     # (the fluid model slows a flow only when the parts are full: a latency-bound gather beside the MLP may not be)
     check_pair_timing(df, strictly_longer=fidelity == "detailed")
     if fidelity == "detailed":
