@@ -1091,10 +1091,19 @@ def fuzz_all(cases: int, time_limit_s: float, only: list[str] | None = None, der
 
 
 if __name__ == "__main__":
-    n = int(sys.argv[sys.argv.index("--cases") + 1]) if "--cases" in sys.argv else 1200
-    only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", type=int, default=1200, help="cases per surface (default 1200)")
+    ap.add_argument("--only", type=lambda s: s.split(","), default=None,
+                    help=f"comma-separated surfaces, of: {', '.join(SURFACES)}")
+    ap.add_argument("--time-limit-s", type=float, default=30.0, help="a case's CPU-time limit (default 30)")
+    args = ap.parse_args()
+    unknown = sorted(set(args.only or ()) - set(SURFACES))
+    if unknown:
+        ap.error(f"--only: unknown surface(s) {', '.join(unknown)}")
     print(f"load: {os.getloadavg()}", flush=True)
     t0 = time.perf_counter()
-    fz = fuzz_all(n, 30.0, only, log=lambda text: print(text, flush=True))
+    fz = fuzz_all(args.cases, args.time_limit_s, args.only, log=lambda text: print(text, flush=True))
     print(fz.report())
     print(f"{time.perf_counter() - t0:.0f} s wall, {time.process_time():.0f} s CPU; load {os.getloadavg()}")
