@@ -33,6 +33,22 @@ def chase(nxt: np.ndarray, pos: np.ndarray, hops: int) -> int:
 
 
 @njit(cache=True, nogil=True)
+def row_chase(nxt: np.ndarray, pos: np.ndarray, hops: int, row_words: int) -> int:
+    """`chase` over rows of `row_words` words: each hop reads the whole row the chain stands on, as an
+    EmbeddingBag reads a row (the link in its first line, the later lines summed; their addresses are known once
+    the row is, so they issue together); returns a checksum."""
+    k = pos.size
+    s = 0
+    for _ in range(hops):
+        for j in range(k):
+            p = pos[j]
+            for w in range(WORDS_PER_LINE, row_words, WORDS_PER_LINE):
+                s += nxt[p + w]
+            pos[j] = nxt[p]
+    return int(pos.sum()) + s
+
+
+@njit(cache=True, nogil=True)
 def triad(a: np.ndarray, b: np.ndarray, c: np.ndarray, s: float) -> None:
     """STREAM triad a = b + s * c (two reads and one write per element)."""
     for i in range(a.size):

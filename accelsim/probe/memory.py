@@ -16,6 +16,10 @@ What each one measures, and how the numbers are read off (pure functions below, 
 - `walk_rate`: k chains over one line per 4 KiB page of a span far beyond the TLB's reach, the lines themselves
   few enough to stay in cache: every hop is a TLB miss whose data hits, so the hop rate on 4 KiB pages is the
   rate the core's page walkers sustain (the same chase on 2 MiB pages, with no walks, shows the data's own rate).
+- `row_gather`: ROW_CHAINS chains over rows of 1 and of ROW_LINES consecutive lines (a 256 B row), each hop
+  reading the whole row, in a table far beyond the LLC on huge pages: the chains keep every fill buffer busy, so
+  if each line of a row takes a fill buffer a row of R lines costs R one-line rows; if the L2 streamer fetches a
+  row's later lines once its first misses, about one (`streamer_from`).
 - `stream`: STREAM triad over 3 x 128 MiB arrays on N threads (bytes read + written / time).
 """
 
@@ -28,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accelsim.probe.chase import LINE_BYTES, ChaseBuffer, chase, read_sum, triad
+from accelsim.probe.chase import LINE_BYTES, WORDS_PER_LINE, ChaseBuffer, chase, read_sum, row_chase, triad
 from accelsim.probe.repeat import Timing, repeat
 
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
@@ -186,6 +190,52 @@ def walk_intervals(rates: list[WalkRate], slack: float = 0.1) -> list[tuple[int,
             for r in rates]
 
 
+ROW_LINES = 4     # a 256 B row: 64 fp32, the embedding width of the grid's and the shipped models' tables
+ROW_CHAINS = 32   # more rows in flight than any core has fill buffers, so one-line rows already fill them
+ROW_SPAN = 256 * MIB
+
+
+@dataclass(frozen=True)
+class RowGather:
+    """ns per row of ROW_CHAINS chains, each hop reading a whole row of `lines` consecutive lines."""
+
+    lines: int
+    row_ns: float
+    spread: float
+
+
+def row_gather(span: int, budget_s: float, lines: tuple[int, ...] = (1, ROW_LINES), chains: int = ROW_CHAINS,
+               seed: int = 0) -> list[RowGather]:
+    """Random rows of each size over `span` bytes on huge pages (no page walks), `chains` chains at once."""
+    buf = ChaseBuffer(span // LINE_BYTES, True, seed)
+    out = []
+    try:
+        for r in lines:
+            row_words = r * WORDS_PER_LINE
+            rows = span // (r * LINE_BYTES)
+            order = np.random.default_rng([seed, rows]).permutation(rows).astype(np.int64) * row_words
+            buf.words[order] = np.roll(order, -1)
+            starts = order[np.arange(chains) * (rows // chains)].copy()
+            hops = max(100, 100_000 // chains)
+            row_chase(buf.words, starts, 10, row_words)
+            t = repeat(lambda: row_chase(buf.words, starts, hops, row_words), budget_s=budget_s / len(lines),
+                       warmup=1)
+            out.append(RowGather(r, t.per(hops) / chains, t.spread))
+    finally:
+        buf.close()
+    return out
+
+
+def streamer_from(rows: list[RowGather]) -> tuple[bool, float]:
+    """(whether a row's later lines bypass the fill buffers, cost of the longest row in one-line rows): with
+    every line in a fill buffer the longest row of R lines costs R one-line rows, with the streamer about one;
+    the nearer of the two on a log scale decides (the boundary is their geometric mean, sqrt(R))."""
+    one = next(g for g in rows if g.lines == 1)
+    longest = max(rows, key=lambda g: g.lines)
+    cost = longest.row_ns / one.row_ns
+    return cost < math.sqrt(longest.lines), cost
+
+
 @dataclass(frozen=True)
 class ReadBandwidth:
     """One thread reading a working set front to back, again and again."""
@@ -203,7 +253,7 @@ def read_bandwidth(ws_bytes: int, budget_s: float) -> ReadBandwidth:
         read_sum(a)
 
     t = repeat(run, budget_s=budget_s, warmup=2)
-    return ReadBandwidth(int(a.nbytes), a.nbytes / t.median_ns, t.spread)
+    return ReadBandwidth(int(a.nbytes), a.nbytes / t.min_ns, t.spread)
 
 
 def level_read_sets(levels: list["Level"], memory_ws_bytes: int) -> list[int]:
@@ -228,7 +278,7 @@ def stream(threads: int, budget_s: float, elements: int = 16 * MIB) -> Stream:
     cut = np.linspace(0, elements, threads + 1).astype(np.int64)
     parts = [(a[cut[i]:cut[i + 1]], b[cut[i]:cut[i + 1]], c[cut[i]:cut[i + 1]]) for i in range(threads)]
     t = repeat(lambda: _parallel(lambda i: triad(*parts[i], 3.0), threads), budget_s=budget_s, warmup=1)
-    return Stream(threads, 3 * 8 * elements / t.median_ns, t.spread)
+    return Stream(threads, 3 * 8 * elements / t.min_ns, t.spread)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -4,6 +4,15 @@ Timings use the calling thread's CPU clock by default, not the wall clock: on a 
 a descheduled probe would otherwise count other processes' time slices (3-4x on this project's 2-core guest
 under load). A function that runs its own threads returns the time it measured instead (e.g. the slowest of its
 threads' CPU times).
+
+What a probe reports is the **fastest run**, not the median. Everything else running on the host (another
+tenant on the core's SMT sibling, a vCPU it shares) only adds time to a run, so the minimum is the estimate of the
+machine's own cost that is least moved by that noise (J. Chen and J. Revels, "Robust benchmarking in noisy
+environments", 2016, arXiv:1608.04295; the estimator Julia's BenchmarkTools reports). It matters on this
+project's 2-core guest: there an L1-resident EmbeddingBag call took 91 or 157 us, two states that alternated
+within seconds while the core clock held at 2.9-3.0 GHz (docs/calibrate.md, run 9). The median of the last
+runs falls into whichever state the runs ended in. `accelsim validate` times its cases the same way, so probe
+and validation describe the same uncontended machine; the spread reports how far the rest moved.
 """
 
 from __future__ import annotations
@@ -27,8 +36,8 @@ class Timing:
     min_ns: float = 0.0  # fastest run of all
 
     def per(self, n: float) -> float:
-        """Median time per unit of work (e.g. per hop, per call), ns."""
-        return self.median_ns / n
+        """Fastest run's time per unit of work (e.g. per hop, per call), ns."""
+        return self.min_ns / n
 
 
 def repeat(fn: Callable[[], object], *, tol: float = 0.05, window: int = 5, min_runs: int = 3,

@@ -44,6 +44,7 @@ class Budget:
     read_s: float = 6.0         # all levels' sequential reads
     walk_s: float = 6.0         # page-walk throughput, both page sizes
     gemm_threads_s: float = 10.0  # the GEMM shapes again on every thread
+    row_s: float = 4.0          # row gathers of 1 and 4 lines
 
 
 @dataclass
@@ -72,6 +73,7 @@ class ProbeReport:
     clock: Clock | None
     reads: list
     walks: list
+    rows: list
     gemm_parallel_min_flops: int
     gemm_speedups: list
     system: SystemConfig
@@ -106,6 +108,8 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     inflight, rr_gbps = memory.misses_in_flight(mlp, memory_ns)
     note("page-walk throughput: k chains, a new 4 KiB page every hop")
     walks = memory.walk_rate(memory.WALK_SPANS, budget.walk_s)
+    note("row gathers: k chains reading rows of 1 and 4 lines")
+    rows = memory.row_gather(min(max_ws_bytes, memory.ROW_SPAN), budget.row_s)
     note("STREAM triad")
     st = memory.stream(host.cores, budget.stream_s)
     note("torch SGEMM at DLRM shapes")
@@ -117,7 +121,7 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     note("torch dispatch, per-lookup cycles, EmbeddingBag threads")
     sw = software.software_probe(host.cores, budget.software_s)
     report = ProbeReport(host, when, load0, load_average(), transparent_hugepages(), granted, table_pages(), small, huge, levels,
-                         memory_ns, memory_ws, tr, mlp, inflight, rr_gbps, st, gemm, sw, clock, reads, walks, gemm_min, gemm_speedups, None)  # type: ignore[arg-type]
+                         memory_ns, memory_ws, tr, mlp, inflight, rr_gbps, st, gemm, sw, clock, reads, walks, rows, gemm_min, gemm_speedups, None)  # type: ignore[arg-type]
     report.system = build_config(report, fma_units)
     return report
 
@@ -170,24 +174,26 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
     entries = max(TLB_WAYS, r.translation.reach_bytes // PAGE_4K // TLB_WAYS * TLB_WAYS)
     sw = r.sw
     freq = round(r.clock.ghz, 4) if r.clock else host.freq_ghz
-    emb_dispatch = sw.embedding_dispatch.median_ns
+    emb_dispatch = sw.embedding_dispatch.min_ns
     # Issue-bound cycles of one lookup: the L1-resident call minus its dispatch, less the model's SIMD adds.
     adds = math.ceil(sw.cycles_dim / host.simd_fp32_lanes) / fma_units
     lookup_cycles, bag_cycles = per_lookup_and_bag_cycles(sw, emb_dispatch, freq)
     cycles = max(lookup_cycles - adds, 0.5)
     # Split over threads when the other threads do at least half of their fair share, (N-1)/N, of the work.
     parallel = sw.other_threads_cpu_share > 0.5 * (1 - 1 / sw.threads)
-    lin = sw.linear_dispatch.median_ns
+    lin = sw.linear_dispatch.min_ns
     # Fork/join: what the call on every thread takes beyond an even split of the one-thread call's kernel time.
-    even = (sw.one_thread.median_ns - emb_dispatch) / sw.threads + emb_dispatch
-    region = max(sw.all_threads.median_ns - even, 0.0) if parallel and sw.threads > 1 else 0.0
+    even = (sw.one_thread.min_ns - emb_dispatch) / sw.threads + emb_dispatch
+    region = max(sw.all_threads.min_ns - even, 0.0) if parallel and sw.threads > 1 else 0.0
     torch_v = sw.torch_version
+    streamer, row_cost = memory.streamer_from(r.rows)
+    long_row = max(g.lines for g in r.rows)
     cpu = {
         **_cpu_fields(host, freq, fma_units, caches),
         "gemm_efficiency": 1.0,
         "line_fill_buffers_per_core": max(1, round(r.misses_in_flight)),
         "memory_core_read_gbps": round(r.reads[-1].bandwidth_gbps, 2),
-        "stream_prefetch": False,
+        "stream_prefetch": streamer,
         "gather_cycles_per_lookup": round(cycles, 3),
         "gather_cycles_per_bag": round(bag_cycles, 3),
         "memory_fabric_latency_ns": round(fabric, 2),
@@ -236,8 +242,8 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                                                         zip(r.gemm, r.gemm_speedups)) + ")"),
                 "parallel_region_ns": (_cite(r, f"EmbeddingBag {software.THREAD_BATCH} bags x "
                                                 f"{software.THREAD_BAG} on {sw.threads} threads "
-                                                f"({sw.all_threads.median_ns / 1e3:.1f} us) minus an even split "
-                                                f"of its one-thread kernel time ({sw.one_thread.median_ns / 1e3:.1f}"
+                                                f"({sw.all_threads.min_ns / 1e3:.1f} us) minus an even split "
+                                                f"of its one-thread kernel time ({sw.one_thread.min_ns / 1e3:.1f}"
                                                 " us less dispatch); ASSUMPTION: the kernel splits evenly")
                                        if region else "0: the probed torch ran the call on one thread"),
             }},
@@ -249,8 +255,12 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
             "line_fill_buffers_per_core": _cite(r, f"k chains on one thread: best {r.misses_in_flight:.1f} misses "
                                                    f"in flight (throughput x idle latency {r.memory_ns:.0f} ns)"),
             "memory_core_read_gbps": _read_cite(r, r.reads[-1]),
-            "stream_prefetch": "ASSUMPTION: off. Not probed: one thread's sequential reads stream whole pages and "
-                               "do not show whether a gather's few-line rows are prefetched (docs/calibrate.md)",
+            "stream_prefetch": _cite(r, f"{memory.ROW_CHAINS} chains over random rows on 2 MiB pages: a row of "
+                                        f"{long_row} lines cost {row_cost:.2f} one-line rows ("
+                                        + ", ".join(f"{g.lines} line{'s' * (g.lines > 1)} {g.row_ns:.1f} ns"
+                                                    for g in r.rows)
+                                        + f"); {'on' if streamer else 'off'}: below sqrt({long_row}) the later "
+                                          "lines bypass the fill buffers"),
             "gather_cycles_per_lookup": _cite(r, f"one-thread EmbeddingBag on a {software.CYCLE_ROWS} x "
                                                  f"{software.CYCLE_DIM} table (L1), {software.CYCLE_BATCH} bags x "
                                                  f"{software.CYCLE_BAG} and {software.BAGS_BATCH} bags x 1: (time - "
@@ -273,7 +283,7 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                       source="probed machine").cpu
     model = Cpu(one)  # the probe timed one thread
     table = [{"m": g.m, "k": g.k, "n": g.n, "efficiency": round(min(max(
-        model.gemm_peak_ns(g.m, g.k, g.n) / max(g.timing.median_ns - lin, 1.0), 1e-4), 1.0), 4)} for g in r.gemm]
+        model.gemm_peak_ns(g.m, g.k, g.n) / max(g.timing.min_ns - lin, 1.0), 1e-4), 1.0), 4)} for g in r.gemm]
     cpu["gemm_efficiency_table"] = table
     cpu["gemm_efficiency"] = max(table, key=lambda t: t["m"] * t["k"] * t["n"])["efficiency"]
     cfg["dram"]["sources"] = {
@@ -290,7 +300,7 @@ def per_lookup_and_bag_cycles(sw: software.SoftwareProbe, dispatch_ns: float, fr
     (time - dispatch) x clock = lookups x per-lookup + bags x per-bag, two equations."""
     import numpy as np
     a = np.array([[sw.cycles_lookups, software.CYCLE_BATCH], [software.BAGS_BATCH, software.BAGS_BATCH]], float)
-    b = np.array([sw.cycles_run.median_ns - dispatch_ns, sw.bags_run.median_ns - dispatch_ns]) * freq_ghz
+    b = np.array([sw.cycles_run.min_ns - dispatch_ns, sw.bags_run.min_ns - dispatch_ns]) * freq_ghz
     per_lookup, per_bag = np.linalg.solve(a, b)
     if per_bag < 0:  # bags cost nothing measurable: every cycle is the lookups'
         return max(float(b[0]) / sw.cycles_lookups, 0.0), 0.0
@@ -336,7 +346,8 @@ def _skeleton(base: dict, host: HostCpu, freq: float, fma_units: int, caches: li
 
 def report_dict(r: ProbeReport) -> dict:
     """Every measurement as JSON-ready values (units in the keys)."""
-    t = lambda x: {"median_ns": x.median_ns, "spread": x.spread, "runs": x.runs, "converged": x.converged}  # noqa
+    t = lambda x: {"min_ns": x.min_ns, "median_ns": x.median_ns, "spread": x.spread, "runs": x.runs,  # noqa
+                   "converged": x.converged}
     return {
         "host": r.host.model_name, "cores": r.host.cores, "when": r.when, "load_before": r.load_before,
         "load_after": r.load_after, "thp_mode": r.thp_mode, "huge_page_fraction_granted": r.huge_granted,
@@ -352,6 +363,7 @@ def report_dict(r: ProbeReport) -> dict:
         "clock_ghz": r.clock.ghz if r.clock else None, "clock_spread": r.clock.spread if r.clock else None,
         "read_bandwidth": [asdict(x) for x in r.reads],
         "walk_rate": [asdict(w) for w in r.walks],
+        "row_gather": [asdict(g) for g in r.rows],
         "gemm_parallel_min_flops": r.gemm_parallel_min_flops,
         "gemm_speedups": [{"m": g.m, "k": g.k, "n": g.n, "speedup": v} for g, v in zip(r.gemm, r.gemm_speedups)],
         "software": {"torch": r.sw.torch_version, "linear_dispatch": t(r.sw.linear_dispatch),

@@ -17,10 +17,14 @@ KIB, MIB = 1 << 10, 1 << 20
 
 
 def t(ns):
-    return Timing(ns, 0.01, 5, True, ns * 0.99)
+    """A timing whose fastest run is `ns` (what the probe reads) and whose median is 2% slower."""
+    return Timing(ns * 1.02, 0.01, 5, True, ns)
 
 
-def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(3.1, 0.02, 9)):
+ROWS_FB_BOUND = [memory.RowGather(1, 12.0, 0.02), memory.RowGather(4, 50.0, 0.02)]
+
+
+def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(3.1, 0.02, 9), rows=ROWS_FB_BOUND):
     caches = tuple(HostCache(n, s, w, 64, sh, 1, "0", f"/sys/x/index{i}") for i, (n, s, w, sh) in
                    enumerate((("L1D", 32 * KIB, 8, 1), ("L2", MIB, 8, 1), ("L3", 32 * MIB, 16, 2))))
     host = HostCpu("Fake EPYC", 2, "test", 2.5, "test", 16, "test", caches)
@@ -36,7 +40,7 @@ def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(
                     memory.Stream(2, 30.0, 0.02), gemm, sw, clock,
                     [memory.ReadBandwidth(256 * KIB, 60.0, 0.01), memory.ReadBandwidth(2 * MIB, 25.0, 0.01),
                      memory.ReadBandwidth(256 * MIB, memory_read_gbps, 0.02)],
-                    [memory.WalkRate(16 * MIB, 2.0, 1.9, 0.02), memory.WalkRate(256 * MIB, 10.0, 5.5, 0.02)], 1 << 20,
+                    [memory.WalkRate(16 * MIB, 2.0, 1.9, 0.02), memory.WalkRate(256 * MIB, 10.0, 5.5, 0.02)], rows, 1 << 20,
                     [1.0, 1.05, 1.8, 1.9], None)
     return build_config(r)
 
@@ -52,7 +56,8 @@ def test_measured_numbers_land_in_the_config():
     # the L1 call's 25600 x 6 cycles at the host's 2.5 GHz are 25600 x 7.44 cycles at the measured 3.1
     assert c.gather_cycles_per_lookup == pytest.approx(6 * 3.1 / 2.5 - 4 / 2)  # minus ceil(64 / 16) / 2 adds
     assert [x.core_read_gbps for x in c.caches] == [None, 60.0, 25.0] and c.memory_core_read_gbps == 14.0
-    assert not c.stream_prefetch and c.sources["stream_prefetch"].startswith("ASSUMPTION")  # not probed
+    # a 4-line row cost 50 / 12 = 4.2 one-line rows: every line took a fill buffer
+    assert not c.stream_prefetch and "4.17 one-line rows" in c.sources["stream_prefetch"]
     assert [(p.ws_bytes, p.walk_ns) for p in c.tlb.page_walk_table] == [(MIB, 0.0), (256 * MIB, 40.0)]
     # walks bind only where 4 KiB pages are slower than 2 MiB ones by more than the 10% slack
     assert [(p.ws_bytes, p.interval_ns) for p in c.tlb.page_walk_interval_table] == [(16 * MIB, 0.0),
@@ -67,10 +72,15 @@ def test_measured_numbers_land_in_the_config():
         "gemm_parallel_min_flops"]
     assert c.memory_fabric_latency_ns == pytest.approx(180.0 - 16.0 - 30.0, abs=15)  # minus a DDR5 idle read
     assert len(c.gemm_efficiency_table) == 4 and all(0 < p.efficiency <= 1 for p in c.gemm_efficiency_table)
-    for key in ("line_fill_buffers_per_core", "gather_cycles_per_lookup", "memory_fabric_latency_ns",
+    for key in ("line_fill_buffers_per_core", "gather_cycles_per_lookup", "stream_prefetch", "memory_fabric_latency_ns",
                 "gemm_efficiency_table", "freq_ghz", "memory_core_read_gbps"):
         assert c.sources[key].startswith("measured: accelsim probe") and "2026-12-01" in c.sources[key]
     assert parse_model(SystemConfig, __import__("yaml").safe_load(to_yaml(s))) == s
+
+
+def test_rows_about_as_dear_as_one_line_switch_the_streamer_on():
+    c = report(rows=[memory.RowGather(1, 12.0, 0.02), memory.RowGather(4, 15.0, 0.02)]).cpu
+    assert c.stream_prefetch and "1.25 one-line rows" in c.sources["stream_prefetch"]
 
 
 def test_the_efficiency_table_reproduces_the_probed_gemm_on_one_thread():

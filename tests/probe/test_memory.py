@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from accelsim.probe.chase import ChaseBuffer, chase
-from accelsim.probe.memory import (WalkRate, walk_intervals, walk_rate, LatencyPoint, MlpPoint, cache_levels, misses_in_flight, translation,
+from accelsim.probe.memory import (RowGather, row_gather, streamer_from, WalkRate, walk_intervals, walk_rate, LatencyPoint, MlpPoint, cache_levels, misses_in_flight, translation,
                                    working_sets)
 from accelsim.probe.repeat import repeat
 
@@ -74,3 +74,34 @@ def test_walk_intervals_bind_only_where_4k_pages_are_slower():
 def test_walk_rate_times_both_page_sizes_of_each_span():
     (r,) = walk_rate((4 << 20,), budget_s=0.2, chains=4)
     assert r.span_bytes == 4 << 20 and r.interval_4k_ns > 0 and r.interval_2m_ns > 0
+
+
+@pytest.mark.parametrize("four_line_ns,on", [(48.0, False), (25.0, False), (23.0, True), (13.0, True)])
+def test_the_streamer_is_on_when_a_long_row_costs_nearer_one_line_than_four(four_line_ns, on):
+    # boundary: the geometric mean of the two mechanisms' costs, sqrt(4) = 2 one-line rows of 12 ns
+    got, cost = streamer_from([RowGather(1, 12.0, 0.01), RowGather(4, four_line_ns, 0.01)])
+    assert got is on and cost == pytest.approx(four_line_ns / 12.0)
+
+
+def test_row_gather_times_each_row_size():
+    rows = row_gather(4 << 20, budget_s=0.2, lines=(1, 4), chains=4)
+    assert [g.lines for g in rows] == [1, 4] and all(g.row_ns > 0 for g in rows)
+
+
+def test_row_chase_follows_the_cycle_of_row_starts_and_reads_every_line():
+    from accelsim.probe.chase import row_chase
+    words = np.zeros(4 * 8 * 3, dtype=np.int64)        # 3 rows of 4 lines
+    starts = np.array([0, 32, 64])
+    words[starts] = [64, 0, 32]                         # row 0 -> 2 -> 1 -> 0
+    words[starts + 8] = 1                              # each row's second line holds 1
+    pos = np.array([0])
+    assert row_chase(words, pos, 3, 32) == 0 + 3 and pos[0] == 0   # back at the start, three rows summed
+    row_chase(words, pos, 1, 32)
+    assert pos[0] == 64
+
+
+def test_a_probe_reads_the_fastest_run_not_the_median():
+    # two host states alternating (91 and 157 us an L1 call, as run 9 saw): the median lands in either
+    times = iter([157e3, 91e3, 157e3, 157e3, 91e3, 157e3] * 100)
+    t = repeat(lambda: float(next(times)), budget_s=0.01, tol=0.05, warmup=0)
+    assert t.min_ns == 91e3 and t.per(100) == 910.0 and t.median_ns == 157e3
