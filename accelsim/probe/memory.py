@@ -7,6 +7,12 @@ What each one measures, and how the numbers are read off (pure functions below, 
   memory latency is the huge-page curve at the first working set >= MEMORY_WS_FACTOR x the effective LLC, where
   under 2% of a random chase can hit in the LLC; beyond it the 2 MiB-page curve rises too (2 MiB translations
   and, in a guest, the host's nested page tables) and that rise is not DRAM.
+- `parallel_curve` and `llc_under_load`: the same chase with ROW_CHAINS chains at once, from L2 to beyond the
+  LLC. The LLC a guest shares with other tenants keeps a line only until their fills push it out, so what it
+  holds depends on how soon a line comes back: one chain revisits a line of a 4 MiB working set every ~1.5 ms,
+  32 chains every ~0.1 ms, as often as a batch's gathers do. On this project's guest one chain lost the L3 at
+  3-5 MiB while 32 chains still hit it at 8-12 MiB (docs/calibrate.md, run 10); the LLC's capacity in the config
+  is the many-chain one, its latency the one-chain plateau.
 - The 4 KiB minus 2 MiB curve is the translation cost: TLB reach is the largest working set where it is still
   small, the page-walk cost is its value at the same working set as the memory latency (every hop a new page,
   a TLB miss; the walk grows for larger tables as their page tables stop fitting the caches).
@@ -332,6 +338,48 @@ def cache_levels(points: list[LatencyPoint], sysfs: list[tuple[str, int]]) -> tu
     at = int(np.searchsorted(ws, MEMORY_WS_FACTOR * levels[-1].effective_bytes))
     at = min(at, ws.size - 1)
     return levels, float(lat[at]), int(ws[at])
+
+
+@dataclass(frozen=True)
+class ParallelPoint:
+    """ns per line of `chains` chains at once over a working set (huge pages)."""
+
+    ws_bytes: int
+    chains: int
+    line_ns: float
+    spread: float
+
+
+def parallel_curve(sizes: list[int], budget_s: float, chains: int = ROW_CHAINS, seed: int = 0
+                   ) -> list[ParallelPoint]:
+    """`chains` chains spread around one random cycle over each working set, on huge pages: ns per line."""
+    buf = ChaseBuffer(max(sizes) // LINE_BYTES, True, seed)
+    out = []
+    try:
+        for ws in sizes:
+            lines = ws // LINE_BYTES
+            order = buf.use(lines)
+            starts = order[np.arange(chains) * (lines // chains)].copy()
+            hops = max(1000, 2 * lines // chains)  # each run sweeps the working set twice
+            chase(buf.words, starts, hops)
+            t = repeat(lambda: chase(buf.words, starts, hops), budget_s=budget_s / len(sizes), warmup=1)
+            out.append(ParallelPoint(ws, chains, t.per(hops) / chains, t.spread))
+    finally:
+        buf.close()
+    return out
+
+
+def llc_under_load(points: list[ParallelPoint], llc_sysfs_bytes: int, above_bytes: int) -> int:
+    """Where the many-chain curve leaves its LLC plateau (the fastest line between the level above and the
+    LLC's sysfs size) for its memory plateau (the largest working set): the crossing of their geometric mean,
+    at most the sysfs size."""
+    pts = sorted(points, key=lambda p: p.ws_bytes)
+    ws = np.array([p.ws_bytes for p in pts], dtype=np.float64)
+    ns = np.array([p.line_ns for p in pts])
+    inside = (ws > above_bytes) & (ws <= llc_sysfs_bytes)
+    plateau = float(ns[inside].min()) if inside.any() else float(ns[0])
+    threshold = math.sqrt(plateau * max(float(ns[-1]), plateau))
+    return int(min(_crossing(ws, ns, threshold, above_bytes), float(llc_sysfs_bytes)))
 
 
 @dataclass(frozen=True)

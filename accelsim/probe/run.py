@@ -11,7 +11,7 @@ import math
 import platform
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 
 from accelsim.config.base import parse_model
 from accelsim.config.dram import load_dram
@@ -45,6 +45,7 @@ class Budget:
     walk_s: float = 6.0         # page-walk throughput, both page sizes
     gemm_threads_s: float = 10.0  # the GEMM shapes again on every thread
     row_s: float = 4.0          # row gathers of 1 and 4 lines
+    llc_load_s: float = 8.0     # the LLC's capacity under many chains
 
 
 @dataclass
@@ -77,6 +78,8 @@ class ProbeReport:
     gemm_parallel_min_flops: int
     gemm_speedups: list
     system: SystemConfig
+    llc_parallel: list = field(default_factory=list)  # many-chain chase from L2 to beyond the LLC
+    llc_one_chain_bytes: int = 0                      # where the one-chain curve leaves the LLC (0: not probed)
 
 
 def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma_units: int = DEFAULT_FMA_UNITS,
@@ -99,6 +102,14 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     sysfs = [(c.name, c.size_bytes * (c.instances if i == len(host.caches) - 1 else 1))
              for i, c in enumerate(host.caches)]
     levels, memory_ns, memory_ws = memory.cache_levels(huge, sysfs)
+    note("LLC capacity under many chains")
+    above = levels[-2].sysfs_bytes if len(levels) > 1 else 0
+    load_sizes = [w for w in memory.working_sets(lo=max(above, memory.KIB), hi=max_ws_bytes)
+                  if w <= 4 * levels[-1].sysfs_bytes] or sizes[-1:]
+    llc_parallel = memory.parallel_curve(load_sizes, budget.llc_load_s)
+    one_chain = levels[-1].effective_bytes
+    levels[-1] = replace(levels[-1], effective_bytes=memory.llc_under_load(llc_parallel, levels[-1].sysfs_bytes,
+                                                                           above))
     tr = memory.translation(small, huge, memory_ws)
     note("sequential read bandwidth of one thread, per level")
     read_sets = memory.level_read_sets(levels, min(memory_ws, max_ws_bytes))
@@ -121,7 +132,8 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     note("torch dispatch, per-lookup cycles, EmbeddingBag threads")
     sw = software.software_probe(host.cores, budget.software_s)
     report = ProbeReport(host, when, load0, load_average(), transparent_hugepages(), granted, table_pages(), small, huge, levels,
-                         memory_ns, memory_ws, tr, mlp, inflight, rr_gbps, st, gemm, sw, clock, reads, walks, rows, gemm_min, gemm_speedups, None)  # type: ignore[arg-type]
+                         memory_ns, memory_ws, tr, mlp, inflight, rr_gbps, st, gemm, sw, clock, reads, walks, rows, gemm_min, gemm_speedups, None,  # type: ignore[arg-type]
+                         llc_parallel, one_chain)
     report.system = build_config(report, fma_units)
     return report
 
@@ -134,6 +146,18 @@ def _cite(r: ProbeReport, what: str) -> str:
 def _read_cite(r: ProbeReport, rb: memory.ReadBandwidth) -> str:
     return _cite(r, f"one thread summing a {rb.ws_bytes / 2**20:.2f} MiB float32 array front to back: "
                     f"{rb.bandwidth_gbps:.1f} GB/s (spread {rb.spread:.0%})")
+
+
+def _size_source(r: ProbeReport, lv: memory.Level, directory: str, last: bool) -> str:
+    """Where a level's effective size came from: the one-chain curve, or for the LLC the many-chain one."""
+    sysfs = f"sysfs {directory}/size says {lv.sysfs_bytes / 2**20:.2f} MiB"
+    if last and r.llc_parallel:
+        chains = r.llc_parallel[0].chains
+        return (f"pointer chase of {chains} chains (2 MiB pages): the curve leaves the LLC's plateau at "
+                f"{lv.effective_bytes / 2**20:.2f} MiB (one chain: {r.llc_one_chain_bytes / 2**20:.2f} MiB; {sysfs}), "
+                "rounded down to whole sets")
+    return (f"pointer chase (2 MiB pages): the curve leaves this level at {lv.effective_bytes / 2**20:.2f} MiB "
+            f"({sysfs}), rounded down to whole sets")
 
 
 def _round_geometry(size: float, ways: int, line: int) -> int:
@@ -153,9 +177,7 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
             "policy": "lru" if i < len(host.caches) - 1 else "srrip",
             **({"core_read_gbps": round(r.reads[i - 1].bandwidth_gbps, 2)} if i else {}),
             "sources": {
-                "size_bytes": _cite(r, f"pointer chase (2 MiB pages): the curve leaves this level at "
-                                       f"{lv.effective_bytes / 2**20:.2f} MiB (sysfs {hc.directory}/size says "
-                                       f"{lv.sysfs_bytes / 2**20:.2f} MiB), rounded down to whole sets"),
+                "size_bytes": _cite(r, _size_source(r, lv, hc.directory, last=i == len(host.caches) - 1)),
                 "ways": f"detected: {hc.directory}/ways_of_associativity",
                 "line_bytes": f"detected: {hc.directory}/coherency_line_size",
                 "hit_latency_ns": _cite(r, f"pointer chase: {lv.latency_ns:.2f} ns load-to-use at this level's "
@@ -363,6 +385,7 @@ def report_dict(r: ProbeReport) -> dict:
         "clock_ghz": r.clock.ghz if r.clock else None, "clock_spread": r.clock.spread if r.clock else None,
         "read_bandwidth": [asdict(x) for x in r.reads],
         "walk_rate": [asdict(w) for w in r.walks],
+        "llc_parallel": [asdict(p) for p in r.llc_parallel], "llc_one_chain_bytes": r.llc_one_chain_bytes,
         "row_gather": [asdict(g) for g in r.rows],
         "gemm_parallel_min_flops": r.gemm_parallel_min_flops,
         "gemm_speedups": [{"m": g.m, "k": g.k, "n": g.n, "speedup": v} for g, v in zip(r.gemm, r.gemm_speedups)],

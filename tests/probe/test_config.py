@@ -24,7 +24,8 @@ def t(ns):
 ROWS_FB_BOUND = [memory.RowGather(1, 12.0, 0.02), memory.RowGather(4, 50.0, 0.02)]
 
 
-def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(3.1, 0.02, 9), rows=ROWS_FB_BOUND):
+def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(3.1, 0.02, 9), rows=ROWS_FB_BOUND,
+           llc_parallel=(), llc_one_chain_bytes=0):
     caches = tuple(HostCache(n, s, w, 64, sh, 1, "0", f"/sys/x/index{i}") for i, (n, s, w, sh) in
                    enumerate((("L1D", 32 * KIB, 8, 1), ("L2", MIB, 8, 1), ("L3", 32 * MIB, 16, 2))))
     host = HostCpu("Fake EPYC", 2, "test", 2.5, "test", 16, "test", caches)
@@ -41,7 +42,7 @@ def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(
                     [memory.ReadBandwidth(256 * KIB, 60.0, 0.01), memory.ReadBandwidth(2 * MIB, 25.0, 0.01),
                      memory.ReadBandwidth(256 * MIB, memory_read_gbps, 0.02)],
                     [memory.WalkRate(16 * MIB, 2.0, 1.9, 0.02), memory.WalkRate(256 * MIB, 10.0, 5.5, 0.02)], rows, 1 << 20,
-                    [1.0, 1.05, 1.8, 1.9], None)
+                    [1.0, 1.05, 1.8, 1.9], None, list(llc_parallel), llc_one_chain_bytes)
     return build_config(r)
 
 
@@ -76,6 +77,14 @@ def test_measured_numbers_land_in_the_config():
                 "gemm_efficiency_table", "freq_ghz", "memory_core_read_gbps"):
         assert c.sources[key].startswith("measured: accelsim probe") and "2026-12-01" in c.sources[key]
     assert parse_model(SystemConfig, __import__("yaml").safe_load(to_yaml(s))) == s
+
+
+def test_the_llc_size_cites_the_many_chain_curve_it_came_from():
+    pts = [memory.ParallelPoint(MIB, 32, 1.2, 0.01)]
+    c = report(llc_parallel=pts, llc_one_chain_bytes=3 * MIB).cpu
+    src = c.caches[-1].sources["size_bytes"]
+    assert "32 chains" in src and "one chain: 3.00 MiB" in src and "4.00 MiB" in src
+    assert "32 chains" not in c.caches[1].sources["size_bytes"]
 
 
 def test_rows_about_as_dear_as_one_line_switch_the_streamer_on():

@@ -105,3 +105,20 @@ def test_a_probe_reads_the_fastest_run_not_the_median():
     times = iter([157e3, 91e3, 157e3, 157e3, 91e3, 157e3] * 100)
     t = repeat(lambda: float(next(times)), budget_s=0.01, tol=0.05, warmup=0)
     assert t.min_ns == 91e3 and t.per(100) == 910.0 and t.median_ns == 157e3
+
+
+def test_llc_under_load_is_where_the_many_chain_curve_leaves_its_plateau():
+    from accelsim.probe.memory import ParallelPoint, llc_under_load
+    MIB = 1 << 20
+    curve = [ParallelPoint(w * MIB, 32, ns, 0.01) for w, ns in
+             [(1, 1.2), (2, 1.2), (4, 1.1), (8, 1.3), (16, 12.0), (32, 11.0), (64, 12.0)]]
+    # plateau 1.1 ns, memory 12 ns: threshold sqrt(13.2) = 3.63 ns, crossed between 8 and 16 MiB (log scale)
+    got = llc_under_load(curve, 32 * MIB, MIB // 2)
+    assert 8 * MIB < got < 16 * MIB
+    assert llc_under_load(curve, 6 * MIB, MIB // 2) == 6 * MIB   # never above what sysfs says
+
+
+def test_parallel_curve_times_each_working_set():
+    from accelsim.probe.memory import parallel_curve
+    pts = parallel_curve([1 << 20, 2 << 20], budget_s=0.2, chains=8)
+    assert [p.ws_bytes for p in pts] == [1 << 20, 2 << 20] and all(p.line_ns > 0 and p.chains == 8 for p in pts)
