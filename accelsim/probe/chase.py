@@ -65,6 +65,15 @@ def read_sum(a: np.ndarray) -> float:
     return s
 
 
+@njit(cache=True, nogil=True)
+def read_sums(a: np.ndarray, reps: int) -> float:
+    """`read_sum` of `a`, `reps` times over (so one timed run of a small array outlasts the clock's own cost)."""
+    s = 0.0
+    for _ in range(reps):
+        s += read_sum(a)
+    return s
+
+
 @dataclass
 class ChaseBuffer:
     """A buffer of `lines` 64 B lines holding a single random cycle; `huge` asks the kernel for 2 MiB pages."""

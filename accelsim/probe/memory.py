@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accelsim.probe.chase import LINE_BYTES, WORDS_PER_LINE, ChaseBuffer, chase, read_sum, row_chase, triad
+from accelsim.probe.chase import LINE_BYTES, WORDS_PER_LINE, ChaseBuffer, chase, read_sums, row_chase, triad
 from accelsim.probe.repeat import Timing, repeat
 
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
@@ -242,6 +242,9 @@ def streamer_from(rows: list[RowGather]) -> tuple[bool, float]:
     return cost < math.sqrt(longest.lines), cost
 
 
+READ_RUN_BYTES = 16 * MIB  # bytes one timed run of a sequential read covers
+
+
 @dataclass(frozen=True)
 class ReadBandwidth:
     """One thread reading a working set front to back, again and again."""
@@ -254,12 +257,15 @@ class ReadBandwidth:
 def read_bandwidth(ws_bytes: int, budget_s: float) -> ReadBandwidth:
     """Sequential-read GB/s of one thread over a `ws_bytes` float32 array allocated as tables are (numpy)."""
     a = np.ones(max(ws_bytes // 4, 16), dtype=np.float32)
+    # A 128 KiB read lasts ~2 us, about what reading the thread's CPU clock costs: one read a run reported a third
+    # of L2's bandwidth here (25-33 GB/s where 128 reads a run give 82), so every run reads READ_RUN_BYTES.
+    reps = max(1, READ_RUN_BYTES // a.nbytes)
 
     def run() -> None:  # returns nothing: repeat() takes a float result as the run's own timing
-        read_sum(a)
+        read_sums(a, reps)
 
     t = repeat(run, budget_s=budget_s, warmup=2)
-    return ReadBandwidth(int(a.nbytes), a.nbytes / t.min_ns, t.spread)
+    return ReadBandwidth(int(a.nbytes), a.nbytes * reps / t.min_ns, t.spread)
 
 
 def level_read_sets(levels: list["Level"], memory_ws_bytes: int) -> list[int]:

@@ -3,7 +3,7 @@
 import numpy as np
 
 from accelsim.probe import clock
-from accelsim.probe.chase import read_sum
+from accelsim.probe.chase import read_sum, read_sums
 from accelsim.probe.memory import Level, level_read_sets
 
 
@@ -27,6 +27,7 @@ def test_a_short_run_reports_a_positive_clock_and_its_runs():
 def test_read_sum_reads_every_element():
     a = np.arange(1000, dtype=np.float32) % 7
     assert read_sum(a) == float(a.sum())
+    assert read_sums(a, 3) == 3 * float(a.sum())
 
 
 def test_read_sets_sit_inside_each_level_then_memory():
