@@ -6,6 +6,8 @@ Run: .venv/bin/python benchmarks/bench_cache.py
 
 from __future__ import annotations
 
+import argparse
+
 import time
 
 import numpy as np
@@ -83,4 +85,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__).parse_args()  # --help, and no stray arguments
     main()

@@ -11,6 +11,8 @@ Run: .venv/bin/python benchmarks/bench_capture.py
 
 from __future__ import annotations
 
+import argparse
+
 import os
 import time
 
@@ -64,4 +66,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__).parse_args()  # --help, and no stray arguments
     main()

@@ -9,6 +9,8 @@ Run: .venv/bin/python benchmarks/bench_kernels.py
 
 from __future__ import annotations
 
+import argparse
+
 import time
 
 import numpy as np
@@ -85,4 +87,5 @@ def main() -> None:
             print(f"{dist:8} {name:22} {threads:>7} {s * 1e3:>9.2f} {gbps:>14.2f} {gbps / stream:>6.2f}")
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__).parse_args()  # --help, and no stray arguments
     main()

@@ -4,6 +4,7 @@ Issue 13 asks < 0.5 s for --help and --version. Timed side by side with a bare i
 in one run, several rounds, median reported; the load average is printed with the result.
 """
 
+import argparse
 import os
 import statistics
 import subprocess
@@ -38,4 +39,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__).parse_args()  # --help, and no stray arguments
     main()

@@ -7,6 +7,7 @@ after = `accelsim probe` of this machine. Each case is measured once and predict
 Writes benchmarks/validate/{rows.csv, summary.json, validate.png, validate.pdf, probed_hw.yaml, probe_report.json}.
 """
 
+import argparse
 import json
 import sys
 import time
@@ -67,4 +68,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__).parse_args()  # --help, and no stray arguments
     main()

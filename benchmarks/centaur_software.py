@@ -4,6 +4,7 @@ Writes benchmarks/validate/centaur_software.csv: model, batch, profile, fidelity
 speed-up, and the CPU-only embedding / MLP times, for docs/centaur_results.md.
 """
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -42,4 +43,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__).parse_args()  # --help, and no stray arguments
     main()

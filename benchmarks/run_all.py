@@ -1,5 +1,6 @@
 """Run every benchmark in this folder, one after another (`make bench`)."""
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__).parse_args()  # --help, and no stray arguments
     failed = []
     for script in sorted(HERE.glob("bench_*.py")):
         print(f"== {script.name}", flush=True)
