@@ -7,7 +7,6 @@ Run: .venv/bin/python benchmarks/bench_cache.py
 from __future__ import annotations
 
 import argparse
-
 import time
 
 import numpy as np

@@ -12,7 +12,6 @@ Run: .venv/bin/python benchmarks/bench_capture.py
 from __future__ import annotations
 
 import argparse
-
 import os
 import time
 

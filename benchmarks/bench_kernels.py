@@ -10,7 +10,6 @@ Run: .venv/bin/python benchmarks/bench_kernels.py
 from __future__ import annotations
 
 import argparse
-
 import time
 
 import numpy as np
