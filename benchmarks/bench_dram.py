@@ -9,6 +9,7 @@ shown; on a shared machine the CPU-time rate is the steadier figure.
     .venv/bin/python benchmarks/bench_dram.py [--sizes 250000 500000 1000000] [--repeat 3]
     .venv/bin/python benchmarks/bench_dram.py --fidelity   # the DRAM fidelity table (benchmarks/RESULTS.md)
     .venv/bin/python benchmarks/bench_dram.py --ramulator1 [--write-traces DIR]   # against Ramulator 1
+    .venv/bin/python benchmarks/bench_dram.py --hash   # one hash of every completion time and counter (equality)
 
 The fidelity table runs the standard synthetic patterns on three DDR4-2400 controllers: the preset with
 DRAMsim3's mapping (rochrababgco) and one shared 16-entry queue; the same with DRAMsim3's queue structure as the
@@ -159,6 +160,35 @@ def ramulator1_table(n: int, trace_dir: Path | None) -> None:
                 path.write_text("".join(f"{int(c)} 0x{int(a):x} {'W' if x else 'R'}\n" for c, a, x in zip(cyc, addr, w)))
 
 
+HASH_PRESETS = ("DDR4-2400", "ddr4_3200", "ddr5_4800", "hbm2")
+
+
+def equality_hash(n: int = 10_000) -> str:
+    """sha256 over completion times and counters of 4 presets x 3 queue depths x 2 page policies x 2 schedulers
+    x 3 queue structures, 2 channels, 30% writes, saturated and offered-load arrivals: equal hashes, same model."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for preset in HASH_PRESETS:
+        for depth in (4, 16, 32):
+            for policy in ("open", "closed"):
+                for scheduler in ("frfcfs", "fcfs"):
+                    for structure in ("shared", "per_rank", "per_bank"):
+                        cfg = load_dram(preset, channels=2, queue_depth=depth, page_policy=policy,
+                                        scheduler=scheduler, queue_structure=structure, command_queue_depth=8)
+                        rng = np.random.default_rng(depth)
+                        for kind in ("random", "gather-zipf", "sequential"):
+                            addr = make_trace(kind, n, cfg.capacity_bytes, seed=depth)
+                            w = rng.random(addr.size) < 0.3
+                            for arr in (np.zeros(addr.size), np.sort(rng.random(addr.size)) * addr.size * 3.0):
+                                res = Dram(cfg).simulate(arr, addr, w)
+                                h.update(np.ascontiguousarray(res.completion_ns).tobytes())
+                                for v in res.counters.per_bank.values():
+                                    h.update(np.ascontiguousarray(v).tobytes())
+                                h.update(np.ascontiguousarray(res.counters.bank_busy_ns).tobytes())
+    return h.hexdigest()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[250_000, 500_000, 1_000_000])
@@ -168,7 +198,11 @@ def main() -> None:
                     help="our side of the side-by-side table against Ramulator 1 (benchmarks/RESULTS.md)")
     ap.add_argument("--write-traces", type=Path, metavar="DIR",
                     help="with --ramulator1: also write its traces to DIR, one 'cycle 0xaddr R|W' line a request")
+    ap.add_argument("--hash", action="store_true", help="print the equality hash instead (run it in both trees)")
     args = ap.parse_args()
+    if args.hash:
+        print(equality_hash())
+        return
     if args.ramulator1:
         ramulator1_table(200_000, args.write_traces)
         return

@@ -17,7 +17,7 @@ from accelsim.config.dram import DramConfig
 from accelsim.errors import InputError
 from accelsim.hw.dram import (DRAMSIM3_NAMES, Dram, DramResult, arrival_cycles, bucket_low_ns, histogram_bucket,
                               prepare_requests)
-from accelsim.kernels.dram_timing import COUNTER_NAMES
+from accelsim.kernels.dram_state import COUNTER_NAMES
 
 _EXACT_BELOW = 4096
 _SIG_BITS = 12
