@@ -138,6 +138,9 @@ def build() -> Path:
                 cc.export(name, _numba_signature(ret, types))(getattr(importlib.import_module(source), name).py_func)
             cc.compile()
             os.replace(Path(tmp) / cc.output_file, path)
+        for old in path.parent.glob(f"{MODULE}.*{importlib.machinery.EXTENSION_SUFFIXES[0]}"):
+            if old != path:  # a build of an earlier source: nothing loads it any more
+                old.unlink(missing_ok=True)
     return path
 
 
