@@ -4,11 +4,13 @@ Traces: sequential 64 B lines; uniform random 64 B lines over the whole memory; 
 (4 consecutive 64 B requests) over a 1M-row table, rows uniform or Zipf(1.09) with a random permutation of
 row ids. Every request arrives at t = 0 (the controller queue stays full: the scheduler's worst case).
 The first call's JIT compile is excluded (warm-up on a small trace). Wall and process CPU time are both
-shown; on a shared machine the CPU-time rate is the steadier figure.
+shown, and the channel kernel's own CPU time (M req/s, without the address decoding and sorting around it);
+on a shared machine the CPU-time rates are the steadier figures.
 
     .venv/bin/python benchmarks/bench_dram.py [--sizes 250000 500000 1000000] [--repeat 3]
     .venv/bin/python benchmarks/bench_dram.py --fidelity   # the DRAM fidelity table (benchmarks/RESULTS.md)
     .venv/bin/python benchmarks/bench_dram.py --ramulator1 [--write-traces DIR]   # against Ramulator 1
+    .venv/bin/python benchmarks/bench_dram.py --hash   # one hash of every completion time and counter (equality)
 
 The fidelity table runs the standard synthetic patterns on three DDR4-2400 controllers: the preset with
 DRAMsim3's mapping (rochrababgco) and one shared 16-entry queue; the same with DRAMsim3's queue structure as the
@@ -159,6 +161,35 @@ def ramulator1_table(n: int, trace_dir: Path | None) -> None:
                 path.write_text("".join(f"{int(c)} 0x{int(a):x} {'W' if x else 'R'}\n" for c, a, x in zip(cyc, addr, w)))
 
 
+HASH_PRESETS = ("DDR4-2400", "ddr4_3200", "ddr5_4800", "hbm2")
+
+
+def equality_hash(n: int = 10_000) -> str:
+    """sha256 over completion times and counters of 4 presets x 3 queue depths x 2 page policies x 2 schedulers
+    x 3 queue structures, 2 channels, 30% writes, saturated and offered-load arrivals: equal hashes, same model."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for preset in HASH_PRESETS:
+        for depth in (4, 16, 32):
+            for policy in ("open", "closed"):
+                for scheduler in ("frfcfs", "fcfs"):
+                    for structure in ("shared", "per_rank", "per_bank"):
+                        cfg = load_dram(preset, channels=2, queue_depth=depth, page_policy=policy,
+                                        scheduler=scheduler, queue_structure=structure, command_queue_depth=8)
+                        rng = np.random.default_rng(depth)
+                        for kind in ("random", "gather-zipf", "sequential"):
+                            addr = make_trace(kind, n, cfg.capacity_bytes, seed=depth)
+                            w = rng.random(addr.size) < 0.3
+                            for arr in (np.zeros(addr.size), np.sort(rng.random(addr.size)) * addr.size * 3.0):
+                                res = Dram(cfg).simulate(arr, addr, w)
+                                h.update(np.ascontiguousarray(res.completion_ns).tobytes())
+                                for v in res.counters.per_bank.values():
+                                    h.update(np.ascontiguousarray(v).tobytes())
+                                h.update(np.ascontiguousarray(res.counters.bank_busy_ns).tobytes())
+    return h.hexdigest()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[250_000, 500_000, 1_000_000])
@@ -168,7 +199,11 @@ def main() -> None:
                     help="our side of the side-by-side table against Ramulator 1 (benchmarks/RESULTS.md)")
     ap.add_argument("--write-traces", type=Path, metavar="DIR",
                     help="with --ramulator1: also write its traces to DIR, one 'cycle 0xaddr R|W' line a request")
+    ap.add_argument("--hash", action="store_true", help="print the equality hash instead (run it in both trees)")
     args = ap.parse_args()
+    if args.hash:
+        print(equality_hash())
+        return
     if args.ramulator1:
         ramulator1_table(200_000, args.write_traces)
         return
@@ -176,22 +211,37 @@ def main() -> None:
         fidelity_table()
         return
     cfg = load_dram("DDR4-2400", channels=4)
-    dram = Dram(cfg)
+    import accelsim.hw.dram as dram_module
+
+    kernel_cpu = [0.0]
+    before_seam = hasattr(dram_module, "run_channel")  # an older tree (side by side): no `kernel` argument yet
+    default = dram_module.run_channel if before_seam else Dram(cfg)._kernel
+
+    def timed_kernel(*a):
+        c0 = time.process_time()
+        out = default(*a)
+        kernel_cpu[0] += time.process_time() - c0
+        return out
+
+    if before_seam:
+        dram_module.run_channel = timed_kernel
+    dram = Dram(cfg) if before_seam else Dram(cfg, kernel=timed_kernel)  # the kernel's own CPU time
     dram.simulate(np.zeros(64), np.arange(64) * 64, np.zeros(64, bool))  # JIT warm-up
     print(f"{cfg.standard} x {cfg.channels} channels, queue {cfg.queue_depth}, {cfg.scheduler}, "
-          f"peak {cfg.peak_bandwidth_gbps:.1f} GB/s")
-    print(f"{'trace':<16}{'requests':>10}{'wall s':>9}{'Mreq/s wall':>13}{'Mreq/s cpu':>12}{'GB/s':>8}"
-          f"{'row hits':>10}")
+          f"peak {cfg.peak_bandwidth_gbps:.1f} GB/s, kernel {getattr(default, '__module__', None) or 'built'}")
+    print(f"{'trace':<16}{'requests':>10}{'wall s':>9}{'Mreq/s wall':>13}{'Mreq/s cpu':>12}{'kernel cpu':>12}"
+          f"{'GB/s':>8}{'row hits':>10}")
     for kind in ("sequential", "random", "gather-uniform", "gather-zipf"):
         for n in args.sizes:
             addr = make_trace(kind, n, cfg.capacity_bytes)
             z, w = np.zeros(n), np.zeros(n, bool)
-            wall, cpu = np.inf, np.inf
+            wall, cpu, kcpu = np.inf, np.inf, np.inf
             for _ in range(args.repeat):
-                t0, c0 = time.perf_counter(), time.process_time()
+                t0, c0, kernel_cpu[0] = time.perf_counter(), time.process_time(), 0.0
                 res = dram.simulate(z, addr, w)
                 wall, cpu = min(wall, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
-            print(f"{kind:<16}{n:>10}{wall:>9.3f}{n / wall / 1e6:>13.2f}{n / cpu / 1e6:>12.2f}"
+                kcpu = min(kcpu, kernel_cpu[0])
+            print(f"{kind:<16}{n:>10}{wall:>9.3f}{n / wall / 1e6:>13.2f}{n / cpu / 1e6:>12.2f}{n / kcpu / 1e6:>12.2f}"
                   f"{res.bandwidth_gbps:>8.1f}{res.counters.row_hit_rate:>10.3f}")
 
 

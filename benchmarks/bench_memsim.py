@@ -78,7 +78,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         traces = [p for n in args.sizes for kind in args.kinds
                   for p in write_traces(kind, n, Path(tmp), n <= args.text_up_to)]
-        for tree in trees:  # compile or load each tree's numba caches outside the timed runs
+        for tree in trees:  # compile or load each tree's numba caches (or ahead-of-time build) outside the timed runs
             for warm in {p.suffix: p for p in traces}.values():
                 run_once(tree, warm)
         runs: dict = {}

@@ -10,7 +10,8 @@ Text traces, one request per line (blank lines and `#` comments are allowed):
 A file holds one of the two. Time stamps must not go backwards. A binary trace (`--save-binary` writes one)
 starts with the 8 bytes `ASIMTRC1` followed by records of little-endian int64 cycle, int64 address and one byte
 is-write; it is read without parsing. The detailed model streams the trace in chunks, so memory stays flat as
-the trace grows; `--fidelity analytic` reads it whole.
+the trace grows; `--fidelity analytic` reads it whole. The first run compiles the DRAM and trace kernels ahead
+of time (accelsim.kernels.aot, ~30 s once); later runs load them without numba.
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ _PROBLEMS = {
 
 
 def _text_chunks(path: Path, f):
-    from accelsim.kernels.memtrace import parse_lines  # numba: only when a text trace is read
+    from accelsim.kernels import aot
 
+    parse_lines = aot.kernel("parse_lines")
     st = np.zeros(3, np.int64)
     line0 = 0
     rest = b""
@@ -149,12 +151,14 @@ def load_memsim_dram(args: argparse.Namespace):
 def run_memsim(args: argparse.Namespace) -> dict:
     """Simulate the trace and return the report (units in the keys)."""
     from accelsim.hw import dram_replay
+    from accelsim.kernels import aot
 
     cfg = load_memsim_dram(args)
     if args.epoch_ns is not None and not (math.isfinite(args.epoch_ns) and args.epoch_ns > 0):
         raise InputError(f"--epoch-ns: expected a positive number of ns, got {args.epoch_ns}")
     if args.epoch_ns is not None and args.epoch_ns > 2**48:  # its cycle count must fit a 64-bit integer
         raise InputError(f"--epoch-ns: {args.epoch_ns:g} ns is longer than any run (limit 2^48 ns)")
+    aot.ensure()  # the kernels without numba's start-up (~0.7 s a process): built on the first run
     t0 = time.perf_counter()
     if args.save_binary:
         write_binary(args.save_binary, trace_chunks(args.trace))

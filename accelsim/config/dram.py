@@ -11,7 +11,7 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, field_va
 from accelsim.config.base import Model, Sourced, parse_model, read_ini, read_yaml, resolve_named
 from accelsim.errors import InputError
 from accelsim.hw.address_map import AddressMap
-from accelsim.kernels.dram_timing import COMMANDS, LEVELS, SCHEDULER_CODES
+from accelsim.kernels.dram_state import COMMANDS, LEVELS, SCHEDULER_CODES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DRAM_DIR = REPO_ROOT / "hwconfigs" / "dram"

@@ -16,8 +16,9 @@ import numpy as np
 
 from accelsim.config.dram import DramConfig, constraint_table
 from accelsim.errors import InputError
-from accelsim.kernels.dram_timing import (COUNTER_NAMES, REFRESH_CODES, SCHEDULER_CODES, ChannelState,
-                                          commands_by_preceding, run_channel)
+from accelsim.kernels import aot
+from accelsim.kernels.dram_state import (COUNTER_NAMES, REFRESH_CODES, SCHEDULER_CODES, ChannelState,
+                                         commands_by_preceding)
 
 
 # DRAMsim3's statistic names for our counters (src/simple_stats.cc); the row-miss / row-conflict split has no
@@ -188,10 +189,12 @@ class Served:
 
 
 class Dram:
-    """Request-level DRAM model of `cfg`."""
+    """Request-level DRAM model of `cfg`; `kernel` is the channel kernel (default: the ahead-of-time build if
+    there is one, else numba's JIT; both give the same results)."""
 
-    def __init__(self, cfg: DramConfig):
+    def __init__(self, cfg: DramConfig, kernel=None):
         self.cfg = cfg
+        self._kernel = kernel or aot.kernel("run_channel")
         self._nodes, self._nnodes = _node_table(cfg)
         self._con = np.array(constraint_table(cfg), dtype=np.int64).reshape(-1, 6)
         self._con[:, 3] = np.maximum(self._con[:, 3], 0)  # a negative latency is no constraint
@@ -222,12 +225,15 @@ class Dram:
         size = n + cfg.queue_depth + cfg.write_queue_depth + self._n_cq * cfg.command_queue_depth
         out_idx, out_arr, out_cyc = (np.empty(size, np.int64) for _ in range(3))
         out_w = np.empty(size, np.bool_)
-        k = run_channel(arrival_cycle, bank, row, is_write, base, final, out_idx, out_arr, out_cyc, out_w,
-                        *state.arrays(), self._nodes, self._con, self._by_cmd, self._n_by_cmd, cfg.rank_nodes,
-                        cfg.bankgroups, cfg.banks_per_group, SCHEDULER_CODES[cfg.scheduler],
-                        cfg.page_policy == "closed", cfg.tCL, cfg.tCWL, cfg.burst_cycles, self._t_refi,
-                        REFRESH_CODES[cfg.refresh], self._w_high, self._w_low, cfg.dual_command_bus, self._cq_div,
-                        cfg.command_queue_depth, cfg.queue_depth)
+        # the kernel's types exactly (the ahead-of-time build takes no other); no copy when they already are
+        arrival_cycle, bank, row = (np.ascontiguousarray(x, np.int64) for x in (arrival_cycle, bank, row))
+        is_write = np.ascontiguousarray(is_write, np.bool_)
+        k = self._kernel(arrival_cycle, bank, row, is_write, base, final, out_idx, out_arr, out_cyc, out_w,
+                         *state.arrays(), self._nodes, self._con, self._by_cmd, self._n_by_cmd, cfg.rank_nodes,
+                         cfg.bankgroups, cfg.banks_per_group, SCHEDULER_CODES[cfg.scheduler],
+                         cfg.page_policy == "closed", cfg.tCL, cfg.tCWL, cfg.burst_cycles, self._t_refi,
+                         REFRESH_CODES[cfg.refresh], self._w_high, self._w_low, cfg.dual_command_bus, self._cq_div,
+                         cfg.command_queue_depth, cfg.queue_depth)
         return Served(out_idx[:k], out_arr[:k], out_cyc[:k], out_w[:k])
 
     def requests(self, addr: np.ndarray, is_write: np.ndarray) -> "ChannelRequests":

@@ -23,7 +23,7 @@ from accelsim.config.dram import DramConfig
 from accelsim.errors import InputError
 from accelsim.hw.dram import DramResult, arrival_cycles, arrival_order, make_counters, prepare_requests
 from accelsim.kernels.dram_closed_form import channel_bounds, leave_slots
-from accelsim.kernels.dram_timing import COUNTER_NAMES
+from accelsim.kernels.dram_state import COUNTER_NAMES
 
 @dataclass(frozen=True)
 class AnalyticRequests:

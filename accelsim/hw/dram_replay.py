@@ -17,7 +17,7 @@ from accelsim.config.dram import DramConfig
 from accelsim.errors import InputError
 from accelsim.hw.dram import (DRAMSIM3_NAMES, Dram, DramResult, arrival_cycles, bucket_low_ns, histogram_bucket,
                               prepare_requests)
-from accelsim.kernels.dram_timing import COUNTER_NAMES
+from accelsim.kernels.dram_state import COUNTER_NAMES
 
 _EXACT_BELOW = 4096
 _SIG_BITS = 12
@@ -27,8 +27,13 @@ MAX_EPOCHS = 1_000_000  # epoch statistics beyond this many epochs would outgrow
 def quantise(lat: np.ndarray) -> np.ndarray:
     """Latency cycles kept exact below 4096, else rounded down to 12 significant bits."""
     lat = np.asarray(lat, np.int64)
-    shift = np.maximum(np.floor(np.log2(np.maximum(lat, 1))).astype(np.int64) - (_SIG_BITS - 1), 0)
-    return np.where(lat < _EXACT_BELOW, lat, (lat >> shift) << shift)
+    big = np.flatnonzero(lat >= _EXACT_BELOW)
+    if big.size == 0:  # the common case: no logarithms to take
+        return lat
+    shift = np.floor(np.log2(lat[big])).astype(np.int64) - (_SIG_BITS - 1)
+    out = lat.copy()
+    out[big] = (lat[big] >> shift) << shift
+    return out
 
 
 @dataclass
@@ -59,8 +64,12 @@ class ReplayStats:
         first = int(arrival.min())
         self.first_arrival = first if self.first_arrival is None else min(self.first_arrival, first)
         self.last_completion = max(self.last_completion, int(completion.max()))
-        keys, counts = np.unique(quantise(lat[rd]), return_counts=True)
-        for k, c in zip(keys.tolist(), counts.tolist()):
+        q = quantise(lat[rd])
+        exact = q[q < _EXACT_BELOW]
+        by_value = np.bincount(exact) if exact.size else np.zeros(0, np.int64)  # a count, not a sort, per chunk
+        keys = np.flatnonzero(by_value)
+        big_keys, big_counts = np.unique(q[q >= _EXACT_BELOW], return_counts=True)
+        for k, c in zip(keys.tolist() + big_keys.tolist(), by_value[keys].tolist() + big_counts.tolist()):
             self.latency_counts[k] = self.latency_counts.get(k, 0) + c
         if self.epoch_cycles:
             e = completion // self.epoch_cycles

@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _hex_digit(c):
     if 48 <= c <= 57:
         return c - 48
@@ -17,20 +17,21 @@ def _hex_digit(c):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def parse_lines(buf, addr, is_write, cycle, st):
     """Parse whole lines of `buf`; returns (records, problem code, index of the bad line in buf).
 
     st carries across chunks: [format (0 unknown, 3 DRAMsim3, 2 Ramulator), previous cycle, records so far].
+    Allocates nothing (the ahead-of-time build, accelsim.kernels.aot, runs without numba's runtime): a line's
+    first three tokens are kept as scalars, and a line with more is refused before they are needed.
     """
     n = buf.size
     k = 0
     line = 0
     i = 0
-    starts = np.empty(4, np.int64)
-    ends = np.empty(4, np.int64)
     while i < n:
         ntok = 0
+        s0 = e0 = s1 = e1 = s2 = e2 = 0
         j = i
         while j < n and buf[j] != 10 and buf[j] != 35:  # newline, '#'
             if buf[j] == 32 or buf[j] == 9 or buf[j] == 13:
@@ -39,9 +40,12 @@ def parse_lines(buf, addr, is_write, cycle, st):
             s = j
             while j < n and buf[j] != 10 and buf[j] != 35 and buf[j] != 32 and buf[j] != 9 and buf[j] != 13:
                 j += 1
-            if ntok < 4:
-                starts[ntok] = s
-                ends[ntok] = j
+            if ntok == 0:
+                s0, e0 = s, j
+            elif ntok == 1:
+                s1, e1 = s, j
+            elif ntok == 2:
+                s2, e2 = s, j
             ntok += 1
         while j < n and buf[j] != 10:
             j += 1
@@ -52,7 +56,7 @@ def parse_lines(buf, addr, is_write, cycle, st):
                 st[0] = ntok
             elif st[0] != ntok:
                 return k, 6, line
-            s, e = starts[0], ends[0]
+            s, e = s0, e0
             if e - s < 3 or e - s > 17 or buf[s] != 48 or (buf[s + 1] != 120 and buf[s + 1] != 88):
                 return k, 2, line
             v = np.int64(0)
@@ -62,7 +66,7 @@ def parse_lines(buf, addr, is_write, cycle, st):
                     return k, 2, line
                 v = v * 16 + d
             addr[k] = v
-            s, e = starts[1], ends[1]
+            s, e = s1, e1
             word = 0
             for p in range(s, min(e, s + 6)):
                 word = word * 256 + (buf[p] & 0xDF)  # upper-case letters
@@ -77,7 +81,7 @@ def parse_lines(buf, addr, is_write, cycle, st):
             else:
                 return k, 3, line
             if ntok == 3:
-                s, e = starts[2], ends[2]
+                s, e = s2, e2
                 if e - s > 18:
                     return k, 4, line
                 c = np.int64(0)
