@@ -86,7 +86,7 @@ class Machine:
             end = float(dram.completion_ns.max())
         else:
             dram = port.dram.simulate(np.full(owner.size, fabric), line_addr, np.zeros(owner.size, dtype=np.bool_))
-            ready = np.zeros(first.size)
-            np.maximum.at(ready, owner, dram.completion_ns + fabric)
+            # each request's lines are consecutive (nbytes > 0: at least one request)
+            ready = np.maximum(0.0, np.maximum.reduceat(dram.completion_ns + fabric, np.cumsum(lines) - lines))
             end = float(links.transfer(ready, lines * line, direction).completion_ns.max())
         return end, float(links.counters.wire_bits.sum()), counter_dict(dram.counters)
