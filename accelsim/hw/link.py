@@ -101,7 +101,10 @@ class _Channels:
         bad = np.flatnonzero((dirn != 0) & (dirn != 1))
         if bad.size:
             raise InputError(f"transfer: direction[{bad[0]}] = {dirn[bad[0]]}; expected 0 (to device) or 1 (to host)")
-        bad = np.flatnonzero(~np.isin(payload, self.allowed_payload_bytes))
+        allowed = np.zeros(payload.shape, dtype=np.bool_)
+        for size in self.allowed_payload_bytes:  # a handful of sizes: cheaper than np.isin's sort
+            allowed |= payload == size
+        bad = np.flatnonzero(~allowed)
         if bad.size:
             raise InputError(f"transfer: payload_bytes[{bad[0]}] = {payload[bad[0]]} is not an allowed request size "
                              f"{tuple(int(b) for b in self.allowed_payload_bytes)}")
@@ -138,9 +141,9 @@ def request_line_addresses(first_addr: np.ndarray, lines: np.ndarray, line_bytes
 class LinkSet:
     """Detailed model of all channels; queue and credit state persists across transfer() calls until reset()."""
 
-    def __init__(self, cfg: LinksConfig):
+    def __init__(self, cfg: LinksConfig, channels: _Channels | None = None):
         self.cfg = cfg
-        self._ch = _Channels(cfg)
+        self._ch = channels if channels is not None else _Channels(cfg)
         n_ch = len(cfg.channels)
         self._up_free = np.empty(n_ch)
         self._down_free = np.empty(n_ch)
@@ -149,6 +152,10 @@ class LinkSet:
         self._rr_next = np.empty(1, dtype=np.int64)
         self._assigned_bytes = np.empty(n_ch)
         self.reset()
+
+    def fresh(self) -> "LinkSet":
+        """Idle links of the same channels (their parameter tables shared, not rebuilt)."""
+        return LinkSet(self.cfg, self._ch)
 
     def reset(self) -> None:
         """Idle links, all credits free, counters zero."""
@@ -202,10 +209,14 @@ class AnalyticLinkSet:
     the share-weighted mean in the fluid. No state carries across calls.
     """
 
-    def __init__(self, cfg: LinksConfig):
+    def __init__(self, cfg: LinksConfig, channels: _Channels | None = None):
         self.cfg = cfg
-        self._ch = _Channels(cfg)
+        self._ch = channels if channels is not None else _Channels(cfg)
         self.reset()
+
+    def fresh(self) -> "AnalyticLinkSet":
+        """The same channels with zero counters (their parameter tables shared, not rebuilt)."""
+        return AnalyticLinkSet(self.cfg, self._ch)
 
     def reset(self) -> None:
         """Zero the counters."""

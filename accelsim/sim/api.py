@@ -150,7 +150,10 @@ def load_batches(p: Point) -> list[Batch]:
 
 def _device_busy(stages: pd.DataFrame) -> pd.Series:
     busy = stages.groupby("device")["duration_ns"].sum()
-    for held, group in stages[stages["also_holds"] != ""].groupby("also_holds"):
+    holds = stages["also_holds"].to_numpy() != ""
+    if not holds.any():  # no phase holds a second part (the frame filter and groupby below cost more)
+        return busy
+    for held, group in stages[holds].groupby("also_holds"):
         for d in held.split(","):
             busy[d] = busy.get(d, 0.0) + float(group["duration_ns"].sum())
     return busy

@@ -31,6 +31,7 @@ class Machine:
     dense: DenseEngine | None = field(init=False, default=None)
     resources: ResourceReport | None = field(init=False, default=None)
     tapes: TapeDeck = field(init=False, default_factory=TapeDeck)
+    _links: LinkSet | AnalyticLinkSet | None = field(init=False, default=None, repr=False)  # what new_links copies
 
     def __post_init__(self) -> None:
         hw = self.hw
@@ -59,7 +60,9 @@ class Machine:
 
     def new_links(self):
         """Idle links of this run's fidelity."""
-        return LinkSet(self.hw.links) if self.fidelity == "detailed" else AnalyticLinkSet(self.hw.links)
+        if self._links is None:
+            self._links = LinkSet(self.hw.links) if self.fidelity == "detailed" else AnalyticLinkSet(self.hw.links)
+        return self._links.fresh()
 
     def bulk_transfer(self, nbytes: int, to_host: bool, port: Port) -> tuple[float, float, dict]:
         """(time, wire bits, DRAM counters) to copy `nbytes` between host DRAM and the accelerator.

@@ -164,3 +164,14 @@ def test_kernel_passes_equal_the_numpy_form_bit_for_bit(n, seed, channels, ranks
     pc = got.counters.per_channel
     assert [(int(h), int(m), int(c)) for h, m, c in zip(pc["row_hits"], pc["row_misses"], pc["row_conflicts"])] \
         == counts
+
+
+@settings(max_examples=80, deadline=None)
+@given(n=st.integers(0, 1200), seed=st.integers(0, 2**31), scale=st.integers(-3, 12), lo=st.integers(0, 9))
+def test_kernel_pairwise_sum_is_numpys_sum_bit_for_bit(n, seed, scale, lo):
+    """The kernel's sum of a slice (a channel's latencies) is numpy's, pairwise blocks and all."""
+    from accelsim.kernels.dram_closed_form import pairwise_sum
+    rng = np.random.default_rng(seed)
+    a = rng.random(n + lo) * 10.0 ** rng.integers(scale - 3, scale + 1, n + lo)
+    assert pairwise_sum(a, lo, n) == a[lo:lo + n].sum()
+    assert np.float64(pairwise_sum(a, lo, n)).view(np.int64) == a[lo:lo + n].sum().view(np.int64)
