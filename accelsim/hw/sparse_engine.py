@@ -95,13 +95,14 @@ class HostReadPath:
         return self._last
 
     def serve(self, issue_ns: np.ndarray, req_addr: np.ndarray, req_lines: np.ndarray) -> np.ndarray:
-        """Completion time of each multi-line read issued at `issue_ns`."""
-        return self.reads(req_addr, req_lines)(issue_ns)
+        """Completion time of each multi-line read issued at `issue_ns` (one counted pass)."""
+        return self.reads(req_addr, req_lines, repeated=False)(issue_ns)
 
-    def reads(self, req_addr: np.ndarray, req_lines: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    def reads(self, req_addr: np.ndarray, req_lines: np.ndarray, repeated: bool = True
+              ) -> Callable[[np.ndarray], np.ndarray]:
         """issue_ns -> completion of each of these multi-line reads (what a closed loop times again and again:
-        their lines are split and decoded once; where the models time without counting, a pass only times and
-        the last one is counted when asked, see `last`)."""
+        their lines are split and decoded once; where the models time without counting, a `repeated` pass
+        only times and the last one is counted when asked, see `last`)."""
         line_addr, line_owner = request_line_addresses(req_addr, req_lines, self.line_bytes)
         dram_reads = fixed_requests(self.dram, line_addr, np.zeros(line_addr.size, dtype=np.bool_))
         payload = req_lines * self.line_bytes
@@ -128,8 +129,7 @@ class HostReadPath:
 
         dram_times = dram_reads.completion_ns
         timer = getattr(links, "timer", None)
-        link_times = timer(payload, to_device) if dram_times is not None and timer is not None else None
-        if link_times is None:
+        if not repeated or dram_times is None or timer is None or (link_times := timer(payload, to_device)) is None:
             return counted
 
         def timed(issue_ns: np.ndarray) -> np.ndarray:
