@@ -21,8 +21,8 @@ import numpy as np
 
 from accelsim.config.dram import DramConfig
 from accelsim.errors import InputError
-from accelsim.hw.dram import DramResult, arrival_cycles, arrival_order, make_counters, prepare_requests
-from accelsim.kernels.dram_closed_form import serve_pass
+from accelsim.hw.dram import DramResult, arrival_cycles, make_counters, prepare_requests
+from accelsim.kernels.dram_closed_form import channel_arrival_order, serve_pass
 from accelsim.kernels.dram_timing import COUNTER_NAMES
 
 @dataclass(frozen=True)
@@ -100,8 +100,7 @@ class AnalyticDram:
         if arrival.size and not (np.isfinite(arrival).all() and arrival.min() >= 0):
             raise InputError("arrival_ns must be finite and non-negative")
         arr_cyc = arrival_cycles(cfg, arrival)
-        order = arrival_order(arr_cyc, reqs.channel)
-        starts = np.searchsorted(reqs.channel[order], np.arange(cfg.channels + 1))
+        order, starts = channel_arrival_order(arr_cyc, reqs.channel, cfg.channels)
         completion_ns, kinds, busy, span = serve_pass(
             order, starts, arr_cyc, reqs.bank, reqs.row, reqs.is_write, cfg.tck_ns, cfg.banks_per_channel,
             cfg.banks_per_rank, cfg.rank_nodes, cfg.page_policy != "closed", cfg.pseudo_channels > 1,
