@@ -1,7 +1,8 @@
-"""The analytic DRAM's per-request passes (hw.dram_analytic) as single loops: row classes, per-channel bounds,
-completion times. Each loop does, element for element, the arithmetic the numpy form did (same operations in
-the same order), so the results are the same to the bit; what goes is the sort that grouped requests by bank
-and the dozens of small array operations per channel."""
+"""The analytic DRAM's per-request passes (hw.dram_analytic) as single loops: the (channel, arrival) order,
+row classes, per-channel bounds and service slots, completion times; one kernel call per pass. Each loop does,
+element for element, the arithmetic the numpy form did (same operations in the same order; sums in numpy's
+pairwise order), so the results are the same to the bit; what goes is the sort that grouped requests by bank,
+the comparison sort of the arrivals and the dozens of small array operations per channel."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""numba kernels for CPU-accelerator links: request steering, credit-limited full-duplex FIFO timing, and
-coalescing of line addresses into naturally aligned multi-line requests.
+"""numba kernels for CPU-accelerator links: request steering, credit-limited full-duplex FIFO timing,
+coalescing of line addresses into naturally aligned multi-line requests, and the analytic twin's fluid bound.
 
 Each channel has one FIFO per direction, so its wire never carries more than its bandwidth; a request holds
 one of the channel's credits from issue to completion. Steering policies are selected by an int code;
