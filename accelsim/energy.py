@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from accelsim.config.energy import EnergyConfig
@@ -20,7 +21,9 @@ def energy_table(hw: SystemConfig, counters: pd.DataFrame, makespan_ns: float) -
 
     def _count(device: str, counter: str) -> float:
         idx = groups.get((device, counter))
-        return float(pd.Series(values[idx]).sum()) if idx else 0.0
+        if not idx:
+            return 0.0
+        return float(np.nansum(values[idx]))  # Series.sum's arithmetic: NaN as nothing, then numpy's sum
 
     def add(device: str, component: str, action: str, count: float, pj_each: float) -> None:
         rows.append((device, component, action, count, count * pj_each))
@@ -40,4 +43,5 @@ def energy_table(hw: SystemConfig, counters: pd.DataFrame, makespan_ns: float) -
         add("accelerator", "sram", "bytes", sram, e.accel_sram_pj_per_byte)
         add("sparse_engine", "reducer", "adds", _count("sparse_engine", "reduce_adds"), e.accel_add_pj)
         add("accelerator", "fabric", "static_ns", makespan_ns, e.accel_static_power_w * 1e3)
-    return pd.DataFrame(rows, columns=["device", "component", "action", "count", "energy_pj"])
+    columns = ("device", "component", "action", "count", "energy_pj")
+    return pd.DataFrame({c: [r[i] for r in rows] for i, c in enumerate(columns)})

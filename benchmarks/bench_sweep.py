@@ -58,9 +58,9 @@ def main() -> int:
     from accelsim.sweep.spec import load_callable
 
     spec, _ = load_spec(make_spec(args.points, args.real, args.fidelity))
-    n = args.points
     rows = []
     pts, t = timed(lambda: expand(spec))
+    n = len(pts)  # distinct points: the real grid's batch sizes repeat (1,000 asked for are 800 points)
     rows.append(("expand (resolve + hash)", n, t))
     runner = load_callable(spec.runner, field="runner")
     _, t = timed(lambda: [runner(p.config) for p in pts])

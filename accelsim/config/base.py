@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from pathlib import Path
@@ -41,6 +42,14 @@ def _number_kind(annotation: Any) -> str | None:
     return {int: "int", float: "float"}.get(annotation)
 
 
+@functools.cache
+def _number_fields(cls: type) -> tuple[tuple[str, str], ...]:
+    """(name, "int" or "float") of every numeric field of a model class: its annotations never change, and
+    reading them (typing.get_origin per field) on every validation was most of a config's validation time."""
+    return tuple((name, kind) for name, field in cls.model_fields.items()
+                 if (kind := _number_kind(field.annotation)) is not None)
+
+
 def _check_number(v: Any, kind: str) -> None:
     if isinstance(v, bool):
         raise ValueError(f"expected {'an integer' if kind == 'int' else 'a number'}, got a boolean ({v})")
@@ -67,9 +76,8 @@ class Model(BaseModel):
         if not isinstance(data, dict):
             return data
         errors = []
-        for name, field in cls.model_fields.items():
-            kind = _number_kind(field.annotation)
-            if kind is None or name not in data:
+        for name, kind in _number_fields(cls):
+            if name not in data:
                 continue
             v = data[name]
             for item in (v if isinstance(v, (list, tuple)) else (v,)):

@@ -21,8 +21,8 @@ import numpy as np
 
 from accelsim.config.dram import DramConfig
 from accelsim.errors import InputError
-from accelsim.hw.dram import DramResult, arrival_cycles, arrival_order, make_counters, prepare_requests
-from accelsim.kernels.dram_closed_form import channel_bounds, leave_slots
+from accelsim.hw.dram import DramResult, arrival_cycles, make_counters, prepare_requests
+from accelsim.kernels.dram_closed_form import channel_arrival_order, serve_pass
 from accelsim.kernels.dram_state import COUNTER_NAMES
 
 @dataclass(frozen=True)
@@ -65,42 +65,20 @@ class AnalyticDram:
         """Completion times and counters from the closed-form bounds."""
         return self.serve(arrival_ns, self.requests(addr, is_write))
 
+    def completion_ns(self, arrival_ns: np.ndarray, reqs: AnalyticRequests) -> np.ndarray:
+        """Completion times alone of decoded requests arriving at `arrival_ns` (what a closed loop's passes
+        need; `serve` adds the counters)."""
+        return self._pass(arrival_ns, reqs)[1]
+
     def serve(self, arrival_ns: np.ndarray, reqs: AnalyticRequests) -> DramResult:
         """Completion times and counters of decoded requests arriving at `arrival_ns`."""
         cfg = self.cfg
-        arrival = np.ascontiguousarray(arrival_ns, dtype=np.float64)
-        if arrival.ndim != 1 or arrival.size != reqs.size:
-            raise InputError(f"arrival_ns must be a 1-D array of {reqs.size} arrivals, got shape {arrival.shape}")
-        if arrival.size and not (np.isfinite(arrival).all() and arrival.min() >= 0):
-            raise InputError("arrival_ns must be finite and non-negative")
-        n = arrival.size
-        arr_cyc = arrival_cycles(cfg, arrival)
-        order = arrival_order(arr_cyc, reqs.channel)
-        starts = np.searchsorted(reqs.channel[order], np.arange(cfg.channels + 1))
-        kinds, lat, bank_cyc, busy, acts, per_rank, switches = channel_bounds(
-            order, starts, reqs.bank, reqs.row, reqs.is_write, cfg.banks_per_channel, cfg.banks_per_rank,
-            cfg.rank_nodes, cfg.page_policy != "closed", cfg.tRC, cfg.tCCD_L, cfg.tRAS, cfg.tCL + cfg.burst_cycles,
-            cfg.tCWL + cfg.burst_cycles, cfg.tRCD, cfg.tRP + cfg.tRCD, self.refresh_wait_cycles())
-        lat_in_order = lat[order]
+        arrival, completion_ns, kinds, busy, span = self._pass(arrival_ns, reqs)
         counts = np.zeros((cfg.channels, len(COUNTER_NAMES)), np.int64)
-        slot = np.zeros(cfg.channels)
-        act_slot = max(cfg.tRRD_S, cfg.tFAW / 4)
-        refresh_stretch = cfg.tREFI / (cfg.tREFI - cfg.tRFC)
-        for ch in range(cfg.channels):
-            m = int(starts[ch + 1] - starts[ch])
-            if m == 0:
-                continue
-            if cfg.pseudo_channels > 1:  # each pseudo-channel has its own bus: no rank switches
-                bus = per_rank[ch].max() * cfg.burst_cycles
-            else:
-                bus = m * cfg.burst_cycles + int(switches[ch]) * cfg.tRTRS
-            service = max(bus, bank_cyc[ch].max(), acts[ch].max() * act_slot,
-                          lat_in_order[starts[ch]:starts[ch + 1]].sum() / cfg.queue_depth) * refresh_stretch
-            slot[ch] = service / m
-        completion, span = leave_slots(order, starts, arr_cyc, lat, slot)
+        per_channel = np.bincount(reqs.channel, minlength=cfg.channels)
         writes = np.bincount(reqs.channel[reqs.is_write], minlength=cfg.channels)
         for ch in range(cfg.channels):
-            m = int(starts[ch + 1] - starts[ch])
+            m = int(per_channel[ch])
             if m == 0:
                 continue
             hits, misses, conflicts = (int(v) for v in kinds[ch])
@@ -108,8 +86,25 @@ class AnalyticDram:
             counts[ch] = (m - int(writes[ch]), int(writes[ch]), n_open,
                           n_open if cfg.page_policy == "closed" else conflicts, hits, misses, conflicts,
                           cfg.rank_nodes * int(span[ch] // cfg.tREFI))
-        completion_ns = completion * cfg.tck_ns
-        sim_ns = float(completion_ns.max()) if n else 0.0
+        sim_ns = float(completion_ns.max()) if arrival.size else 0.0
         return DramResult(arrival, reqs.is_write, completion_ns,
                           make_counters(cfg, counts, busy * cfg.tck_ns, sim_ns,
                                         read_latency_ns=(completion_ns - arrival)[~reqs.is_write]))
+
+    def _pass(self, arrival_ns: np.ndarray, reqs: AnalyticRequests):
+        """(arrivals, completion_ns, row classes, bank busy cycles, span per channel) of one pass (one kernel)."""
+        cfg = self.cfg
+        arrival = np.ascontiguousarray(arrival_ns, dtype=np.float64)
+        if arrival.ndim != 1 or arrival.size != reqs.size:
+            raise InputError(f"arrival_ns must be a 1-D array of {reqs.size} arrivals, got shape {arrival.shape}")
+        if arrival.size and not (np.isfinite(arrival).all() and arrival.min() >= 0):
+            raise InputError("arrival_ns must be finite and non-negative")
+        arr_cyc = arrival_cycles(cfg, arrival)
+        order, starts = channel_arrival_order(arr_cyc, reqs.channel, cfg.channels)
+        completion_ns, kinds, busy, span = serve_pass(
+            order, starts, arr_cyc, reqs.bank, reqs.row, reqs.is_write, cfg.tck_ns, cfg.banks_per_channel,
+            cfg.banks_per_rank, cfg.rank_nodes, cfg.page_policy != "closed", cfg.pseudo_channels > 1,
+            cfg.burst_cycles, cfg.tRTRS, float(max(cfg.tRRD_S, cfg.tFAW / 4)), cfg.queue_depth,
+            cfg.tREFI / (cfg.tREFI - cfg.tRFC), cfg.tRC, cfg.tCCD_L, cfg.tRAS, cfg.tCL + cfg.burst_cycles,
+            cfg.tCWL + cfg.burst_cycles, cfg.tRCD, cfg.tRP + cfg.tRCD, self.refresh_wait_cycles())
+        return arrival, completion_ns, kinds, busy, span

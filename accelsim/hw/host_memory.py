@@ -36,10 +36,25 @@ def counter_dict(c: DramCounters) -> dict[str, float]:
     return out
 
 
-def fixed_requests(dram, addr: np.ndarray, is_write: np.ndarray) -> Callable[[np.ndarray], DramResult]:
+class FixedRequests:
     """arrival_ns -> the DRAM model's result for these requests, which a closed loop times again and again: a
-    model that can (`requests` / `serve`) decodes them once."""
-    if hasattr(dram, "requests"):
-        reqs = dram.requests(addr, is_write)
-        return lambda arrival_ns: dram.serve(arrival_ns, reqs)
-    return lambda arrival_ns: dram.simulate(arrival_ns, addr, is_write)
+    model that can (`requests` / `serve`) decodes them once. `completion_ns`: the times alone, without the
+    counters, where the model has such a pass (`completion_ns`); None otherwise."""
+
+    def __init__(self, dram, addr: np.ndarray, is_write: np.ndarray):
+        self.completion_ns: Callable[[np.ndarray], np.ndarray] | None = None
+        if hasattr(dram, "requests"):
+            reqs = dram.requests(addr, is_write)
+            self._serve = lambda arrival_ns: dram.serve(arrival_ns, reqs)
+            if hasattr(dram, "completion_ns"):
+                self.completion_ns = lambda arrival_ns: dram.completion_ns(arrival_ns, reqs)
+        else:
+            self._serve = lambda arrival_ns: dram.simulate(arrival_ns, addr, is_write)
+
+    def __call__(self, arrival_ns: np.ndarray) -> DramResult:
+        return self._serve(arrival_ns)
+
+
+def fixed_requests(dram, addr: np.ndarray, is_write: np.ndarray) -> FixedRequests:
+    """These requests of `dram`, decoded once to be timed at many arrival times (FixedRequests)."""
+    return FixedRequests(dram, addr, is_write)

@@ -9,6 +9,7 @@ back). Counter arrays are indexed [channel, wire direction] with the same 0 = to
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -100,7 +101,10 @@ class _Channels:
         bad = np.flatnonzero((dirn != 0) & (dirn != 1))
         if bad.size:
             raise InputError(f"transfer: direction[{bad[0]}] = {dirn[bad[0]]}; expected 0 (to device) or 1 (to host)")
-        bad = np.flatnonzero(~np.isin(payload, self.allowed_payload_bytes))
+        allowed = np.zeros(payload.shape, dtype=np.bool_)
+        for size in self.allowed_payload_bytes:  # a handful of sizes: cheaper than np.isin's sort
+            allowed |= payload == size
+        bad = np.flatnonzero(~allowed)
         if bad.size:
             raise InputError(f"transfer: payload_bytes[{bad[0]}] = {payload[bad[0]]} is not an allowed request size "
                              f"{tuple(int(b) for b in self.allowed_payload_bytes)}")
@@ -137,9 +141,9 @@ def request_line_addresses(first_addr: np.ndarray, lines: np.ndarray, line_bytes
 class LinkSet:
     """Detailed model of all channels; queue and credit state persists across transfer() calls until reset()."""
 
-    def __init__(self, cfg: LinksConfig):
+    def __init__(self, cfg: LinksConfig, channels: _Channels | None = None):
         self.cfg = cfg
-        self._ch = _Channels(cfg)
+        self._ch = channels if channels is not None else _Channels(cfg)
         n_ch = len(cfg.channels)
         self._up_free = np.empty(n_ch)
         self._down_free = np.empty(n_ch)
@@ -148,6 +152,10 @@ class LinkSet:
         self._rr_next = np.empty(1, dtype=np.int64)
         self._assigned_bytes = np.empty(n_ch)
         self.reset()
+
+    def fresh(self) -> "LinkSet":
+        """Idle links of the same channels (their parameter tables shared, not rebuilt)."""
+        return LinkSet(self.cfg, self._ch)
 
     def reset(self) -> None:
         """Idle links, all credits free, counters zero."""
@@ -201,10 +209,14 @@ class AnalyticLinkSet:
     the share-weighted mean in the fluid. No state carries across calls.
     """
 
-    def __init__(self, cfg: LinksConfig):
+    def __init__(self, cfg: LinksConfig, channels: _Channels | None = None):
         self.cfg = cfg
-        self._ch = _Channels(cfg)
+        self._ch = channels if channels is not None else _Channels(cfg)
         self.reset()
+
+    def fresh(self) -> "AnalyticLinkSet":
+        """The same channels with zero counters (their parameter tables shared, not rebuilt)."""
+        return AnalyticLinkSet(self.cfg, self._ch)
 
     def reset(self) -> None:
         """Zero the counters."""
@@ -213,41 +225,27 @@ class AnalyticLinkSet:
     def transfer(self, issue_ns: np.ndarray, payload_bytes: np.ndarray, direction: np.ndarray) -> TransferResult:
         """Lower-bound completion times; traffic is split over channels in proportion to bandwidth."""
         issue, payload, to_host = self._ch.validate(issue_ns, payload_bytes, direction)
+        bound = _CallBound(self, payload, to_host)
+        completion = bound(issue)
         n = issue.size
-        alone = self._ch.isolated_ns(payload).min(axis=0)
-        completion = np.empty(n)
-        if n:
-            completion = self._bound(issue, payload, to_host, alone)
         bw_share = (1.0 / self._ch.ns_per_byte) / (1.0 / self._ch.ns_per_byte).sum()
         counters = self._ch.count(np.repeat(bw_share[:, None], n, axis=1), payload, to_host,
-                                  completion - issue - alone)
+                                  completion - issue - bound.alone)
         self.counters = self.counters + counters
         return TransferResult(completion, np.full(n, -1, dtype=np.int16), counters)
 
-    def _bound(self, issue: np.ndarray, payload: np.ndarray, to_host: np.ndarray, alone: np.ndarray
-               ) -> np.ndarray:
-        ch = self._ch
-        order = np.argsort(issue, kind="stable")
-        t, data, out, alone = issue[order], payload[order], to_host[order], alone[order]
-        hdr = ch.header_bytes.min()
-        fwd = hdr + data * out
-        ret = hdr + data * ~out
-        share = self._fixed_share()
-        # A policy that fixes each channel's share saturates when its first channel does.
-        pipe_ns_per_byte = 1.0 / ((1.0 / ch.ns_per_byte).sum() if share is None else (1.0 / ch.ns_per_byte / share).min())
-        lat = ch.latency_ns.min()
-        t0 = t[0]
-        rank = np.arange(1, t.size + 1)
-        bound = np.maximum.reduce([
-            t + alone,
-            t + self.steady_round_trip_ns(t, data, out),
-            t0 + np.cumsum(fwd) * pipe_ns_per_byte + 2 * lat + ret.min() * ch.ns_per_byte.min(),
-            t0 + fwd.min() * ch.ns_per_byte.min() + 2 * lat + np.cumsum(ret) * pipe_ns_per_byte,
-            t0 + np.ceil(rank / ch.max_outstanding.sum()) * alone.min(),
-        ])
-        completion = np.empty_like(bound)
-        completion[order] = bound
-        return completion
+    def timer(self, payload_bytes: np.ndarray, direction: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """issue_ns -> completion_ns of these requests, as `transfer` times them but without counting (what a
+        closed loop's passes need: the requests are checked and their issue-independent terms built once)."""
+        _, payload, to_host = self._ch.validate(np.zeros(np.shape(payload_bytes)), payload_bytes, direction)
+        bound = _CallBound(self, payload, to_host)
+
+        def completion_ns(issue_ns: np.ndarray) -> np.ndarray:
+            issue = np.asarray(issue_ns, dtype=np.float64)
+            if issue.shape != payload.shape or not np.isfinite(issue).all():
+                self._ch.validate(issue, payload, to_host.astype(np.int8))  # raises, naming the bad one
+            return bound(issue)
+        return completion_ns
 
     def _fixed_share(self) -> np.ndarray | None:
         """Fraction of the requests each channel gets under a load-blind policy; None if steered by load."""
@@ -265,21 +263,68 @@ class AnalyticLinkSet:
         call of one request is not a stream). Each channel carries at most min(bandwidth, credits x mean wire
         bytes / round trip), Little's law on its credits.
         """
-        ch = self._ch
-        if len(ch.names) < 2 or issue_ns.size == 0:
-            return 0.0
+        return _SteadyState(self, np.asarray(payload_bytes), np.asarray(to_host))(np.asarray(issue_ns))
+
+
+class _SteadyState:
+    """steady_round_trip_ns of one call's requests at any issue times: what does not depend on them, built once."""
+
+    def __init__(self, links: AnalyticLinkSet, payload_bytes: np.ndarray, to_host: np.ndarray):
+        ch = links._ch
+        self.fixed: float | None = 0.0  # the answer when it does not depend on the issue times
+        if len(ch.names) < 2 or payload_bytes.size == 0:
+            return
         mean_payload = float(payload_bytes.mean())
         rtt = ch.isolated_ns(np.array([mean_payload]))[:, 0]
-        share = self._fixed_share()
+        share = links._fixed_share()
         if share is not None:
-            return float(share @ rtt)
-        span = float(issue_ns.max() - issue_ns.min()) + float(rtt.min())
+            self.fixed = float(share @ rtt)
+            return
+        self.fixed = None
+        self.rtt_min = float(rtt.min())
         wire = ch.header_bytes.min() + mean_payload
-        rate = max(float(to_host.mean()), float(1 - to_host.mean())) * issue_ns.size * wire / span
+        self.wire_bytes = max(float(to_host.mean()), float(1 - to_host.mean())) * payload_bytes.size * wire
         cap = np.minimum(1.0 / ch.ns_per_byte, ch.max_outstanding * wire / rtt)
         by_rtt = np.argsort(rtt, kind="stable")
-        need = int(np.searchsorted(np.cumsum(cap[by_rtt]), rate))
-        return float(rtt[by_rtt[min(need, rtt.size - 1)]])
+        self.cum_cap = np.cumsum(cap[by_rtt])
+        self.rtt_by_need = rtt[by_rtt]
+
+    def __call__(self, issue_ns: np.ndarray) -> float:
+        if self.fixed is not None:
+            return self.fixed
+        span = float(issue_ns.max() - issue_ns.min()) + self.rtt_min
+        need = int(np.searchsorted(self.cum_cap, self.wire_bytes / span))
+        return float(self.rtt_by_need[min(need, self.rtt_by_need.size - 1)])
+
+
+class _CallBound:
+    """AnalyticLinkSet's completion bound of one call's requests (payloads and directions fixed) at any issue
+    times: the issue-independent terms built once, the bound itself one kernel pass."""
+
+    def __init__(self, links: AnalyticLinkSet, payload: np.ndarray, to_host: np.ndarray):
+        ch = links._ch
+        self.alone = ch.isolated_ns(payload).min(axis=0)
+        hdr = ch.header_bytes.min()
+        self.fwd = hdr + payload * to_host
+        self.ret = hdr + payload * ~to_host
+        share = links._fixed_share()
+        # A policy that fixes each channel's share saturates when its first channel does.
+        self.pipe_ns_per_byte = 1.0 / ((1.0 / ch.ns_per_byte).sum() if share is None
+                                       else (1.0 / ch.ns_per_byte / share).min())
+        self.two_latency_ns = 2 * ch.latency_ns.min()
+        if payload.size:
+            self.fwd_head_ns = self.fwd.min() * ch.ns_per_byte.min()
+            self.ret_tail_ns = self.ret.min() * ch.ns_per_byte.min()
+            self.alone_min_ns = self.alone.min()
+        self.credits = int(ch.max_outstanding.sum())
+        self.steady = _SteadyState(links, payload, to_host)
+
+    def __call__(self, issue: np.ndarray) -> np.ndarray:
+        if issue.size == 0:
+            return np.empty(0)
+        return k.fluid_bound_ns(np.argsort(issue, kind="stable"), issue, self.alone, self.fwd, self.ret, self.steady(issue), self.pipe_ns_per_byte,
+                                self.two_latency_ns, self.fwd_head_ns, self.ret_tail_ns, self.credits,
+                                self.alone_min_ns)
 
 
 class AnalyticLink(AnalyticLinkSet):

@@ -78,37 +78,65 @@ class HostReadPath:
         self.half_fabric_ns = fabric_latency_ns / 2  # host fabric + memory controller, each way
         self.line_bytes = line_bytes
         self.index_base_addr = index_base_addr  # where the batch's index arrays sit in host memory
-        self.last: dict = {}
+        self._last: dict = {}
+        self._uncounted: tuple[Callable, np.ndarray] | None = None  # (counting pass, issue) of a timed-only one
         # The same path with nothing else running (self when this one carries no background): an unloaded round
         # trip measured among overlapping phases' requests would be their queueing, not the path's latency.
         self.idle = idle if idle is not None else self
 
-    def serve(self, issue_ns: np.ndarray, req_addr: np.ndarray, req_lines: np.ndarray) -> np.ndarray:
-        """Completion time of each multi-line read issued at `issue_ns`."""
-        return self.reads(req_addr, req_lines)(issue_ns)
+    @property
+    def last(self) -> dict:
+        """The DRAM result and the links of the last pass, whose counters the stage reports. A pass timed
+        without counting is counted here, once, by the counting pass at the same issue times."""
+        if self._uncounted is not None:
+            counted, issue_ns = self._uncounted
+            self._uncounted = None
+            counted(issue_ns)
+        return self._last
 
-    def reads(self, req_addr: np.ndarray, req_lines: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    def serve(self, issue_ns: np.ndarray, req_addr: np.ndarray, req_lines: np.ndarray) -> np.ndarray:
+        """Completion time of each multi-line read issued at `issue_ns` (one counted pass)."""
+        return self.reads(req_addr, req_lines, repeated=False)(issue_ns)
+
+    def reads(self, req_addr: np.ndarray, req_lines: np.ndarray, repeated: bool = True
+              ) -> Callable[[np.ndarray], np.ndarray]:
         """issue_ns -> completion of each of these multi-line reads (what a closed loop times again and again:
-        their lines are split and decoded once)."""
+        their lines are split and decoded once; where the models time without counting, a `repeated` pass
+        only times and the last one is counted when asked, see `last`)."""
         line_addr, line_owner = request_line_addresses(req_addr, req_lines, self.line_bytes)
         dram_reads = fixed_requests(self.dram, line_addr, np.zeros(line_addr.size, dtype=np.bool_))
         payload = req_lines * self.line_bytes
         to_device = np.zeros(req_addr.size, np.int8)
+        first_line = np.cumsum(req_lines) - req_lines  # a request's lines are consecutive in line order
+        links = self.make_links()
+        # The outbound leg carries only request headers (a few % of the return traffic), so it is taken as
+        # unqueued: the fastest channel's header serialisation plus flight time.
+        out_ns = min(ch.header_bytes / ch.bandwidth_gbps + ch.latency_ns for ch in links.cfg.channels)
 
-        def serve(issue_ns: np.ndarray) -> np.ndarray:
-            links = self.make_links()
-            # The outbound leg carries only request headers (a few % of the return traffic), so it is taken as
-            # unqueued: the fastest channel's header serialisation plus flight time.
-            out_ns = min(ch.header_bytes / ch.bandwidth_gbps + ch.latency_ns for ch in links.cfg.channels)
+        def data_ready_ns(dram_done_ns: np.ndarray) -> np.ndarray:
+            return np.maximum.reduceat(dram_done_ns + self.half_fabric_ns, first_line) \
+                if req_addr.size else np.zeros(0)
+
+        def counted(issue_ns: np.ndarray) -> np.ndarray:
+            pass_links = self.make_links()
             res = dram_reads(issue_ns[line_owner] + out_ns + self.half_fabric_ns)
-            data_ready = np.full(req_addr.size, -np.inf)
-            np.maximum.at(data_ready, line_owner, res.completion_ns + self.half_fabric_ns)
+            data_ready = data_ready_ns(res.completion_ns)
             # Replay each request on the links so that its data leaves the host when DRAM has it; the link model
             # then queues the return traffic on the steered channel.
-            back = links.transfer(data_ready - out_ns, payload, to_device)
-            self.last = {"dram": res, "links": links}
+            back = pass_links.transfer(data_ready - out_ns, payload, to_device)
+            self._last, self._uncounted = {"dram": res, "links": pass_links}, None
             return np.maximum(back.completion_ns, data_ready)
-        return serve
+
+        dram_times = dram_reads.completion_ns
+        timer = getattr(links, "timer", None)
+        if not repeated or dram_times is None or timer is None or (link_times := timer(payload, to_device)) is None:
+            return counted
+
+        def timed(issue_ns: np.ndarray) -> np.ndarray:
+            data_ready = data_ready_ns(dram_times(issue_ns[line_owner] + out_ns + self.half_fabric_ns))
+            self._uncounted = (counted, np.array(issue_ns, dtype=np.float64))
+            return np.maximum(link_times(data_ready - out_ns), data_ready)
+        return timed
 
 
 class SparseEngine:

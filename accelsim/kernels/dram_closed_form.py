@@ -1,7 +1,8 @@
-"""The analytic DRAM's per-request passes (hw.dram_analytic) as single loops: row classes, per-channel bounds,
-completion times. Each loop does, element for element, the arithmetic the numpy form did (same operations in
-the same order), so the results are the same to the bit; what goes is the sort that grouped requests by bank
-and the dozens of small array operations per channel."""
+"""The analytic DRAM's per-request passes (hw.dram_analytic) as single loops: the (channel, arrival) order,
+row classes, per-channel bounds and service slots, completion times; one kernel call per pass. Each loop does,
+element for element, the arithmetic the numpy form did (same operations in the same order; sums in numpy's
+pairwise order), so the results are the same to the bit; what goes is the sort that grouped requests by bank,
+the comparison sort of the arrivals and the dozens of small array operations per channel."""
 
 from __future__ import annotations
 
@@ -83,3 +84,126 @@ def leave_slots(order, starts, arr_cyc, lat, slot):
                 top = c
         span[ch] = top
     return completion, span
+
+
+PAIRWISE_BLOCK = 128  # numpy's PW_BLOCKSIZE: below it, eight accumulators; above, halves summed recursively
+
+
+@njit(cache=True)
+def pairwise_sum(a, lo, n):
+    """a[lo:lo + n].sum() as numpy computes it for contiguous float64 (pairwise, eight accumulators per block),
+    so that a sum moved into a kernel keeps every bit."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    if n <= PAIRWISE_BLOCK:
+        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+        i = 8
+        while i < n - n % 8:
+            r0 += a[lo + i]
+            r1 += a[lo + i + 1]
+            r2 += a[lo + i + 2]
+            r3 += a[lo + i + 3]
+            r4 += a[lo + i + 4]
+            r5 += a[lo + i + 5]
+            r6 += a[lo + i + 6]
+            r7 += a[lo + i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += a[lo + i]
+            i += 1
+        return res
+    half = n // 2
+    half -= half % 8
+    return pairwise_sum(a, lo, half) + pairwise_sum(a, lo + half, n - half)
+
+
+RADIX_BITS = 11  # digits of the arrival-cycle sort: 2048 buckets, two passes for a millisecond of DDR4 cycles
+
+
+@njit(cache=True)
+def channel_arrival_order(arr_cyc, channel, channels):
+    """(request indices by channel, then arrival cycle, stable; each channel's first position in that order):
+    the permutation of hw.dram.arrival_order, by a stable LSD radix sort of the (non-negative) cycles, skipped
+    when they are already sorted, then a stable counting pass by channel -- linear, where a comparison sort of
+    a closed loop's interleaved issue times is not."""
+    n = arr_cyc.shape[0]
+    by_arrival = np.arange(n)
+    in_order = True
+    top = 0
+    for i in range(n):
+        if i and arr_cyc[i] < arr_cyc[i - 1]:
+            in_order = False
+        top = max(top, arr_cyc[i])
+    if not in_order:
+        keys = arr_cyc.copy()
+        spare_idx = np.empty(n, np.int64)
+        spare_keys = np.empty(n, np.int64)
+        mask = (1 << RADIX_BITS) - 1
+        count = np.empty((1 << RADIX_BITS) + 1, np.int64)
+        shift = 0
+        while (top >> shift) > 0:
+            count[:] = 0
+            for i in range(n):
+                count[((keys[i] >> shift) & mask) + 1] += 1
+            for d in range(1 << RADIX_BITS):
+                count[d + 1] += count[d]
+            for i in range(n):
+                d = (keys[i] >> shift) & mask
+                spare_idx[count[d]] = by_arrival[i]
+                spare_keys[count[d]] = keys[i]
+                count[d] += 1
+            by_arrival, spare_idx = spare_idx, by_arrival
+            keys, spare_keys = spare_keys, keys
+            shift += RADIX_BITS
+    starts = np.zeros(channels + 1, np.int64)
+    for i in range(n):
+        starts[channel[i] + 1] += 1
+    for ch in range(channels):
+        starts[ch + 1] += starts[ch]
+    fill = starts[:channels].copy()
+    order = np.empty(n, np.int64)
+    for j in range(n):
+        i = by_arrival[j]
+        order[fill[channel[i]]] = i
+        fill[channel[i]] += 1
+    return order, starts
+
+
+@njit(cache=True)
+def serve_pass(order, starts, arr_cyc, bank, row, is_write, tck_ns, banks_per_channel, banks_per_rank, rank_nodes,
+               open_page, pseudo_channel_mode, burst_cycles, t_rtrs, act_slot, queue_depth, refresh_stretch, t_rc,
+               t_ccd_l, t_ras, cas_read, cas_write, miss_extra, conflict_extra, refresh_wait):
+    """One analytic DRAM pass over decoded requests in (channel, arrival) `order` (hw.dram_analytic): row
+    classes and bounds (channel_bounds), each channel's service slot -- the largest of bus, busiest bank,
+    activates and Little's queue bound, stretched by refresh -- and the completion times (leave_slots).
+    Returns (completion_ns, row classes per channel, bank busy cycles, last completion cycle per channel)."""
+    n = order.shape[0]
+    channels = starts.shape[0] - 1
+    kinds, lat, bank_cyc, busy, acts, per_rank, switches = channel_bounds(
+        order, starts, bank, row, is_write, banks_per_channel, banks_per_rank, rank_nodes, open_page, t_rc,
+        t_ccd_l, t_ras, cas_read, cas_write, miss_extra, conflict_extra, refresh_wait)
+    lat_in_order = np.empty(n)
+    for j in range(n):
+        lat_in_order[j] = lat[order[j]]
+    slot = np.zeros(channels)
+    for ch in range(channels):
+        m = starts[ch + 1] - starts[ch]
+        if m == 0:
+            continue
+        if pseudo_channel_mode:  # each pseudo-channel has its own bus: no rank switches
+            bus = float(per_rank[ch].max() * burst_cycles)
+        else:
+            bus = float(m * burst_cycles + switches[ch] * t_rtrs)
+        service = max(bus, bank_cyc[ch].max(), acts[ch].max() * act_slot,
+                      pairwise_sum(lat_in_order, starts[ch], m) / queue_depth) * refresh_stretch
+        slot[ch] = service / m
+    completion, span = leave_slots(order, starts, arr_cyc, lat, slot)
+    completion_ns = np.empty(n)
+    for i in range(n):
+        completion_ns[i] = completion[i] * tck_ns
+    return completion_ns, kinds, busy, span

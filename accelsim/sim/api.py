@@ -150,7 +150,10 @@ def load_batches(p: Point) -> list[Batch]:
 
 def _device_busy(stages: pd.DataFrame) -> pd.Series:
     busy = stages.groupby("device")["duration_ns"].sum()
-    for held, group in stages[stages["also_holds"] != ""].groupby("also_holds"):
+    holds = stages["also_holds"].to_numpy() != ""
+    if not holds.any():  # no phase holds a second part (the frame filter and groupby below cost more)
+        return busy
+    for held, group in stages[holds].groupby("also_holds"):
         for d in held.split(","):
             busy[d] = busy.get(d, 0.0) + float(group["duration_ns"].sum())
     return busy
@@ -233,19 +236,22 @@ def run_point(resolved: dict) -> Result:
     np.minimum.at(first, batch_of, stages["start_ns"].to_numpy())
     np.maximum.at(last, batch_of, stages["end_ns"].to_numpy())
     latency = pd.Series(last - first)
-    emb = stages[(stages["stage"] == "embedding") & (stages["phase"] == "gather")]
-    bytes_gathered = float(counters.loc[counters["counter"] == "bytes_gathered", "value"].sum())
+    # Sums over the frames' columns as arrays: numpy's nansum is Series.sum's arithmetic, without a frame filter
+    duration = stages["duration_ns"].to_numpy()
+    emb = duration[(stages["stage"].to_numpy() == "embedding") & (stages["phase"].to_numpy() == "gather")]
+    bytes_gathered = float(np.nansum(counters["value"].to_numpy()[counters["counter"].to_numpy() == "bytes_gathered"]))
+    energy_pj = float(np.nansum(energy["energy_pj"].to_numpy()))
     busy = _device_busy(stages)
     summary = {
         "hw": p.hw.name, "workload": p.workload.name, "mapping": p.mapping.name, "fidelity": p.fidelity,
         "batch_size": p.batch_size, "batches": len(batches), "samples": samples, "seed": p.seed,
         "latency_ns": float(latency.mean()), "latency_max_ns": float(latency.max()),
         "makespan_ns": makespan, "throughput_samples_per_s": samples / makespan * 1e9 if makespan else 0.0,
-        "embedding_time_ns": float(emb["duration_ns"].sum()),
-        "contention_ns": float(stages["contention_ns"].sum()),
-        "embedding_bandwidth_gbps": bytes_gathered / float(emb["duration_ns"].sum()) if len(emb) else 0.0,
-        "energy_total_uj": float(energy["energy_pj"].sum()) / 1e6,
-        "energy_per_inference_uj": float(energy["energy_pj"].sum()) / 1e6 / samples,
+        "embedding_time_ns": float(np.nansum(emb)),
+        "contention_ns": float(np.nansum(stages["contention_ns"].to_numpy())),
+        "embedding_bandwidth_gbps": bytes_gathered / float(np.nansum(emb)) if len(emb) else 0.0,
+        "energy_total_uj": energy_pj / 1e6,
+        "energy_per_inference_uj": energy_pj / 1e6 / samples,
         "table_bytes": float(p.workload.total_table_bytes),
         "extra_flops_per_inference": p.workload.extra_flops_per_sample,
         "version": __version__,

@@ -129,8 +129,9 @@ def sharing_model(machine: Machine, sharing: bool) -> Share | None:
 
 def counters_frame(work: Sequence[BatchWork]) -> pd.DataFrame:
     """Action counts of every batch, long format."""
-    return pd.DataFrame([(b, *c) for b, w in enumerate(work) for c in w.counts],
-                        columns=["batch", "device", "component", "counter", "value"])
+    rows = [(b, *c) for b, w in enumerate(work) for c in w.counts]
+    columns = ("batch", "device", "component", "counter", "value")
+    return pd.DataFrame({c: [r[i] for r in rows] for i, c in enumerate(columns)})
 
 
 def simulate_batches(hw: SystemConfig, spec: ModelSpec, mapping: Mapping, batches: Sequence[Batch],

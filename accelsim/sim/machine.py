@@ -31,6 +31,7 @@ class Machine:
     dense: DenseEngine | None = field(init=False, default=None)
     resources: ResourceReport | None = field(init=False, default=None)
     tapes: TapeDeck = field(init=False, default_factory=TapeDeck)
+    _links: LinkSet | AnalyticLinkSet | None = field(init=False, default=None, repr=False)  # what new_links copies
 
     def __post_init__(self) -> None:
         hw = self.hw
@@ -59,7 +60,9 @@ class Machine:
 
     def new_links(self):
         """Idle links of this run's fidelity."""
-        return LinkSet(self.hw.links) if self.fidelity == "detailed" else AnalyticLinkSet(self.hw.links)
+        if self._links is None:
+            self._links = LinkSet(self.hw.links) if self.fidelity == "detailed" else AnalyticLinkSet(self.hw.links)
+        return self._links.fresh()
 
     def bulk_transfer(self, nbytes: int, to_host: bool, port: Port) -> tuple[float, float, dict]:
         """(time, wire bits, DRAM counters) to copy `nbytes` between host DRAM and the accelerator.
@@ -86,7 +89,7 @@ class Machine:
             end = float(dram.completion_ns.max())
         else:
             dram = port.dram.simulate(np.full(owner.size, fabric), line_addr, np.zeros(owner.size, dtype=np.bool_))
-            ready = np.zeros(first.size)
-            np.maximum.at(ready, owner, dram.completion_ns + fabric)
+            # each request's lines are consecutive (nbytes > 0: at least one request)
+            ready = np.maximum(0.0, np.maximum.reduceat(dram.completion_ns + fabric, np.cumsum(lines) - lines))
             end = float(links.transfer(ready, lines * line, direction).completion_ns.max())
         return end, float(links.counters.wire_bits.sum()), counter_dict(dram.counters)

@@ -172,14 +172,24 @@ def run_pipeline(plans: Sequence[BatchPlan], pipeline_depth: int, *, release_ns:
 
 
 def schedule_frame(sched: Schedule, alone: np.ndarray, passes: int = 1) -> pd.DataFrame:
-    """The schedule as one row per phase, in batch and start order."""
+    """The schedule as one row per phase, in batch and start order (ties by stage, then phase name)."""
     ph = sched.phases
+    stage, name = [p.stage for p in ph], [p.name for p in ph]
+    # One stable lexsort over the keys (names by their sorted rank), as DataFrame.sort_values orders them,
+    # and the frame built once in that order.
+    order = np.lexsort((_sorted_rank(name), _sorted_rank(stage), sched.start_ns, sched.batch))
+    start, end, alone = sched.start_ns[order], sched.end_ns[order], alone[order]
+    duration = end - start
     df = pd.DataFrame({
-        "batch": sched.batch, "stage": [p.stage for p in ph], "phase": [p.name for p in ph],
-        "device": [p.device for p in ph], "also_holds": [",".join(p.also_holds) for p in ph],
-        "start_ns": sched.start_ns, "end_ns": sched.end_ns})
-    df["duration_ns"] = df["end_ns"] - df["start_ns"]
-    df["alone_ns"] = alone
-    df["contention_ns"] = np.maximum(df["duration_ns"] - alone, 0.0)
+        "batch": sched.batch[order], "stage": [stage[i] for i in order], "phase": [name[i] for i in order],
+        "device": [ph[i].device for i in order], "also_holds": [",".join(ph[i].also_holds) for i in order],
+        "start_ns": start, "end_ns": end, "duration_ns": duration, "alone_ns": alone,
+        "contention_ns": np.maximum(duration - alone, 0.0)})
     df.attrs["sharing_passes"] = passes
-    return df.sort_values(["batch", "start_ns", "stage", "phase"], kind="stable").reset_index(drop=True)
+    return df
+
+
+def _sorted_rank(values: list[str]) -> np.ndarray:
+    """Each string's rank among the distinct values, sorted."""
+    rank = {v: i for i, v in enumerate(sorted(set(values)))}
+    return np.array([rank[v] for v in values], dtype=np.int64)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -93,24 +94,40 @@ class SharedDram:
 
     def serve(self, arrival_ns: np.ndarray, reqs: "SharedRequests") -> DramResult:
         """Time the phase's decoded requests arriving at `arrival_ns` among the background ones."""
-        arrival = np.asarray(arrival_ns, dtype=np.float64)
-        addr, is_write = reqs.addr, reqs.is_write
-        self._calls[("dram",) + _key(addr)] = (arrival.copy(), addr, is_write)
-        bg = self._bg
-        if bg.dram_t.size == 0:
-            return self.inner.simulate(arrival, addr, is_write) if reqs.decoded is None else \
+        arrival, arrivals, shift = self._arrivals(arrival_ns, reqs)
+        if arrivals is None:
+            return self.inner.simulate(arrival, reqs.addr, reqs.is_write) if reqs.decoded is None else \
                 self.inner.serve(arrival, reqs.decoded)
-        # DRAM time starts at 0: move both streams by whole clock periods so the earliest one is at t >= 0.
-        tck = self.cfg.tck_ns
-        shift = math.ceil(max(0.0, -float(bg.dram_t.min())) / tck) * tck
-        arrivals = np.concatenate([arrival, bg.dram_t]) + shift
         if reqs.decoded is None:
-            res = self.inner.simulate(arrivals, np.concatenate([addr, bg.dram_addr]),
-                                      np.concatenate([is_write, bg.dram_write]))
+            res = self.inner.simulate(arrivals, np.concatenate([reqs.addr, self._bg.dram_addr]),
+                                      np.concatenate([reqs.is_write, self._bg.dram_write]))
         else:
             res = self.inner.serve(arrivals, reqs.decoded)
         n = arrival.size
-        return DramResult(arrival, is_write, res.completion_ns[:n] - shift, res.counters)
+        return DramResult(arrival, reqs.is_write, res.completion_ns[:n] - shift, res.counters)
+
+    def completion_ns(self, arrival_ns: np.ndarray, reqs: "SharedRequests") -> np.ndarray:
+        """serve(...).completion_ns, without counting where the model can time alone (the analytic one)."""
+        times = getattr(self.inner, "completion_ns", None)
+        if times is None or reqs.decoded is None:
+            return self.serve(arrival_ns, reqs).completion_ns
+        arrival, arrivals, shift = self._arrivals(arrival_ns, reqs)
+        if arrivals is None:
+            return times(arrival, reqs.decoded)
+        return times(arrivals, reqs.decoded)[:arrival.size] - shift
+
+    def _arrivals(self, arrival_ns: np.ndarray, reqs: "SharedRequests"):
+        """(the phase's arrivals, recorded; with the background's after them, shifted, or None without any;
+        the shift)."""
+        arrival = np.asarray(arrival_ns, dtype=np.float64)
+        self._calls[("dram",) + _key(reqs.addr)] = (arrival.copy(), reqs.addr, reqs.is_write)
+        bg = self._bg
+        if bg.dram_t.size == 0:
+            return arrival, None, 0.0
+        # DRAM time starts at 0: move both streams by whole clock periods so the earliest one is at t >= 0.
+        tck = self.cfg.tck_ns
+        shift = math.ceil(max(0.0, -float(bg.dram_t.min())) / tck) * tck
+        return arrival, np.concatenate([arrival, bg.dram_t]) + shift, shift
 
 @dataclass(frozen=True)
 class SharedRequests:
@@ -149,6 +166,22 @@ class SharedLinks:
                                   np.concatenate([dirn, bg.link_dir]).astype(np.int8))
         n = issue.size
         return type(res)(res.completion_ns[:n], res.channel[:n], res.counters)
+
+    def timer(self, payload_bytes: np.ndarray, direction: np.ndarray) -> Callable[[np.ndarray], np.ndarray] | None:
+        """issue_ns -> completion_ns of these requests without counting, where the model has such a pass (the
+        analytic one) and nothing in the background shares it; else None (time them with `transfer`)."""
+        times = getattr(self.inner, "timer", None)
+        if times is None or self._bg.link_t.size:
+            return None
+        payload = np.asarray(payload_bytes)
+        dirn = np.asarray(direction)
+        completion = times(payload, dirn)
+
+        def completion_ns(issue_ns: np.ndarray) -> np.ndarray:
+            issue = np.asarray(issue_ns, dtype=np.float64)
+            self._calls[("link",) + _key(payload, issue)] = (issue.copy(), payload, dirn)
+            return completion(issue)
+        return completion_ns
 
 
 class Port:

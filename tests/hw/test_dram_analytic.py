@@ -164,3 +164,33 @@ def test_kernel_passes_equal_the_numpy_form_bit_for_bit(n, seed, channels, ranks
     pc = got.counters.per_channel
     assert [(int(h), int(m), int(c)) for h, m, c in zip(pc["row_hits"], pc["row_misses"], pc["row_conflicts"])] \
         == counts
+
+
+@settings(max_examples=80, deadline=None)
+@given(n=st.integers(0, 1200), seed=st.integers(0, 2**31), scale=st.integers(-3, 12), lo=st.integers(0, 9))
+def test_kernel_pairwise_sum_is_numpys_sum_bit_for_bit(n, seed, scale, lo):
+    """The kernel's sum of a slice (a channel's latencies) is numpy's, pairwise blocks and all."""
+    from accelsim.kernels.dram_closed_form import pairwise_sum
+    rng = np.random.default_rng(seed)
+    a = rng.random(n + lo) * 10.0 ** rng.integers(scale - 3, scale + 1, n + lo)
+    assert pairwise_sum(a, lo, n) == a[lo:lo + n].sum()
+    assert np.float64(pairwise_sum(a, lo, n)).view(np.int64) == a[lo:lo + n].sum().view(np.int64)
+
+
+@settings(max_examples=80, deadline=None)
+@given(n=st.integers(0, 3000), seed=st.integers(0, 2**31), channels=st.sampled_from([1, 2, 4, 8]),
+       top=st.sampled_from([1, 3, 2**11, 2**23, 2**40]), presorted=st.booleans())
+def test_kernel_arrival_order_is_the_stable_channel_arrival_sort(n, seed, channels, top, presorted):
+    """The radix order the analytic passes use is hw.dram.arrival_order's permutation (ties kept in input
+    order), on sorted and unsorted cycles of any width."""
+    from accelsim.hw.dram import arrival_order
+    from accelsim.kernels.dram_closed_form import channel_arrival_order
+    rng = np.random.default_rng(seed)
+    cyc = rng.integers(0, top, n)
+    if presorted:
+        cyc = np.sort(cyc)
+    channel = rng.integers(0, channels, n)
+    order, starts = channel_arrival_order(cyc, channel, channels)
+    assert np.array_equal(order, arrival_order(cyc, channel))
+    assert np.array_equal(order, np.lexsort((cyc, channel)))
+    assert np.array_equal(starts, np.searchsorted(channel[order], np.arange(channels + 1)))

@@ -304,3 +304,51 @@ def test_closed_loop_over_the_analytic_set_matches_the_detailed(steering, units,
     assert a.done_ns.max() == pytest.approx(d.done_ns.max(), rel=0.10)
     if units * window <= 128:  # latency-bound; bandwidth-bound, any round trip up to N / X gives this makespan
         assert a.latency_ns == pytest.approx(d.latency_ns, rel=0.10)
+
+
+def reference_analytic_completion(m: AnalyticLinkSet, issue, payload, to_host) -> np.ndarray:
+    """AnalyticLinkSet's bound in the numpy form the kernel replaced (five terms as arrays, then their max)."""
+    ch = m._ch
+    alone = ch.isolated_ns(payload).min(axis=0)
+    order = np.argsort(issue, kind="stable")
+    t, data, out, alone = issue[order], payload[order], to_host[order], alone[order]
+    hdr = ch.header_bytes.min()
+    fwd, ret = hdr + data * out, hdr + data * ~out
+    share = m._fixed_share()
+    pipe = 1.0 / ((1.0 / ch.ns_per_byte).sum() if share is None else (1.0 / ch.ns_per_byte / share).min())
+    lat = ch.latency_ns.min()
+    rank = np.arange(1, t.size + 1)
+    bound = np.maximum.reduce([
+        t + alone,
+        t + m.steady_round_trip_ns(t, data, out),
+        t[0] + np.cumsum(fwd) * pipe + 2 * lat + ret.min() * ch.ns_per_byte.min(),
+        t[0] + fwd.min() * ch.ns_per_byte.min() + 2 * lat + np.cumsum(ret) * pipe,
+        t[0] + np.ceil(rank / ch.max_outstanding.sum()) * alone.min()])
+    completion = np.empty_like(bound)
+    completion[order] = bound
+    return completion
+
+
+@given(st.lists(channel_st, min_size=1, max_size=3), requests_st, steering_st, st.booleans())
+def test_analytic_bound_kernel_and_timer_equal_the_numpy_form_bit_for_bit(channels, reqs, steering, ties):
+    """The kernel's bound and the timing-only pass a closed loop uses (`timer`) give the numpy form's every bit."""
+    cfg = LinksConfig(channels=tuple(channels), steering=steering)
+    issue, payload, direction = (np.array(x) for x in zip(*reqs))
+    if ties:
+        issue = np.round(issue / 500.0) * 500.0
+    m = AnalyticLinkSet(cfg)
+    want = reference_analytic_completion(m, issue, payload.astype(np.int64), direction.astype(bool))
+    got = run(m, issue, payload, direction).completion_ns
+    assert np.array_equal(got.view(np.int64), want.view(np.int64))
+    timed = m.timer(payload.astype(np.int64), direction.astype(np.int8))
+    assert np.array_equal(timed(issue).view(np.int64), want.view(np.int64))
+    assert np.array_equal(timed(issue[::-1].copy()), run(m.fresh(), issue[::-1], payload, direction).completion_ns)
+
+
+def test_analytic_timer_refuses_issue_times_like_transfer():
+    m = AnalyticLinkSet(LinksConfig(channels=(link(),)))
+    timed = m.timer(np.full(2, 64), np.zeros(2, np.int8))
+    with pytest.raises(InputError, match=r"issue_ns\[1\]"):
+        timed(np.array([0.0, np.nan]))
+    with pytest.raises(InputError, match="expected 3 values"):
+        timed(np.zeros(3))

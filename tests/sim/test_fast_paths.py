@@ -17,7 +17,9 @@ from accelsim.hw.dram import COUNTER_NAMES, Dram, DramResult, arrival_cycles, ar
     prepare_requests
 from accelsim.kernels.window import repeats_within_window
 from accelsim.sim import machine as machine_module
+from accelsim.sim import shared as shared_module
 from accelsim.sim.api import resolve_point, run_point
+from accelsim.sim.pipeline import Phase, Schedule, schedule_frame
 
 
 class ReferenceDram:
@@ -154,3 +156,57 @@ def test_fast_system_paths_give_the_reference_stage_tables(system, batch_size, b
     assert fast[0] == ref[0]
     pd.testing.assert_frame_equal(fast[1], ref[1], check_exact=True)
     pd.testing.assert_frame_equal(fast[2], ref[2], check_exact=True)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.sampled_from([("harpv2_centaur", "centaur"), ("harpv2_centaur", "sparse_offload"),
+                        ("spr_hbm_ucie_chiplet", "centaur")]),
+       st.integers(1, 48), st.integers(1, 2), st.sampled_from([2, 8, 16]), st.sampled_from([3.2, 12.8, 32.0]),
+       st.sampled_from(["uniform", "zipf"]), st.integers(0, 1000))
+def test_analytic_closed_loop_passes_that_only_time_give_the_counted_tables(system, batch_size, batches, units,
+                                                                           link_gbps, dist, seed):
+    """An analytic gather's closed loop times its passes without counting and counts the last one once; the
+    reference counts every pass (the links have no timing-only pass): same summary, stages and counters."""
+    hw, mapping = system
+    point = resolve_point(dict(hw=hw, workload="rm1", mapping=mapping, batch_size=batch_size, batches=batches,
+                               seed=seed, functional=False, fidelity="analytic", trace={"dist": dist}))
+    point["hw"]["accelerator"]["sparse_engine"]["gather_units"] = units
+    point["hw"]["links"]["channels"][0]["bandwidth_gbps"] = link_gbps
+    fast = _tables(point)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(shared_module.SharedLinks, "timer", lambda self, payload, direction: None)
+        ref = _tables(point)
+    assert fast[0] == ref[0]
+    pd.testing.assert_frame_equal(fast[1], ref[1], check_exact=True)
+    pd.testing.assert_frame_equal(fast[2], ref[2], check_exact=True)
+
+
+def reference_schedule_frame(sched, alone: np.ndarray, passes: int = 1) -> pd.DataFrame:
+    """The stage frame as pandas builds and sorts it (the form pipeline.schedule_frame replaced)."""
+    ph = sched.phases
+    df = pd.DataFrame({
+        "batch": sched.batch, "stage": [p.stage for p in ph], "phase": [p.name for p in ph],
+        "device": [p.device for p in ph], "also_holds": [",".join(p.also_holds) for p in ph],
+        "start_ns": sched.start_ns, "end_ns": sched.end_ns})
+    df["duration_ns"] = df["end_ns"] - df["start_ns"]
+    df["alone_ns"] = alone
+    df["contention_ns"] = np.maximum(df["duration_ns"] - alone, 0.0)
+    df.attrs["sharing_passes"] = passes
+    return df.sort_values(["batch", "start_ns", "stage", "phase"], kind="stable").reset_index(drop=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["embedding", "bottom_mlp", "top_mlp"]),
+                          st.sampled_from(["gather", "gemm", "xfer_a", "xfer_b"]), st.integers(0, 5),
+                          st.integers(0, 4), st.integers(0, 4)), max_size=30))
+def test_stage_frame_is_the_pandas_sorted_frame(rows):
+    """Ties in batch, start, stage and phase included (starts and durations on a coarse grid)."""
+    phases = [Phase(stage, name, "cpu" if k % 2 else "links", float(d), also_holds=("links",) if k == 3 else ())
+              for _, stage, name, k, d, _ in rows]
+    start = np.array([float(s) for *_, s in rows])
+    alone = np.array([p.duration_ns / 2 for p in phases])
+    sched = Schedule(np.array([b for b, *_ in rows], dtype=np.int64), phases, start,
+                     start + np.array([p.duration_ns for p in phases]))
+    got, want = schedule_frame(sched, alone, 3), reference_schedule_frame(sched, alone, 3)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert got.attrs == want.attrs and list(got.dtypes) == list(want.dtypes)
