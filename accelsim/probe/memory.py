@@ -7,7 +7,7 @@ What each one measures, and how the numbers are read off (pure functions below, 
   memory latency is the huge-page curve at the first working set >= MEMORY_WS_FACTOR x the effective LLC, where
   under 2% of a random chase can hit in the LLC; beyond it the 2 MiB-page curve rises too (2 MiB translations
   and, in a guest, the host's nested page tables) and that rise is not DRAM.
-- `parallel_curve` and `llc_under_load`: the same chase with ROW_CHAINS chains at once, from L2 to beyond the
+- `latency_curve(..., chains=ROW_CHAINS)` and `llc_under_load`: the same chase with ROW_CHAINS chains at once, from L2 to beyond the
   LLC. The LLC a guest shares with other tenants keeps a line only until their fills push it out, so what it
   holds depends on how soon a line comes back: one chain revisits a line of a 4 MiB working set every ~1.5 ms,
   32 chains every ~0.1 ms, as often as a batch's gathers do. On this project's guest one chain lost the L3 at
@@ -77,21 +77,21 @@ def _hops_for(buf_words: np.ndarray, start: np.ndarray) -> int:
     return max(1000, int(TARGET_NS / per_hop))
 
 
-def latency_curve(sizes: list[int], huge: bool, budget_s: float, seed: int = 0
+def latency_curve(sizes: list[int], huge: bool, budget_s: float, seed: int = 0, chains: int = 1
                   ) -> tuple[list[LatencyPoint], float]:
-    """One chain over each working set, on 4 KiB pages or transparent huge pages; and the share of the buffer
-    the kernel backed with huge pages."""
+    """`chains` chains (one: load-to-use latency) spread around one random cycle over each working set, on 4 KiB
+    pages or transparent huge pages, ns per line; and the share of the buffer the kernel backed with huge pages."""
     buf = ChaseBuffer(max(sizes) // LINE_BYTES, huge, seed)
     out = []
     try:
         for ws in sizes:
             lines = ws // LINE_BYTES
             order = buf.use(lines)
-            start = order[:1].copy()
-            chase(buf.words, start, min(lines, 200_000))  # warm caches and TLBs with what fits
-            hops = _hops_for(buf.words, start)
-            t = repeat(lambda: chase(buf.words, start, hops), budget_s=budget_s / len(sizes), warmup=1)
-            out.append(LatencyPoint(ws, huge, t.per(hops), t.spread))
+            starts = order[np.arange(chains) * (lines // chains)].copy()
+            chase(buf.words, starts, min(lines, 200_000) // chains)  # warm caches and TLBs with what fits
+            hops = _hops_for(buf.words, starts)
+            t = repeat(lambda: chase(buf.words, starts, hops), budget_s=budget_s / len(sizes), warmup=1)
+            out.append(LatencyPoint(ws, huge, t.per(hops) / chains, t.spread))
         granted = buf.huge_fraction()
     finally:
         buf.close()
@@ -346,42 +346,13 @@ def cache_levels(points: list[LatencyPoint], sysfs: list[tuple[str, int]]) -> tu
     return levels, float(lat[at]), int(ws[at])
 
 
-@dataclass(frozen=True)
-class ParallelPoint:
-    """ns per line of `chains` chains at once over a working set (huge pages)."""
-
-    ws_bytes: int
-    chains: int
-    line_ns: float
-    spread: float
-
-
-def parallel_curve(sizes: list[int], budget_s: float, chains: int = ROW_CHAINS, seed: int = 0
-                   ) -> list[ParallelPoint]:
-    """`chains` chains spread around one random cycle over each working set, on huge pages: ns per line."""
-    buf = ChaseBuffer(max(sizes) // LINE_BYTES, True, seed)
-    out = []
-    try:
-        for ws in sizes:
-            lines = ws // LINE_BYTES
-            order = buf.use(lines)
-            starts = order[np.arange(chains) * (lines // chains)].copy()
-            hops = max(1000, 2 * lines // chains)  # each run sweeps the working set twice
-            chase(buf.words, starts, hops)
-            t = repeat(lambda: chase(buf.words, starts, hops), budget_s=budget_s / len(sizes), warmup=1)
-            out.append(ParallelPoint(ws, chains, t.per(hops) / chains, t.spread))
-    finally:
-        buf.close()
-    return out
-
-
-def llc_under_load(points: list[ParallelPoint], llc_sysfs_bytes: int, above_bytes: int) -> int:
+def llc_under_load(points: list[LatencyPoint], llc_sysfs_bytes: int, above_bytes: int) -> int:
     """Where the many-chain curve leaves its LLC plateau (the fastest line between the level above and the
     LLC's sysfs size) for its memory plateau (the largest working set): the crossing of their geometric mean,
     at most the sysfs size."""
     pts = sorted(points, key=lambda p: p.ws_bytes)
     ws = np.array([p.ws_bytes for p in pts], dtype=np.float64)
-    ns = np.array([p.line_ns for p in pts])
+    ns = np.array([p.latency_ns for p in pts])
     inside = (ws > above_bytes) & (ws <= llc_sysfs_bytes)
     plateau = float(ns[inside].min()) if inside.any() else float(ns[0])
     threshold = math.sqrt(plateau * max(float(ns[-1]), plateau))

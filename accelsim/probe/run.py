@@ -78,7 +78,7 @@ class ProbeReport:
     gemm_parallel_min_flops: int
     gemm_speedups: list
     system: SystemConfig
-    llc_parallel: list = field(default_factory=list)  # many-chain chase from L2 to beyond the LLC
+    llc_parallel: list = field(default_factory=list)  # ROW_CHAINS-chain chase from L2 to beyond the LLC, ns a line
     llc_one_chain_bytes: int = 0                      # where the one-chain curve leaves the LLC (0: not probed)
 
 
@@ -106,7 +106,7 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     above = levels[-2].sysfs_bytes if len(levels) > 1 else 0
     load_sizes = [w for w in memory.working_sets(lo=max(above, memory.KIB), hi=max_ws_bytes)
                   if w <= 4 * levels[-1].sysfs_bytes] or sizes[-1:]
-    llc_parallel = memory.parallel_curve(load_sizes, budget.llc_load_s)
+    llc_parallel, _ = memory.latency_curve(load_sizes, True, budget.llc_load_s, chains=memory.ROW_CHAINS)
     one_chain = levels[-1].effective_bytes
     levels[-1] = replace(levels[-1], effective_bytes=memory.llc_under_load(llc_parallel, levels[-1].sysfs_bytes,
                                                                            above))
@@ -152,8 +152,7 @@ def _size_source(r: ProbeReport, lv: memory.Level, directory: str, last: bool) -
     """Where a level's effective size came from: the one-chain curve, or for the LLC the many-chain one."""
     sysfs = f"sysfs {directory}/size says {lv.sysfs_bytes / 2**20:.2f} MiB"
     if last and r.llc_parallel:
-        chains = r.llc_parallel[0].chains
-        return (f"pointer chase of {chains} chains (2 MiB pages): the curve leaves the LLC's plateau at "
+        return (f"pointer chase of {memory.ROW_CHAINS} chains (2 MiB pages): the curve leaves the LLC's plateau at "
                 f"{lv.effective_bytes / 2**20:.2f} MiB (one chain: {r.llc_one_chain_bytes / 2**20:.2f} MiB; {sysfs}), "
                 "rounded down to whole sets")
     return (f"pointer chase (2 MiB pages): the curve leaves this level at {lv.effective_bytes / 2**20:.2f} MiB "

@@ -80,7 +80,7 @@ def test_measured_numbers_land_in_the_config():
 
 
 def test_the_llc_size_cites_the_many_chain_curve_it_came_from():
-    pts = [memory.ParallelPoint(MIB, 32, 1.2, 0.01)]
+    pts = [memory.LatencyPoint(MIB, True, 1.2, 0.01)]
     c = report(llc_parallel=pts, llc_one_chain_bytes=3 * MIB).cpu
     src = c.caches[-1].sources["size_bytes"]
     assert "32 chains" in src and "one chain: 3.00 MiB" in src and "4.00 MiB" in src

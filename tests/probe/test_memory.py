@@ -108,9 +108,9 @@ def test_a_probe_reads_the_fastest_run_not_the_median():
 
 
 def test_llc_under_load_is_where_the_many_chain_curve_leaves_its_plateau():
-    from accelsim.probe.memory import ParallelPoint, llc_under_load
+    from accelsim.probe.memory import llc_under_load
     MIB = 1 << 20
-    curve = [ParallelPoint(w * MIB, 32, ns, 0.01) for w, ns in
+    curve = [LatencyPoint(w * MIB, True, ns, 0.01) for w, ns in
              [(1, 1.2), (2, 1.2), (4, 1.1), (8, 1.3), (16, 12.0), (32, 11.0), (64, 12.0)]]
     # plateau 1.1 ns, memory 12 ns: threshold sqrt(13.2) = 3.63 ns, crossed between 8 and 16 MiB (log scale)
     got = llc_under_load(curve, 32 * MIB, MIB // 2)
@@ -118,7 +118,8 @@ def test_llc_under_load_is_where_the_many_chain_curve_leaves_its_plateau():
     assert llc_under_load(curve, 6 * MIB, MIB // 2) == 6 * MIB   # never above what sysfs says
 
 
-def test_parallel_curve_times_each_working_set():
-    from accelsim.probe.memory import parallel_curve
-    pts = parallel_curve([1 << 20, 2 << 20], budget_s=0.2, chains=8)
-    assert [p.ws_bytes for p in pts] == [1 << 20, 2 << 20] and all(p.line_ns > 0 and p.chains == 8 for p in pts)
+def test_many_chains_cost_less_a_line_than_one_beyond_the_caches():
+    from accelsim.probe.memory import latency_curve
+    one, _ = latency_curve([64 << 20], True, budget_s=0.2)
+    many, _ = latency_curve([64 << 20], True, budget_s=0.2, chains=8)
+    assert 0 < many[0].latency_ns < one[0].latency_ns   # misses overlap: ns a line falls
