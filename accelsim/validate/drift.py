@@ -58,7 +58,7 @@ def read_machine(hw: SystemConfig, budget_s: float = 2.0) -> Reading:
     from accelsim.probe.clock import measure_clock
     share = budget_s / 4
     # Just past the level above: the config's LLC size is what many chains see, and one chain loses a shared
-    # LLC sooner (accelsim.probe.memory, parallel_curve), so half of it may already be memory for this chase.
+    # LLC sooner (accelsim.probe.memory, llc_under_load), so half of it may already be memory for this chase.
     above = 2 * hw.cpu.caches[-2].size_bytes if len(hw.cpu.caches) > 1 else 0
     llc_ws = min(max(above, 64 << 10), hw.cpu.caches[-1].size_bytes // 2)
     llc = _chase_ns(int(llc_ws), 1, share)
