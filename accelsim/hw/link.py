@@ -322,9 +322,9 @@ class _CallBound:
     def __call__(self, issue: np.ndarray) -> np.ndarray:
         if issue.size == 0:
             return np.empty(0)
-        return k.fluid_bound_ns(np.argsort(issue, kind="stable"), issue, self.alone, self.fwd, self.ret, self.steady(issue), self.pipe_ns_per_byte,
-                                self.two_latency_ns, self.fwd_head_ns, self.ret_tail_ns, self.credits,
-                                self.alone_min_ns)
+        return k.fluid_bound_ns(np.argsort(issue, kind="stable"), issue, self.alone, self.fwd, self.ret,
+                                self.steady(issue), self.pipe_ns_per_byte, self.two_latency_ns, self.fwd_head_ns,
+                                self.ret_tail_ns, self.credits, self.alone_min_ns)
 
 
 class AnalyticLink(AnalyticLinkSet):

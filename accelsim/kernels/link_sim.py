@@ -135,7 +135,8 @@ def coalesce_lines(lines, sizes_desc):
 def fluid_bound_ns(order, issue_ns, alone_ns, fwd_bytes, ret_bytes, steady_ns, pipe_ns_per_byte, two_latency_ns,
                    fwd_head_ns, ret_tail_ns, credits, alone_min_ns):
     """The analytic link set's completion bound (hw.link.AnalyticLinkSet) of each request, walking them in
-    issue `order` (a stable argsort; numpy's beats numba's mergesort on these nearly sorted times): the largest of its isolated round trip, the steering steady state, the outbound and
+    issue `order` (a stable argsort; numpy's beats numba's mergesort on these nearly sorted times): the largest
+    of its isolated round trip, the steering steady state, the outbound and
     the return bytes so far through the fluid pipe, and Little's law on all credits. Each term is the
     arithmetic of the numpy form it replaced, in the same order, so every bit is the same."""
     n = issue_ns.shape[0]

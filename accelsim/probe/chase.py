@@ -89,14 +89,13 @@ class ChaseBuffer:
         self.words = np.frombuffer(self._map, dtype=np.int64)
         self.words[::512] = 0  # touch every 4 KiB page now, so first-touch faults are not timed
         self.address = self.words.ctypes.data
-        self.prefix_lines = 0
 
-    def use(self, lines: int) -> np.ndarray:
-        """Lay one random cycle over the first `lines` lines; returns the chain order (word indices)."""
-        rng = np.random.default_rng([self.seed, lines])
-        order = rng.permutation(lines).astype(np.int64) * WORDS_PER_LINE
+    def use(self, nodes: int, node_lines: int = 1) -> np.ndarray:
+        """Lay one random cycle over the first `nodes` nodes of `node_lines` lines each (a line, or a row of a
+        gather); returns the chain order (word indices of the nodes' first lines)."""
+        rng = np.random.default_rng([self.seed, nodes])
+        order = rng.permutation(nodes).astype(np.int64) * (node_lines * WORDS_PER_LINE)
         self.words[order] = np.roll(order, -1)
-        self.prefix_lines = lines
         return order
 
     def huge_fraction(self) -> float:

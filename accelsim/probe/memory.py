@@ -7,12 +7,12 @@ What each one measures, and how the numbers are read off (pure functions below, 
   memory latency is the huge-page curve at the first working set >= MEMORY_WS_FACTOR x the effective LLC, where
   under 2% of a random chase can hit in the LLC; beyond it the 2 MiB-page curve rises too (2 MiB translations
   and, in a guest, the host's nested page tables) and that rise is not DRAM.
-- `latency_curve(..., chains=ROW_CHAINS)` and `llc_under_load`: the same chase with ROW_CHAINS chains at once, from L2 to beyond the
-  LLC. The LLC a guest shares with other tenants keeps a line only until their fills push it out, so what it
-  holds depends on how soon a line comes back: one chain revisits a line of a 4 MiB working set every ~1.5 ms,
-  32 chains every ~0.1 ms, as often as a batch's gathers do. On this project's guest one chain lost the L3 at
-  3-5 MiB while 32 chains still hit it at 8-12 MiB (docs/calibrate.md, run 10); the LLC's capacity in the config
-  is the many-chain one, its latency the one-chain plateau.
+- `latency_curve(..., chains=ROW_CHAINS)` and `llc_under_load`: the same chase with ROW_CHAINS chains at once,
+  from L2 to beyond the LLC. The LLC a guest shares with other tenants keeps a line only until their fills push
+  it out, so what it holds depends on how soon a line comes back: one chain revisits a line of a 4 MiB working
+  set every ~1.3 ms, 32 chains every ~0.1 ms, as often as a batch's gathers do. On this project's guest one
+  chain lost the L3 at 3-5 MiB while 32 chains still hit it at 8-12 MiB (docs/calibrate.md, runs 8-13); the
+  LLC's capacity in the config is the many-chain one, its latency the one-chain plateau.
 - The 4 KiB minus 2 MiB curve is the translation cost: TLB reach is the largest working set where it is still
   small, the page-walk cost is its value at the same working set as the memory latency (every hop a new page,
   a TLB miss; the walk grows for larger tables as their page tables stop fitting the caches).
@@ -219,8 +219,7 @@ def row_gather(span: int, budget_s: float, lines: tuple[int, ...] = (1, ROW_LINE
         for r in lines:
             row_words = r * WORDS_PER_LINE
             rows = span // (r * LINE_BYTES)
-            order = np.random.default_rng([seed, rows]).permutation(rows).astype(np.int64) * row_words
-            buf.words[order] = np.roll(order, -1)
+            order = buf.use(rows, r)
             starts = order[np.arange(chains) * (rows // chains)].copy()
             hops = max(100, 100_000 // chains)
             row_chase(buf.words, starts, 10, row_words)

@@ -10,7 +10,7 @@ tenant on the core's SMT sibling, a vCPU it shares) only adds time to a run, so 
 machine's own cost that is least moved by that noise (J. Chen and J. Revels, "Robust benchmarking in noisy
 environments", 2016, arXiv:1608.04295; the estimator Julia's BenchmarkTools reports). It matters on this
 project's 2-core guest: there an L1-resident EmbeddingBag call took 91 or 157 us, two states that alternated
-within seconds while the core clock held at 2.9-3.0 GHz (docs/calibrate.md, run 9). The median of the last
+within seconds while the core clock held at 2.9-3.0 GHz (docs/calibrate.md, runs 8-13). The median of the last
 runs falls into whichever state the runs ended in. `accelsim validate` times its cases the same way, so probe
 and validation describe the same uncontended machine; the spread reports how far the rest moved.
 """

@@ -131,8 +131,9 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
                                if host.cores > 1 else (0, []))
     note("torch dispatch, per-lookup cycles, EmbeddingBag threads")
     sw = software.software_probe(host.cores, budget.software_s)
-    report = ProbeReport(host, when, load0, load_average(), transparent_hugepages(), granted, table_pages(), small, huge, levels,
-                         memory_ns, memory_ws, tr, mlp, inflight, rr_gbps, st, gemm, sw, clock, reads, walks, rows, gemm_min, gemm_speedups, None,  # type: ignore[arg-type]
+    report = ProbeReport(host, when, load0, load_average(), transparent_hugepages(), granted, table_pages(), small,
+                         huge, levels, memory_ns, memory_ws, tr, mlp, inflight, rr_gbps, st, gemm, sw, clock, reads,
+                         walks, rows, gemm_min, gemm_speedups, None,  # type: ignore[arg-type]
                          llc_parallel, one_chain)
     report.system = build_config(report, fma_units)
     return report

@@ -40,7 +40,7 @@ def _clock(threads: int):
     return time.thread_time_ns if threads == 1 else time.perf_counter_ns
 
 
-def _measured(timing: Timing, threads: int, batch: Batch | None = None, spec: ModelSpec | None = None) -> Measured:
+def _measured(timing: Timing, batch: Batch | None = None, spec: ModelSpec | None = None) -> Measured:
     return Measured(timing, timing.min_ns, timing.spread > NOISY or timing.median_ns > (1 + NOISY) * timing.min_ns,
                     batch, spec)
 
@@ -97,7 +97,7 @@ def _embedding_bag(case: EmbeddingBagCase, seed: int, budget_s: float) -> Measur
     t = batch.tables[0]
     ids, off = torch.from_numpy(np.array(t.indices)), torch.from_numpy(np.array(t.offsets))
     timing = repeat(lambda: bag(ids, off), budget_s=budget_s, warmup=3, clock=_clock(case.threads))
-    return _measured(timing, case.threads, batch, spec)
+    return _measured(timing, batch, spec)
 
 
 def _mlp(case: MlpCase, seed: int, budget_s: float) -> Measured:
@@ -108,7 +108,7 @@ def _mlp(case: MlpCase, seed: int, budget_s: float) -> Measured:
         layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
     net = torch.nn.Sequential(*layers)
     x = torch.randn(case.batch, case.widths[0])
-    return _measured(repeat(lambda: net(x), budget_s=budget_s, warmup=3, clock=_clock(case.threads)), case.threads)
+    return _measured(repeat(lambda: net(x), budget_s=budget_s, warmup=3, clock=_clock(case.threads)))
 
 
 def _dlrm(case: DlrmCase, seed: int, budget_s: float) -> Measured:
@@ -120,4 +120,4 @@ def _dlrm(case: DlrmCase, seed: int, budget_s: float) -> Measured:
     dense, batch = generate_inputs(spec, case.batch, seed, 0)
     x, bags = torch.from_numpy(dense), torch_bags(batch)
     timing = repeat(lambda: model(x, bags), budget_s=budget_s, warmup=2, clock=_clock(case.threads))
-    return _measured(timing, case.threads, batch, spec)
+    return _measured(timing, batch, spec)
