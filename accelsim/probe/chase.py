@@ -109,19 +109,22 @@ class ChaseBuffer:
 
 
 def huge_page_fraction(address: int, nbytes: int, smaps: str | Path = "/proc/self/smaps") -> float:
-    """AnonHugePages / size of the mapping that contains `address` (0 where smaps is unreadable)."""
+    """AnonHugePages / nbytes over every mapping [address, address + nbytes) overlaps (0 where smaps is
+    unreadable). An allocator that advises huge pages only from the first 2 MiB boundary splits one buffer into
+    several mappings, the first of them small and without huge pages."""
     try:
         text = Path(smaps).read_text()
     except OSError:
         return 0.0
+    end, huge = address + nbytes, 0
     for block in re.split(r"\n(?=[0-9a-f]+-[0-9a-f]+ )", text):
         lo, _, rest = block.partition("-")
-        hi = rest.split(" ", 1)[0]
         try:
-            if not int(lo, 16) <= address < int(hi, 16):
-                continue
+            lo_addr, hi_addr = int(lo, 16), int(rest.split(" ", 1)[0], 16)
         except ValueError:
             continue
-        m = re.search(r"AnonHugePages:\s+(\d+) kB", block)
-        return min(1.0, int(m.group(1)) * 1024 / nbytes) if m else 0.0
-    return 0.0
+        overlap = min(hi_addr, end) - max(lo_addr, address)
+        m = re.search(r"AnonHugePages:\s+(\d+) kB", block) if overlap > 0 else None
+        if m:
+            huge += min(int(m.group(1)) * 1024, overlap)
+    return min(1.0, huge / nbytes) if nbytes > 0 else 0.0

@@ -318,6 +318,23 @@ def _crossing(ws: np.ndarray, lat: np.ndarray, threshold: float, lo: int) -> flo
     return float(ws[-1])
 
 
+def _plateau(ws: np.ndarray, lat: np.ndarray, above_bytes: int, size_bytes: int) -> float:
+    """A level's load-to-use plateau off a one-chain curve. The first level: the fastest working set up to half
+    its size. Below it: the lowest latency that two consecutive working sets in (above, size] both stay within
+    (the larger of each pair), so that one working set the level above still partly serves cannot pass for the
+    plateau, while a level whose one-chain share ends well before twice the size above it (a guest's slice of
+    a shared LLC) is still seen."""
+    if not above_bytes:
+        sel = ws <= size_bytes // 2
+        return float(lat[sel].min()) if sel.any() else float(lat[0])
+    idx = np.flatnonzero((ws > above_bytes) & (ws <= size_bytes))
+    if idx.size >= 2:
+        return float(np.maximum(lat[idx[:-1]], lat[idx[1:]]).min())
+    if idx.size:
+        return float(lat[idx[0]])
+    return float(lat[min(int(np.searchsorted(ws, above_bytes, side="right")), ws.size - 1)])
+
+
 def cache_levels(points: list[LatencyPoint], sysfs: list[tuple[str, int]]) -> tuple[list[Level], float, int]:
     """(levels, idle memory latency ns, the working set it was read at) off a huge-page latency curve;
     sysfs = [(name, size_bytes)...]."""
@@ -328,10 +345,7 @@ def cache_levels(points: list[LatencyPoint], sysfs: list[tuple[str, int]]) -> tu
     plateaus = []
     prev = 0
     for name, size in sysfs:
-        sel = (ws > 2 * prev) & (ws <= size) if prev else ws <= size // 2
-        if not sel.any():
-            sel = ws <= size
-        plateaus.append(float(lat[sel].min()) if sel.any() else float(lat[0]))
+        plateaus.append(_plateau(ws, lat, prev, size))
         prev = size
     levels = []
     for i, (name, size) in enumerate(sysfs):
@@ -345,15 +359,33 @@ def cache_levels(points: list[LatencyPoint], sysfs: list[tuple[str, int]]) -> tu
     return levels, float(lat[at]), int(ws[at])
 
 
-def llc_under_load(points: list[LatencyPoint], llc_sysfs_bytes: int, above_bytes: int) -> int:
-    """Where the many-chain curve leaves its LLC plateau (the fastest line between the level above and the
-    LLC's sysfs size) for its memory plateau (the largest working set): the crossing of their geometric mean,
-    at most the sysfs size."""
+def _many_chain_curve(points: list[LatencyPoint]) -> tuple[np.ndarray, np.ndarray]:
     pts = sorted(points, key=lambda p: p.ws_bytes)
-    ws = np.array([p.ws_bytes for p in pts], dtype=np.float64)
-    ns = np.array([p.latency_ns for p in pts])
+    return np.array([p.ws_bytes for p in pts], dtype=np.float64), np.array([p.latency_ns for p in pts])
+
+
+def llc_plateau_ns(points: list[LatencyPoint], llc_sysfs_bytes: int, above_bytes: int) -> float:
+    """ns a line at the many-chain curve's LLC plateau: the fastest line between the level above and the LLC's
+    sysfs size."""
+    ws, ns = _many_chain_curve(points)
     inside = (ws > above_bytes) & (ws <= llc_sysfs_bytes)
-    plateau = float(ns[inside].min()) if inside.any() else float(ns[0])
+    return float(ns[inside].min()) if inside.any() else float(ns[0])
+
+
+def llc_loaded_latency_ns(points: list[LatencyPoint], llc_sysfs_bytes: int, above_bytes: int,
+                          misses_in_flight: float, chains: int = ROW_CHAINS) -> float:
+    """Load-to-use latency of an LLC hit while the core keeps its misses in flight, by Little's law: ns a line
+    at the many-chain plateau x the lines in flight (the chains, or the fill buffers when fewer). One chain on a
+    shared guest may lose the LLC before it is past the level above (docs/calibrate.md, run 15), and a gather's
+    hits queue as the chains' do."""
+    return llc_plateau_ns(points, llc_sysfs_bytes, above_bytes) * min(float(chains), misses_in_flight)
+
+
+def llc_under_load(points: list[LatencyPoint], llc_sysfs_bytes: int, above_bytes: int) -> int:
+    """Where the many-chain curve leaves its LLC plateau (`llc_plateau_ns`) for its memory plateau (the largest
+    working set): the crossing of their geometric mean, at most the sysfs size."""
+    ws, ns = _many_chain_curve(points)
+    plateau = llc_plateau_ns(points, llc_sysfs_bytes, above_bytes)
     threshold = math.sqrt(plateau * max(float(ns[-1]), plateau))
     return int(min(_crossing(ws, ns, threshold, above_bytes), float(llc_sysfs_bytes)))
 

@@ -53,19 +53,20 @@ def _chase_ns(ws_bytes: int, chains: int, budget_s: float) -> float:
 
 
 def read_machine(hw: SystemConfig, budget_s: float = 2.0) -> Reading:
-    """Time the four microbenchmarks (about `budget_s` in all): a chase at twice the level above the LLC and one at
-    256 MiB (2 MiB pages), 32 chains at 256 MiB, the multiply-add clock chain."""
+    """Time the four microbenchmarks (about `budget_s` in all): 32 chains at twice the level above the LLC, one
+    chain and 32 chains at 256 MiB (2 MiB pages), the multiply-add clock chain. The LLC latency is read as the
+    probe reads it: ns a line of the 32 chains x the lines in flight (accelsim.probe.memory,
+    llc_loaded_latency_ns)."""
     from accelsim.probe.clock import measure_clock
     share = budget_s / 4
-    # Just past the level above: the config's LLC size is what many chains see, and one chain loses a shared
-    # LLC sooner (accelsim.probe.memory, llc_under_load), so half of it may already be memory for this chase.
     above = 2 * hw.cpu.caches[-2].size_bytes if len(hw.cpu.caches) > 1 else 0
     llc_ws = min(max(above, 64 << 10), hw.cpu.caches[-1].size_bytes // 2)
-    llc = _chase_ns(int(llc_ws), 1, share)
+    llc_per_line = _chase_ns(int(llc_ws), CHAINS, share) / CHAINS
     mem = _chase_ns(MEMORY_WS_BYTES, 1, share)
     per_miss = _chase_ns(MEMORY_WS_BYTES, CHAINS, share) / CHAINS
     clock = measure_clock(share)
-    return Reading(llc, mem, mem / per_miss, clock.ghz if clock else float("nan"))
+    inflight = mem / per_miss
+    return Reading(llc_per_line * min(float(CHAINS), inflight), mem, inflight, clock.ghz if clock else float("nan"))
 
 
 def compare(hw: SystemConfig, before: Reading, after: Reading) -> dict:

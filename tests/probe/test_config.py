@@ -87,6 +87,20 @@ def test_the_llc_size_cites_the_many_chain_curve_it_came_from():
     assert "32 chains" not in c.caches[1].sources["size_bytes"]
 
 
+def test_the_llc_latency_is_the_many_chain_plateau_times_the_lines_in_flight():
+    """Little's law on the 32-chain LLC plateau (1.5 ns a line, 20.4 lines in flight), not the one-chain
+    plateau (16 ns), minus the L2's 5 ns; memory's fabric term is what is left of the 180 ns chase."""
+    pts = [memory.LatencyPoint(MIB, True, 9.0, 0.01), memory.LatencyPoint(2 * MIB, True, 1.5, 0.01),
+           memory.LatencyPoint(64 * MIB, True, 9.0, 0.01)]
+    c = report(llc_parallel=pts, llc_one_chain_bytes=3 * MIB).cpu
+    assert c.caches[-1].hit_latency_ns == pytest.approx(1.5 * 20.4 - 5.0, abs=1e-3)
+    assert "Little's law" in c.caches[-1].sources["hit_latency_ns"]
+    assert "one chain's plateau: 16.00 ns" in c.caches[-1].sources["hit_latency_ns"]
+    assert report().cpu.caches[-1].hit_latency_ns == pytest.approx(11.0)  # no many-chain curve: one chain's
+    assert (report(llc_parallel=pts).cpu.memory_fabric_latency_ns
+            == pytest.approx(report().cpu.memory_fabric_latency_ns + 16.0 - 1.5 * 20.4, abs=0.02))
+
+
 def test_rows_about_as_dear_as_one_line_switch_the_streamer_on():
     c = report(rows=[memory.RowGather(1, 12.0, 0.02), memory.RowGather(4, 15.0, 0.02)]).cpu
     assert c.stream_prefetch and "1.25 one-line rows" in c.sources["stream_prefetch"]

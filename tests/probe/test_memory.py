@@ -33,6 +33,17 @@ def test_levels_latencies_and_the_effective_llc():
     assert mem == 100.0 and at >= 64 * levels[2].effective_bytes
 
 
+def test_an_llc_share_that_ends_before_twice_the_l2_still_shows_its_latency():
+    """A guest whose one-chain LLC share (4.5 MiB of 105) ends before twice its 2 MiB L2: the LLC plateau is the
+    4 MiB reading, not a point past the share; a single working set the L2 still partly serves is not taken."""
+    lat = {2 * MIB: 18.0, 3 * MIB: 44.0, 4 * MIB: 45.0, 6 * MIB: 100.0}
+    pts = [LatencyPoint(ws, True, 5.0 if ws <= 48 * KIB else 9.0 if ws < 2 * MIB else lat.get(ws, 145.0), 0.01)
+           for ws in working_sets(16 * KIB, 1 << 30)]
+    levels, mem, _ = cache_levels(pts, [("L1D", 48 * KIB), ("L2", 2 * MIB), ("L3", 105 * MIB)])
+    assert [lv.latency_ns for lv in levels] == [5.0, 9.0, 45.0]
+    assert 4 * MIB <= levels[2].effective_bytes < 6 * MIB and mem == 145.0
+
+
 def test_translation_reach_and_walk():
     tr = translation(curve(False, walk_from=16 * MIB, walk_ns=40.0), curve(True), at_ws=256 * MIB)
     assert tr.reach_bytes == 12 * MIB and tr.page_walk_ns == pytest.approx(40.0)
@@ -123,3 +134,19 @@ def test_many_chains_cost_less_a_line_than_one_beyond_the_caches():
     one, _ = latency_curve([64 << 20], True, budget_s=0.2)
     many, _ = latency_curve([64 << 20], True, budget_s=0.2, chains=8)
     assert 0 < many[0].latency_ns < one[0].latency_ns   # misses overlap: ns a line falls
+
+
+def test_a_buffer_split_over_mappings_counts_the_huge_pages_of_all_of_them(tmp_path):
+    """numpy advises huge pages from the first 2 MiB boundary on, so one 64 MiB table is two mappings: a small
+    head on 4 KiB pages and the rest on huge pages. Reading only the mapping of the first byte said 0%."""
+    from accelsim.probe.chase import huge_page_fraction
+    head, body = 0x7f0000000000, 0x7f0000001000
+    end = body + 64 * MIB
+    (tmp_path / "smaps").write_text(
+        f"{head:x}-{body:x} rw-p 00000000 00:00 0 \nSize:                  4 kB\nAnonHugePages:         0 kB\n"
+        f"{body:x}-{end:x} rw-p 00000000 00:00 0 \nSize:              65536 kB\nAnonHugePages:     63488 kB\n"
+        f"{end:x}-{end + 4096:x} rw-p 00000000 00:00 0 \nSize:                  4 kB\nAnonHugePages:         0 kB\n")
+    frac = huge_page_fraction(head + 16, 64 * MIB, tmp_path / "smaps")
+    assert frac == pytest.approx(63488 / 65536, rel=1e-3)
+    assert huge_page_fraction(head + 16, 100, tmp_path / "smaps") == 0.0
+    assert huge_page_fraction(head, 64 * MIB, tmp_path / "missing") == 0.0
