@@ -34,6 +34,12 @@ class SoftwareConfig(Sourced):
     gemm_parallel_min_flops: NonNegativeInt = Field(
         0, le=2**62, description="a Linear of fewer FLOPs (2 m k n) runs on one thread, as BLAS libraries run small "
                                  "GEMMs (0: every GEMM of more than one tile is threaded)")
+    interaction_ops: PositiveInt = Field(
+        4, le=64, description="framework operators a dot interaction runs, each paying op_dispatch_ns (DLRM's "
+                              "interact_features: cat, bmm, the lower triangle's index, cat)")
+    index_ns_per_element: NonNegativeFloat = Field(
+        0.0, le=1e6, description="cost of one output element of the framework's advanced-indexing gather "
+                                 "(z[:, li, lj], how DLRM takes the strict lower triangle of T T^T)")
     parallel_region_ns: NonNegativeFloat = Field(
         0.0, le=1e9, description="extra cost of an operator call that runs on more than one thread: waking the "
                                  "thread pool and joining it (OpenMP fork/join), paid once per such call")

@@ -117,6 +117,14 @@ class Cpu:
         return CpuGemm(compute_ns + sw.op_dispatch_ns + (sw.parallel_region_ns if threads > 1 else 0.0), 2 * m * k * n,
                        threads)
 
+    def dot_interaction(self, batch: int, features: int, dim: int) -> tuple[float, CpuGemm]:
+        """ns of DLRM's dot interaction as the framework runs it: its operators' dispatch, T T^T as one GEMM of
+        the same FLOPs, and the advanced-indexing gather of each sample's strict lower triangle; and the GEMM."""
+        sw = self.cfg.software
+        g = self.gemm(batch * features, dim, features)  # its own dispatch included
+        pairs = batch * features * (features - 1) // 2
+        return (sw.interaction_ops - 1) * sw.op_dispatch_ns + g.time_ns + pairs * sw.index_ns_per_element, g
+
     def load_weights(self, w_addr: int, nbytes: int) -> None:
         """Bring a layer's weights into the LLC once per run, untimed, as a server that has answered queries
         before holds them (the dense engine's weights sit in its buffers the same way); from then on what evicts

@@ -164,6 +164,9 @@ def _round_geometry(size: float, ways: int, line: int) -> int:
     return max(1, int(size // (ways * line))) * ways * line
 
 
+DLRM_INTERACTION_OPS = 4  # facebookresearch/dlrm interact_features, dot: cat, bmm, index, cat
+
+
 def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemConfig:
     """The cpu-only SystemConfig of this machine from the probe results; every measured number cited."""
     host = r.host
@@ -255,7 +258,16 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
             "embedding_threads": None if parallel else 1, "gemm_threads": None, "embedding_tables": "sequential",
             "op_dispatch_ns": round(lin, 1), "embedding_dispatch_ns": round(emb_dispatch, 1),
             "parallel_region_ns": round(region, 1), "gemm_parallel_min_flops": r.gemm_parallel_min_flops,
+            "interaction_ops": DLRM_INTERACTION_OPS, "index_ns_per_element": round(sw.index_ns_per_element, 3),
             "sources": {
+                "interaction_ops": "facebookresearch/dlrm interact_features (dot): torch.cat, torch.bmm, the "
+                                   "index Z[:, li, lj] of the strict lower triangle, torch.cat; the PyTorch DLRM "
+                                   "accelsim builds runs the same four",
+                "index_ns_per_element": _cite(r, "one-thread z[:, li, lj] over B x {0} x {0} float32 at B = "
+                                                 "{1} and {2}: the fastest runs' difference over the difference in "
+                                                 "elements".format(software.INDEX_FEATURES, *software.INDEX_BATCHES)
+                                              + f" ({', '.join(f'{x.min_ns / 1e3:.1f}' for x in sw.index_runs)}"
+                                                " us)"),
                 "embedding_threads": _cite(r, f"EmbeddingBag {software.THREAD_BATCH} bags x {software.THREAD_BAG} "
                                               f"on {sw.threads} threads: threads other than the caller spend "
                                               f"{sw.other_threads_cpu_share:.0%} of the process's CPU time"),
@@ -403,5 +415,7 @@ def report_dict(r: ProbeReport) -> dict:
                      "embedding_dispatch": t(r.sw.embedding_dispatch), "l1_gather": t(r.sw.cycles_run),
                      "l1_one_lookup_bags": t(r.sw.bags_run),
                      "gather_1_thread": t(r.sw.one_thread), "gather_all_threads": t(r.sw.all_threads),
-                     "other_threads_cpu_share": r.sw.other_threads_cpu_share},
+                     "other_threads_cpu_share": r.sw.other_threads_cpu_share,
+                     "lower_triangle_index": [{"batch": b, **t(x)} for b, x in zip(software.INDEX_BATCHES,
+                                                                                   r.sw.index_runs)]},
     }

@@ -26,6 +26,7 @@ from accelsim.probe.repeat import Timing, repeat
 CYCLE_ROWS, CYCLE_DIM, CYCLE_BAG, CYCLE_BATCH = 64, 64, 50, 512
 THREAD_ROWS, THREAD_DIM, THREAD_BAG, THREAD_BATCH = 4096, 64, 20, 2048
 BAGS_BATCH = 2048  # the same L1 table, one lookup a bag: the per-bag cost against the per-lookup one
+INDEX_FEATURES, INDEX_BATCHES = 24, (32, 512)  # z[:, li, lj] over B x 24 x 24: the slope per element
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,16 @@ class SoftwareProbe:
     all_threads: Timing
     threads: int
     other_threads_cpu_share: float   # of the process's CPU time during the all-thread calls
+    index_runs: tuple[Timing, Timing] = ()   # the lower-triangle gather at INDEX_BATCHES, one thread
+
+    @property
+    def index_ns_per_element(self) -> float:
+        """Slope of the lower-triangle gather's fastest runs between the two batches (dispatch cancels)."""
+        if len(self.index_runs) != 2:
+            return 0.0
+        per_sample = INDEX_FEATURES * (INDEX_FEATURES - 1) // 2
+        elements = (INDEX_BATCHES[1] - INDEX_BATCHES[0]) * per_sample
+        return max((self.index_runs[1].min_ns - self.index_runs[0].min_ns) / elements, 0.0)
 
 
 def _bag(rows: int, dim: int, bag: int, batch: int, seed: int):
@@ -72,6 +83,7 @@ def software_probe(threads: int, budget_s: float, seed: int = 0) -> SoftwareProb
             cyc = repeat(lambda: eb(idx, off), budget_s=share, warmup=3)
             idx1, off1 = idx[:BAGS_BATCH].clone(), torch.arange(BAGS_BATCH)
             bags = repeat(lambda: eb(idx1, off1), budget_s=share / 2, warmup=3)
+            index = tuple(_index_run(b, share / 4, seed) for b in INDEX_BATCHES)
             eb2, idx2, off2 = _bag(THREAD_ROWS, THREAD_DIM, THREAD_BAG, THREAD_BATCH, seed)
             one = repeat(lambda: eb2(idx2, off2), budget_s=share, warmup=3)
             torch.set_num_threads(threads)
@@ -90,7 +102,17 @@ def software_probe(threads: int, budget_s: float, seed: int = 0) -> SoftwareProb
     others = (total - spent.get(me, 0)) / total if total else 0.0
     return SoftwareProbe(torch.__version__, per_call(linear), per_call(emb), CYCLE_DIM,
                          int(np.int64(CYCLE_BAG * CYCLE_BATCH)), cyc, bags, THREAD_BAG * THREAD_BATCH, one, many, threads,
-                         others)
+                         others, index)
+
+
+def _index_run(batch: int, budget_s: float, seed: int) -> Timing:
+    """One thread taking the strict lower triangle of batch x F x F by advanced indexing, as DLRM's
+    interact_features does (li, lj built once, outside the timing)."""
+    import torch
+    z = torch.randn(batch, INDEX_FEATURES, INDEX_FEATURES, generator=torch.Generator().manual_seed(seed))
+    li = torch.tensor([i for i in range(INDEX_FEATURES) for j in range(i)], dtype=torch.long)
+    lj = torch.tensor([j for i in range(INDEX_FEATURES) for j in range(i)], dtype=torch.long)
+    return repeat(lambda: z[:, li, lj], budget_s=budget_s, warmup=3)
 
 
 def task_cpu_ticks(task_dir: str | Path = "/proc/self/task") -> dict[int, int]:

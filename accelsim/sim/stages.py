@@ -252,8 +252,7 @@ def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch
     if mapping.interaction == "cpu":
         t = machine.cpu.cfg.op_overhead_ns
         if spec.interaction == "dot":
-            g = machine.cpu.gemm(B * F, dim, F)
-            t += g.time_ns
+            t, g = machine.cpu.dot_interaction(B, F, dim)
             counts.append(("cpu", "interaction", "flops", float(g.flops)))
             counts.append(("cpu", "interaction", "core_ns", g.time_ns * g.cores_used))
         plan["interaction"].append(Phase("interaction", "interact", "cpu", t))

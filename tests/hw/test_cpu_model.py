@@ -99,6 +99,19 @@ def test_a_multi_thread_call_pays_the_parallel_region_once():
     assert g[7.0].gemm(1, 16, 16).time_ns == pytest.approx(g[0.0].gemm(1, 16, 16).time_ns)  # one tile, one thread
 
 
+def test_the_dot_interaction_pays_its_operators_and_one_index_per_lower_triangle_element():
+    """(ops - 1) dispatches beyond the GEMM's own, T T^T as one GEMM, F (F - 1) / 2 indexed elements a sample."""
+    sw = {"op_dispatch_ns": 1000.0, "parallel_region_ns": 0.0}
+    cpu = {(ops, ix): Cpu(hw(software={**sw, "interaction_ops": ops, "index_ns_per_element": ix}).cpu)
+           for ops in (1, 4) for ix in (0.0, 2.5)}
+    t, g = cpu[(1, 0.0)].dot_interaction(64, 27, 16)
+    assert t == g.time_ns == cpu[(1, 0.0)].gemm(64 * 27, 16, 27).time_ns and g.flops == 2 * 64 * 27 * 16 * 27
+    assert cpu[(4, 0.0)].dot_interaction(64, 27, 16)[0] - t == pytest.approx(3 * 1000.0)
+    assert cpu[(1, 2.5)].dot_interaction(64, 27, 16)[0] - t == pytest.approx(64 * 351 * 2.5)
+    assert cpu[(4, 2.5)].dot_interaction(64, 1, 16)[0] == pytest.approx(
+        cpu[(4, 0.0)].dot_interaction(64, 1, 16)[0])  # one feature: no pairs to index
+
+
 def test_a_gemm_below_the_threading_size_runs_on_one_thread():
     base = dict(cores=2, software={"gemm_threads": None, "parallel_region_ns": 0.0})
     cpu = {f: Cpu(hw(**{**base, "software": {**base["software"], "gemm_parallel_min_flops": f}}).cpu)

@@ -25,7 +25,7 @@ ROWS_FB_BOUND = [memory.RowGather(1, 12.0, 0.02), memory.RowGather(4, 50.0, 0.02
 
 
 def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(3.1, 0.02, 9), rows=ROWS_FB_BOUND,
-           llc_parallel=(), llc_one_chain_bytes=0):
+           llc_parallel=(), llc_one_chain_bytes=0, index_runs=()):
     caches = tuple(HostCache(n, s, w, 64, sh, 1, "0", f"/sys/x/index{i}") for i, (n, s, w, sh) in
                    enumerate((("L1D", 32 * KIB, 8, 1), ("L2", MIB, 8, 1), ("L3", 32 * MIB, 16, 2))))
     host = HostCpu("Fake EPYC", 2, "test", 2.5, "test", 16, "test", caches)
@@ -33,7 +33,7 @@ def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(
               memory.Level("L3", 16.0, 4 * MIB, 32 * MIB)]
     sw = SoftwareProbe("2.13.0", t(5000.0), t(8000.0), 64, 25600, t(8000.0 + 25600 * 6 / 2.5),
                        t(8000.0 + 2048 * 6 / 2.5), 40960,
-                       t(1e5), t(6e4), 2, other_share)
+                       t(1e5), t(6e4), 2, other_share, index_runs)
     gemm = [GemmPoint(m, w, w, t(5000.0 + 2 * m * w * w / 50.0)) for m in (1, 2048) for w in (16, 1024)]
     r = ProbeReport(host, "2026-12-01 00:00 UTC", "load average 0.1, 0.1, 0.1", "load average 0.1, 0.1, 0.1",
                     "madvise", 1.0, huge_tables, [], [memory.LatencyPoint(1 << 30, True, 200.0, 0.01)], levels,
@@ -99,6 +99,16 @@ def test_the_llc_latency_is_the_many_chain_plateau_times_the_lines_in_flight():
     assert report().cpu.caches[-1].hit_latency_ns == pytest.approx(11.0)  # no many-chain curve: one chain's
     assert (report(llc_parallel=pts).cpu.memory_fabric_latency_ns
             == pytest.approx(report().cpu.memory_fabric_latency_ns + 16.0 - 1.5 * 20.4, abs=0.02))
+
+
+def test_the_index_cost_is_the_slope_between_the_two_batches():
+    from accelsim.probe import software
+    per_sample = software.INDEX_FEATURES * (software.INDEX_FEATURES - 1) // 2
+    runs = tuple(t(4000.0 + b * per_sample * 7.5) for b in software.INDEX_BATCHES)
+    sw = report(index_runs=runs).cpu.software
+    assert sw.index_ns_per_element == pytest.approx(7.5, abs=1e-3) and sw.interaction_ops == 4
+    assert "B = 32 and 512" in sw.sources["index_ns_per_element"] and "bmm" in sw.sources["interaction_ops"]
+    assert report().cpu.software.index_ns_per_element == 0.0  # not probed
 
 
 def test_rows_about_as_dear_as_one_line_switch_the_streamer_on():
