@@ -63,7 +63,7 @@ def test_measured_numbers_land_in_the_config():
     # walks bind only where 4 KiB pages are slower than 2 MiB ones by more than the 10% slack
     assert [(p.ws_bytes, p.interval_ns) for p in c.tlb.page_walk_interval_table] == [(16 * MIB, 0.0),
                                                                                      (256 * MIB, 10.0)]
-    assert "256 MiB 10.00 (2 MiB pages 5.50)" in c.tlb.sources["page_walk_interval_table"]
+    assert "256 MiB 10.00 (2 MiB pages 5.50, packed 0.00)" in c.tlb.sources["page_walk_interval_table"]
     assert c.software.op_dispatch_ns == 5000.0 and c.software.embedding_dispatch_ns == 8000.0
     assert c.software.embedding_threads is None and c.gather_cycles_per_bag == pytest.approx(0.0, abs=1e-6)
     # 2 threads took 6e4 ns; an even split of the 1e5 ns one-thread call (8000 of it dispatch) is 54000

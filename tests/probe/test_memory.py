@@ -80,6 +80,20 @@ def test_repeat_reports_spread_and_stops_on_budget():
 def test_walk_intervals_bind_only_where_4k_pages_are_slower():
     rates = [WalkRate(16 << 20, 2.05, 2.0, 0.01), WalkRate(256 << 20, 10.0, 5.0, 0.01)]
     assert walk_intervals(rates) == [(16 << 20, 0.0), (256 << 20, 10.0)]
+    assert walk_intervals(rates, huge=True) == [(16 << 20, 0.0), (256 << 20, 0.0)]  # no packed lines: no walks
+
+
+def test_huge_pages_that_still_walk_are_read_as_small_translations():
+    """A guest whose hypervisor maps it with 4 KiB pages: one line a page on 2 MiB pages (9 ns a hop) is far
+    above the same lines packed together (3.5 ns), so tables on huge pages still walk every new 4 KiB page."""
+    from accelsim.probe.memory import huge_pages_translate
+    ept = [WalkRate(16 << 20, 4.7, 4.2, 0.01, 0.6), WalkRate(256 << 20, 10.2, 9.2, 0.01, 3.5)]
+    native = [WalkRate(16 << 20, 4.7, 0.62, 0.01, 0.6), WalkRate(256 << 20, 10.2, 3.6, 0.01, 3.5)]
+    assert not huge_pages_translate(ept) and huge_pages_translate(native)
+    assert walk_intervals(ept, huge=True) == [(16 << 20, 4.2), (256 << 20, 9.2)]
+    assert walk_intervals(native, huge=True) == [(16 << 20, 0.0), (256 << 20, 0.0)]
+    assert walk_intervals(ept) == [(16 << 20, 4.7), (256 << 20, 10.2)]  # against the packed lines, not 2 MiB
+    assert huge_pages_translate([WalkRate(256 << 20, 10.2, 9.2, 0.01)])  # not probed: as the kernel says
 
 
 def test_walk_rate_times_both_page_sizes_of_each_span():
