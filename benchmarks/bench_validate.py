@@ -57,8 +57,11 @@ def main() -> None:
     frame = pd.concat([pd.DataFrame([r.to_dict() for r in rs]).assign(model=name) for name, rs in rows.items()])
     write_text_atomic(OUT / "rows.csv", frame.to_csv(index=False))
     write_text_atomic(OUT / "summary.json", json.dumps(out, indent=1))
-    plot(rows["after"], OUT, "validate", f"CPU model (probed config) vs PyTorch, default grid, {len(rows['after'])} cases")
-    plot(rows["before"], OUT, "validate_before", "CPU model before (calibrate --save-hw) vs PyTorch, default grid")
+    host = f"{report.host.model_name}, {report.host.cores} vCPUs, probed {report.when}"
+    plot(rows["after"], OUT, "validate", f"CPU model (probed config) vs PyTorch, default grid, "
+                                         f"{len(rows['after'])} cases\n{host}")
+    plot(rows["before"], OUT, "validate_before", f"CPU model before (calibrate --save-hw) vs PyTorch, default "
+                                                 f"grid\n{host}")
     print(machine_line(out["machine"]))
     for name in ("before", "after"):
         for k, v in out[name].items():

@@ -72,8 +72,11 @@ def run(args: argparse.Namespace) -> int:
         frame = pd.DataFrame([r.to_dict() for r in rows])
         write_text_atomic(out / "rows.csv", frame.to_csv(index=False))
         write_text_atomic(out / "summary.json", json.dumps(s, indent=1))
+        from accelsim.probe.host import detect_host
         from accelsim.validate.report import plot
-        plot(rows, out, "validate", f"CPU model on {hw.name} vs PyTorch here ({len(rows)} cases)")
+        here = detect_host()
+        plot(rows, out, "validate", f"CPU model on {hw.name} (detailed) vs PyTorch on\n{here.model_name}, "
+                                    f"{here.cores} cores, {len(rows)} cases")
         mark_output(out, VALIDATE_KIND)
     if args.json:
         for r in rows:
