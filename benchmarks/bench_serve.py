@@ -5,6 +5,7 @@
                                                            # (the serving-loop rates accelsim/budget.py cites)
 """
 
+import argparse
 import os
 import sys
 import time
@@ -35,12 +36,17 @@ def rates() -> None:
 
 
 if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("detailed_queries", nargs="?", type=int, default=300,
+                    help="queries of the detailed run (default 300; the analytic run serves 10,000)")
+    ap.add_argument("--rates", action="store_true", help="only the serving loop's per-batch cost")
+    args = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    if "--rates" in sys.argv:
+    if args.rates:
         rates()
         sys.exit()
     accelsim.serve(**SERVE, queries=20)  # warm the numba kernels
-    runs = [("analytic", 10_000)] + ([("detailed", int(sys.argv[1]) if len(sys.argv) > 1 else 300)])
+    runs = [("analytic", 10_000), ("detailed", args.detailed_queries)]
     print(f"{'case':<40}{'queries':>9}{'batches':>9}{'wall s':>9}{'queries/s':>11}{'p99 us':>9}")
     for fid, n in runs:
         t = time.perf_counter()

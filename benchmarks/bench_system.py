@@ -5,6 +5,7 @@ worktree` of the base commit): alternating fresh processes, `--repeats` each (de
 seconds of each tree, the load before and after.
 """
 
+import argparse
 import json
 import os
 import subprocess
@@ -60,9 +61,13 @@ def side_by_side(base: Path, repeats: int) -> None:
 
 
 if __name__ == "__main__":
-    if "--base" in sys.argv:
-        reps = int(sys.argv[sys.argv.index("--repeats") + 1]) if "--repeats" in sys.argv else 3
-        side_by_side(Path(sys.argv[sys.argv.index("--base") + 1]).resolve(), reps)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--base", type=Path, help="a tree of the base commit: RM2 batch 128 side by side with it")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating runs of each tree with --base (default 3)")
+    ap.add_argument("--scaling", action="store_true", help="also the cost growth from 1e5 to 1e7 lookups")
+    args = ap.parse_args()
+    if args.base:
+        side_by_side(args.base.resolve(), args.repeats)
         sys.exit(0)
     warm = dict(hw="harpv2_centaur", workload="rm1", mapping="centaur", batch_size=2, functional=False)
     timed(warm)
@@ -75,7 +80,7 @@ if __name__ == "__main__":
                                      functional=False, trace={"path": "workloads/traces/rm2.trace"}))
                 lookups = bs * 32 * 120
                 print(f"{f'rm2 {mapping} {fid} batch {bs}':<44}{lookups:>10}{wall:>9.2f}{lookups / wall:>12.0f}")
-    if "--scaling" in sys.argv:
+    if args.scaling:
         os.environ.setdefault("ACCELSIM_WORK_SCALE", "4")  # 1e7 lookups is past the default work budget, on purpose
         # Cost growth from 1e5 to 1e7 lookups (RM2: 3,840 lookups per sample), generated Zipf-1.09 traces.
         print(f"{'scaling: rm2 centaur detailed':<44}{'lookups':>10}{'wall s':>9}{'lookups/s':>12}")

@@ -11,6 +11,7 @@ several batches with and without sharing, and a few analytic points.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import pickle
 import sys
@@ -134,9 +135,16 @@ def compare(a_path: str, b_path: str) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 3 and sys.argv[1] == "dump":
-        dump(sys.argv[2], "--quick" in sys.argv)
-    elif len(sys.argv) == 4 and sys.argv[1] == "compare":
-        sys.exit(compare(sys.argv[2], sys.argv[3]))
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("dump", help="run the points with this tree and pickle every table")
+    d.add_argument("out", help="the pickle to write")
+    d.add_argument("--quick", action="store_true", help="a smaller set of points")
+    c = sub.add_parser("compare", help="name every point whose tables differ in any bit")
+    c.add_argument("a")
+    c.add_argument("b")
+    args = ap.parse_args()
+    if args.command == "dump":
+        dump(args.out, args.quick)
     else:
-        sys.exit(__doc__)
+        sys.exit(compare(args.a, args.b))

@@ -7,7 +7,7 @@ predicted by run 6's probed config as measured, with the page-walker limit measu
 Predictions only (no timing), so it runs on a loaded machine; the inputs are regenerated from the same seed.
 Run from the repository root: PYTHONPATH=. python benchmarks/validate_models.py [-v]
 """
-import sys, json, numpy as np, pandas as pd, yaml, copy
+import argparse, sys, json, numpy as np, pandas as pd, yaml, copy
 from accelsim.config.base import parse_model
 from accelsim.config.system import SystemConfig
 from accelsim.validate.grid import default_grid, load_grid, EmbeddingBagCase, DlrmCase
@@ -18,7 +18,11 @@ from accelsim.workload.torch_model import generate_inputs
 from accelsim.probe.repeat import Timing
 ROWS6 = 'benchmarks/validate/run6_rows.csv'; UNSEEN6 = 'benchmarks/validate/run6_unseen_rows.csv'
 def cfg(d): return parse_model(SystemConfig, d, source="x")
-base = yaml.safe_load(open(sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith('-') else 'benchmarks/validate/run6_probed_hw.yaml'))
+ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+ap.add_argument("hw", nargs="?", default="benchmarks/validate/run6_probed_hw.yaml", help="run 6's probed config")
+ap.add_argument("-v", action="store_true", help="every case's ratio under each config")
+args = ap.parse_args()
+base = yaml.safe_load(open(args.hw))
 walk = copy.deepcopy(base); walk['cpu']['tlb']['page_walk_interval_table'] = [{"ws_bytes": 16<<20, "interval_ns": 4.0}, {"ws_bytes": 64<<20, "interval_ns": 6.1}, {"ws_bytes": 256<<20, "interval_ns": 9.4}]
 region = copy.deepcopy(walk); region['cpu']['software']['parallel_region_ns'] = 14000.0
 blas = copy.deepcopy(region); blas['cpu']['software']['gemm_parallel_min_flops'] = 33554432
@@ -41,6 +45,6 @@ for gname, grid, rows in (("default", default_grid(), ROWS6), ("unseen", load_gr
         res[name] = {c.name: predict(hw, c, meas(c), "detailed") / 1e6 / measured[c.name] for c in grid.cases}
         e = np.abs(np.array(list(res[name].values())) - 1)
         print(gname, name, f"median {np.median(e):.1%} p90 {np.percentile(e,90):.1%}", flush=True)
-    if '-v' in sys.argv:
+    if args.v:
         for c in grid.cases:
             print(f"   {c.name:48} " + " ".join(f"{res[n][c.name]:5.2f}" for n in configs))
