@@ -33,9 +33,11 @@ STORE_KIND, TABLE_KIND = "sweep-store", "results-table"  # output kinds (accelsi
 PROVENANCE = "provenance.json"
 
 
-# The command-line layer builds specs (whose content the point hashes cover) and reports; it computes no point,
-# so editing a command's wording does not make every store stale.
-NOT_COMPUTING = ("cli",)
+# The command-line layer builds specs (whose content the point hashes cover) and reports; the probes write
+# configs (whose content the hashes cover), validation measures PyTorch, figures draw stored results: none of
+# them computes a point, so editing one does not make every store stale (tests/sweep/test_store.py checks that
+# no computing module imports them).
+NOT_COMPUTING = ("cli", "figures", "probe", "validate")
 
 
 def code_provenance() -> dict:

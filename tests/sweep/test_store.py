@@ -188,3 +188,25 @@ def test_a_meta_json_whose_hash_is_not_a_string_is_named(tmp_path):
     meta.write_text(json.dumps({**json.loads(meta.read_text()), "hash": [1, 2]}))  # was a pandas ValueError
     with pytest.raises(InputError, match=r"meta.json: hash: expected the point's hash \(a string\), got list"):
         load_results(store.root)
+
+
+def test_no_module_that_computes_a_point_imports_one_the_code_digest_leaves_out():
+    """The store's code digest skips NOT_COMPUTING; a computing module importing one of them would let a change
+    there alter results without making the stored points stale."""
+    import ast
+    from pathlib import Path
+
+    import accelsim
+    from accelsim.sweep.store import NOT_COMPUTING
+    root = Path(accelsim.__file__).parent
+    offenders = []
+    for f in sorted(root.rglob("*.py")):
+        rel = f.relative_to(root).parts
+        if rel[0] in NOT_COMPUTING or rel == ("__main__.py",):
+            continue
+        for node in ast.walk(ast.parse(f.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{'/'.join(rel)}: {n}" for n in names
+                          if any(n == f"accelsim.{p}" or n.startswith(f"accelsim.{p}.") for p in NOT_COMPUTING)]
+    assert not offenders, offenders
