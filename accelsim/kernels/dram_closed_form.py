@@ -123,43 +123,105 @@ def pairwise_sum(a, lo, n):
 
 
 RADIX_BITS = 11  # digits of the arrival-cycle sort: 2048 buckets, two passes for a millisecond of DDR4 cycles
+MAX_MERGED_RUNS = 64  # arrivals in at most this many ascending runs are merged, not radix-sorted
+
+
+@njit(cache=True)
+def _merge_runs(keys, bounds):
+    """Indices of `keys` in stable ascending order, the keys being ascending within each run
+    [bounds[r], bounds[r + 1]): adjacent runs merged pairwise, the left one first on ties (its indices are the
+    smaller), until one is left -- the one stable order, in log2(runs) linear passes. The merge step is
+    branch-free (runs of interleaved issue times alternate at random)."""
+    n = keys.shape[0]
+    idx, key = np.arange(n), keys.copy()
+    spare_idx, spare_key = np.empty(n, np.int64), np.empty(n, np.int64)
+    b = bounds.copy()
+    runs = b.shape[0] - 1
+    while runs > 1:
+        out = 0
+        for r in range(0, runs, 2):
+            lo, mid = b[r], b[r + 1]
+            hi = b[r + 2] if r + 1 < runs else mid
+            i, j, k = lo, mid, lo
+            while i < mid and j < hi:
+                right = key[j] < key[i]
+                spare_idx[k] = idx[j] if right else idx[i]
+                spare_key[k] = key[j] if right else key[i]
+                j += right
+                i += 1 - right
+                k += 1
+            while i < mid:
+                spare_idx[k], spare_key[k] = idx[i], key[i]
+                i += 1
+                k += 1
+            while j < hi:
+                spare_idx[k], spare_key[k] = idx[j], key[j]
+                j += 1
+                k += 1
+            b[out] = lo
+            out += 1
+        b[out] = n
+        runs = out
+        idx, spare_idx = spare_idx, idx
+        key, spare_key = spare_key, key
+    return idx
+
+
+@njit(cache=True)
+def _radix_order(arr_cyc, top):
+    """Indices of the (non-negative) cycles in stable ascending order by an LSD radix sort."""
+    n = arr_cyc.shape[0]
+    by_arrival = np.arange(n)
+    keys = arr_cyc.copy()
+    spare_idx = np.empty(n, np.int64)
+    spare_keys = np.empty(n, np.int64)
+    mask = (1 << RADIX_BITS) - 1
+    count = np.empty((1 << RADIX_BITS) + 1, np.int64)
+    shift = 0
+    while (top >> shift) > 0:
+        count[:] = 0
+        for i in range(n):
+            count[((keys[i] >> shift) & mask) + 1] += 1
+        for d in range(1 << RADIX_BITS):
+            count[d + 1] += count[d]
+        for i in range(n):
+            d = (keys[i] >> shift) & mask
+            spare_idx[count[d]] = by_arrival[i]
+            spare_keys[count[d]] = keys[i]
+            count[d] += 1
+        by_arrival, spare_idx = spare_idx, by_arrival
+        keys, spare_keys = spare_keys, keys
+        shift += RADIX_BITS
+    return by_arrival
 
 
 @njit(cache=True)
 def channel_arrival_order(arr_cyc, channel, channels):
     """(request indices by channel, then arrival cycle, stable; each channel's first position in that order):
-    the permutation of hw.dram.arrival_order, by a stable LSD radix sort of the (non-negative) cycles, skipped
-    when they are already sorted, then a stable counting pass by channel -- linear, where a comparison sort of
-    a closed loop's interleaved issue times is not."""
+    the permutation of hw.dram.arrival_order. The cycles in stable order first -- as they are when already
+    sorted, by merging their ascending runs when there are few (a closed loop's issue times are a few sorted
+    runs), else by a stable LSD radix sort -- then a stable counting pass by channel: linear, where a comparison
+    sort of a closed loop's interleaved issue times is not. A stable order is unique, so all three agree."""
     n = arr_cyc.shape[0]
-    by_arrival = np.arange(n)
-    in_order = True
+    descents = 0
     top = 0
     for i in range(n):
         if i and arr_cyc[i] < arr_cyc[i - 1]:
-            in_order = False
+            descents += 1
         top = max(top, arr_cyc[i])
-    if not in_order:
-        keys = arr_cyc.copy()
-        spare_idx = np.empty(n, np.int64)
-        spare_keys = np.empty(n, np.int64)
-        mask = (1 << RADIX_BITS) - 1
-        count = np.empty((1 << RADIX_BITS) + 1, np.int64)
-        shift = 0
-        while (top >> shift) > 0:
-            count[:] = 0
-            for i in range(n):
-                count[((keys[i] >> shift) & mask) + 1] += 1
-            for d in range(1 << RADIX_BITS):
-                count[d + 1] += count[d]
-            for i in range(n):
-                d = (keys[i] >> shift) & mask
-                spare_idx[count[d]] = by_arrival[i]
-                spare_keys[count[d]] = keys[i]
-                count[d] += 1
-            by_arrival, spare_idx = spare_idx, by_arrival
-            keys, spare_keys = spare_keys, keys
-            shift += RADIX_BITS
+    if descents == 0:
+        by_arrival = np.arange(n)
+    elif descents < MAX_MERGED_RUNS:
+        bounds = np.empty(descents + 2, np.int64)
+        bounds[0], r = 0, 1
+        for i in range(1, n):
+            if arr_cyc[i] < arr_cyc[i - 1]:
+                bounds[r] = i
+                r += 1
+        bounds[r] = n
+        by_arrival = _merge_runs(arr_cyc, bounds)
+    else:
+        by_arrival = _radix_order(arr_cyc, top)
     starts = np.zeros(channels + 1, np.int64)
     for i in range(n):
         starts[channel[i] + 1] += 1
