@@ -123,7 +123,6 @@ def pairwise_sum(a, lo, n):
 
 
 RADIX_BITS = 11  # digits of the arrival-cycle sort: 2048 buckets, two passes for a millisecond of DDR4 cycles
-MAX_MERGED_RUNS = 64  # arrivals in at most this many ascending runs are merged, not radix-sorted
 
 
 @njit(cache=True)
@@ -199,9 +198,10 @@ def _radix_order(arr_cyc, top):
 def channel_arrival_order(arr_cyc, channel, channels):
     """(request indices by channel, then arrival cycle, stable; each channel's first position in that order):
     the permutation of hw.dram.arrival_order. The cycles in stable order first -- as they are when already
-    sorted, by merging their ascending runs when there are few (a closed loop's issue times are a few sorted
-    runs), else by a stable LSD radix sort -- then a stable counting pass by channel: linear, where a comparison
-    sort of a closed loop's interleaved issue times is not. A stable order is unique, so all three agree."""
+    sorted; by merging their ascending runs when that takes fewer linear passes than a stable LSD radix sort's
+    digits (a closed loop's issue times are often two sorted runs); else by the radix sort -- then a stable
+    counting pass by channel: linear, where a comparison sort of a closed loop's interleaved issue times is
+    not. A stable order is unique, so all three agree."""
     n = arr_cyc.shape[0]
     descents = 0
     top = 0
@@ -209,9 +209,16 @@ def channel_arrival_order(arr_cyc, channel, channels):
         if i and arr_cyc[i] < arr_cyc[i - 1]:
             descents += 1
         top = max(top, arr_cyc[i])
+    digits, merges = 0, 0
+    while (top >> (digits * RADIX_BITS)) > 0:
+        digits += 1
+    runs = descents + 1
+    while runs > 1:
+        runs = (runs + 1) // 2
+        merges += 1
     if descents == 0:
         by_arrival = np.arange(n)
-    elif descents < MAX_MERGED_RUNS:
+    elif merges < digits:
         bounds = np.empty(descents + 2, np.int64)
         bounds[0], r = 0, 1
         for i in range(1, n):
