@@ -17,7 +17,7 @@ def channel_bounds(order, starts, bank, row, is_write, banks_per_channel, banks_
                    t_rc, t_ccd_l, t_ras, cas_read, cas_write, miss_extra, conflict_extra, refresh_wait):
     """Visit each channel's requests in `order` (by channel, then arrival): classify each (hit when the previous
     access to its bank was to the same row, miss on its first, else conflict); per request its unloaded latency
-    in cycles; per channel the hits, misses and conflicts; per channel and bank
+    in cycles, at its place in `order`; per channel the hits, misses and conflicts; per channel and bank
     the occupancy (tRC per open, tCCD_L per hit) and busy cycles (tRAS / tCCD_L); per channel and rank the
     activates; per channel the rank switches between consecutive requests."""
     n = order.shape[0]
@@ -45,7 +45,7 @@ def channel_bounds(order, starts, bank, row, is_write, banks_per_channel, banks_
             kinds[ch, k] += 1
             cas = cas_write if is_write[i] else cas_read
             extra = miss_extra if k == MISS else (conflict_extra if k == CONFLICT else 0)
-            lat[i] = (cas + extra) + refresh_wait
+            lat[j] = (cas + extra) + refresh_wait
             r = b // banks_per_rank
             per_rank[ch, r] += 1
             if k == HIT:
@@ -62,28 +62,30 @@ def channel_bounds(order, starts, bank, row, is_write, banks_per_channel, banks_
 
 
 @njit(cache=True)
-def leave_slots(order, starts, arr_cyc, lat, slot):
-    """Completion cycle of each request: c_j = max(c_{j-1} + slot, ready_j) per channel in `order`, evaluated
-    as j * slot + running max of (ready_j - j * slot); and each channel's last completion."""
+def leave_slots(order, starts, arr_cyc, lat, slot, tck_ns):
+    """Completion of each request, in ns: c_j = max(c_{j-1} + slot, ready_j) cycles per channel in `order`
+    (`lat` in that order too), evaluated as j * slot + running max of (ready_j - j * slot); and each channel's
+    last completion cycle."""
     n = order.shape[0]
     channels = starts.shape[0] - 1
-    completion = np.empty(n)
+    completion_ns = np.empty(n)
     span = np.zeros(channels)
     for ch in range(channels):
         s = slot[ch]
         run = -np.inf
         top = -np.inf
-        for j in range(starts[ch + 1] - starts[ch]):
-            i = order[starts[ch] + j]
-            v = (arr_cyc[i] + lat[i]) - j * s
+        first = starts[ch]
+        for j in range(starts[ch + 1] - first):
+            i = order[first + j]
+            v = (arr_cyc[i] + lat[first + j]) - j * s
             if v > run:
                 run = v
             c = j * s + run
-            completion[i] = c
+            completion_ns[i] = c * tck_ns
             if c > top:
                 top = c
         span[ch] = top
-    return completion, span
+    return completion_ns, span
 
 
 PAIRWISE_BLOCK = 128  # numpy's PW_BLOCKSIZE: below it, eight accumulators; above, halves summed recursively
@@ -251,14 +253,10 @@ def serve_pass(order, starts, arr_cyc, bank, row, is_write, tck_ns, banks_per_ch
     classes and bounds (channel_bounds), each channel's service slot -- the largest of bus, busiest bank,
     activates and Little's queue bound, stretched by refresh -- and the completion times (leave_slots).
     Returns (completion_ns, row classes per channel, bank busy cycles, last completion cycle per channel)."""
-    n = order.shape[0]
     channels = starts.shape[0] - 1
     kinds, lat, bank_cyc, busy, acts, per_rank, switches = channel_bounds(
         order, starts, bank, row, is_write, banks_per_channel, banks_per_rank, rank_nodes, open_page, t_rc,
         t_ccd_l, t_ras, cas_read, cas_write, miss_extra, conflict_extra, refresh_wait)
-    lat_in_order = np.empty(n)
-    for j in range(n):
-        lat_in_order[j] = lat[order[j]]
     slot = np.zeros(channels)
     for ch in range(channels):
         m = starts[ch + 1] - starts[ch]
@@ -269,10 +267,7 @@ def serve_pass(order, starts, arr_cyc, bank, row, is_write, tck_ns, banks_per_ch
         else:
             bus = float(m * burst_cycles + switches[ch] * t_rtrs)
         service = max(bus, bank_cyc[ch].max(), acts[ch].max() * act_slot,
-                      pairwise_sum(lat_in_order, starts[ch], m) / queue_depth) * refresh_stretch
+                      pairwise_sum(lat, starts[ch], m) / queue_depth) * refresh_stretch
         slot[ch] = service / m
-    completion, span = leave_slots(order, starts, arr_cyc, lat, slot)
-    completion_ns = np.empty(n)
-    for i in range(n):
-        completion_ns[i] = completion[i] * tck_ns
+    completion_ns, span = leave_slots(order, starts, arr_cyc, lat, slot, tck_ns)
     return completion_ns, kinds, busy, span
