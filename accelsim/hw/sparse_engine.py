@@ -32,6 +32,7 @@ from accelsim.hw.cache import Cache
 from accelsim.hw.host_memory import counter_dict, fixed_requests
 from accelsim.hw.link import request_line_addresses, split_requests
 from accelsim.hw.requester import closed_loop, closed_loop_bound
+from accelsim.kernels.link_sim import request_ready_ns
 from accelsim.kernels.window import repeats_within_window
 from accelsim.hw.scratchpad import Scratchpad
 from accelsim.hw.lookups import Lookups, PartLayout, expand_lookups, lookup_lines
@@ -114,8 +115,7 @@ class HostReadPath:
         out_ns = min(ch.header_bytes / ch.bandwidth_gbps + ch.latency_ns for ch in links.cfg.channels)
 
         def data_ready_ns(dram_done_ns: np.ndarray) -> np.ndarray:
-            return np.maximum.reduceat(dram_done_ns + self.half_fabric_ns, first_line) \
-                if req_addr.size else np.zeros(0)
+            return request_ready_ns(dram_done_ns, first_line, self.half_fabric_ns) if req_addr.size else np.zeros(0)
 
         def counted(issue_ns: np.ndarray) -> np.ndarray:
             pass_links = self.make_links()

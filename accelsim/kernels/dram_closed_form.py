@@ -17,7 +17,7 @@ def channel_bounds(order, starts, bank, row, is_write, banks_per_channel, banks_
                    t_rc, t_ccd_l, t_ras, cas_read, cas_write, miss_extra, conflict_extra, refresh_wait):
     """Visit each channel's requests in `order` (by channel, then arrival): classify each (hit when the previous
     access to its bank was to the same row, miss on its first, else conflict); per request its unloaded latency
-    in cycles; per channel the hits, misses and conflicts; per channel and bank
+    in cycles, at its place in `order`; per channel the hits, misses and conflicts; per channel and bank
     the occupancy (tRC per open, tCCD_L per hit) and busy cycles (tRAS / tCCD_L); per channel and rank the
     activates; per channel the rank switches between consecutive requests."""
     n = order.shape[0]
@@ -45,7 +45,7 @@ def channel_bounds(order, starts, bank, row, is_write, banks_per_channel, banks_
             kinds[ch, k] += 1
             cas = cas_write if is_write[i] else cas_read
             extra = miss_extra if k == MISS else (conflict_extra if k == CONFLICT else 0)
-            lat[i] = (cas + extra) + refresh_wait
+            lat[j] = (cas + extra) + refresh_wait
             r = b // banks_per_rank
             per_rank[ch, r] += 1
             if k == HIT:
@@ -62,28 +62,30 @@ def channel_bounds(order, starts, bank, row, is_write, banks_per_channel, banks_
 
 
 @njit(cache=True)
-def leave_slots(order, starts, arr_cyc, lat, slot):
-    """Completion cycle of each request: c_j = max(c_{j-1} + slot, ready_j) per channel in `order`, evaluated
-    as j * slot + running max of (ready_j - j * slot); and each channel's last completion."""
+def leave_slots(order, starts, arr_cyc, lat, slot, tck_ns):
+    """Completion of each request, in ns: c_j = max(c_{j-1} + slot, ready_j) cycles per channel in `order`
+    (`lat` in that order too), evaluated as j * slot + running max of (ready_j - j * slot); and each channel's
+    last completion cycle."""
     n = order.shape[0]
     channels = starts.shape[0] - 1
-    completion = np.empty(n)
+    completion_ns = np.empty(n)
     span = np.zeros(channels)
     for ch in range(channels):
         s = slot[ch]
         run = -np.inf
         top = -np.inf
-        for j in range(starts[ch + 1] - starts[ch]):
-            i = order[starts[ch] + j]
-            v = (arr_cyc[i] + lat[i]) - j * s
+        first = starts[ch]
+        for j in range(starts[ch + 1] - first):
+            i = order[first + j]
+            v = (arr_cyc[i] + lat[first + j]) - j * s
             if v > run:
                 run = v
             c = j * s + run
-            completion[i] = c
+            completion_ns[i] = c * tck_ns
             if c > top:
                 top = c
         span[ch] = top
-    return completion, span
+    return completion_ns, span
 
 
 PAIRWISE_BLOCK = 128  # numpy's PW_BLOCKSIZE: below it, eight accumulators; above, halves summed recursively
@@ -126,40 +128,109 @@ RADIX_BITS = 11  # digits of the arrival-cycle sort: 2048 buckets, two passes fo
 
 
 @njit(cache=True)
-def channel_arrival_order(arr_cyc, channel, channels):
-    """(request indices by channel, then arrival cycle, stable; each channel's first position in that order):
-    the permutation of hw.dram.arrival_order, by a stable LSD radix sort of the (non-negative) cycles, skipped
-    when they are already sorted, then a stable counting pass by channel -- linear, where a comparison sort of
-    a closed loop's interleaved issue times is not."""
+def _merge_runs(keys, bounds):
+    """Indices of `keys` in stable ascending order, the keys being ascending within each run
+    [bounds[r], bounds[r + 1]): adjacent runs merged pairwise, the left one first on ties (its indices are the
+    smaller), until one is left -- the one stable order, in log2(runs) linear passes. The merge step is
+    branch-free (runs of interleaved issue times alternate at random)."""
+    n = keys.shape[0]
+    idx, key = np.arange(n), keys.copy()
+    spare_idx, spare_key = np.empty(n, np.int64), np.empty(n, np.int64)
+    b = bounds.copy()
+    runs = b.shape[0] - 1
+    while runs > 1:
+        out = 0
+        for r in range(0, runs, 2):
+            lo, mid = b[r], b[r + 1]
+            hi = b[r + 2] if r + 1 < runs else mid
+            i, j, k = lo, mid, lo
+            while i < mid and j < hi:
+                right = key[j] < key[i]
+                spare_idx[k] = idx[j] if right else idx[i]
+                spare_key[k] = key[j] if right else key[i]
+                j += right
+                i += 1 - right
+                k += 1
+            while i < mid:
+                spare_idx[k], spare_key[k] = idx[i], key[i]
+                i += 1
+                k += 1
+            while j < hi:
+                spare_idx[k], spare_key[k] = idx[j], key[j]
+                j += 1
+                k += 1
+            b[out] = lo
+            out += 1
+        b[out] = n
+        runs = out
+        idx, spare_idx = spare_idx, idx
+        key, spare_key = spare_key, key
+    return idx
+
+
+@njit(cache=True)
+def _radix_order(arr_cyc, top):
+    """Indices of the (non-negative) cycles in stable ascending order by an LSD radix sort."""
     n = arr_cyc.shape[0]
     by_arrival = np.arange(n)
-    in_order = True
+    keys = arr_cyc.copy()
+    spare_idx = np.empty(n, np.int64)
+    spare_keys = np.empty(n, np.int64)
+    mask = (1 << RADIX_BITS) - 1
+    count = np.empty((1 << RADIX_BITS) + 1, np.int64)
+    shift = 0
+    while (top >> shift) > 0:
+        count[:] = 0
+        for i in range(n):
+            count[((keys[i] >> shift) & mask) + 1] += 1
+        for d in range(1 << RADIX_BITS):
+            count[d + 1] += count[d]
+        for i in range(n):
+            d = (keys[i] >> shift) & mask
+            spare_idx[count[d]] = by_arrival[i]
+            spare_keys[count[d]] = keys[i]
+            count[d] += 1
+        by_arrival, spare_idx = spare_idx, by_arrival
+        keys, spare_keys = spare_keys, keys
+        shift += RADIX_BITS
+    return by_arrival
+
+
+@njit(cache=True)
+def channel_arrival_order(arr_cyc, channel, channels):
+    """(request indices by channel, then arrival cycle, stable; each channel's first position in that order):
+    the permutation of hw.dram.arrival_order. The cycles in stable order first -- as they are when already
+    sorted; by merging their ascending runs when that takes fewer linear passes than a stable LSD radix sort's
+    digits (a closed loop's issue times are often two sorted runs); else by the radix sort -- then a stable
+    counting pass by channel: linear, where a comparison sort of a closed loop's interleaved issue times is
+    not. A stable order is unique, so all three agree."""
+    n = arr_cyc.shape[0]
+    descents = 0
     top = 0
     for i in range(n):
         if i and arr_cyc[i] < arr_cyc[i - 1]:
-            in_order = False
+            descents += 1
         top = max(top, arr_cyc[i])
-    if not in_order:
-        keys = arr_cyc.copy()
-        spare_idx = np.empty(n, np.int64)
-        spare_keys = np.empty(n, np.int64)
-        mask = (1 << RADIX_BITS) - 1
-        count = np.empty((1 << RADIX_BITS) + 1, np.int64)
-        shift = 0
-        while (top >> shift) > 0:
-            count[:] = 0
-            for i in range(n):
-                count[((keys[i] >> shift) & mask) + 1] += 1
-            for d in range(1 << RADIX_BITS):
-                count[d + 1] += count[d]
-            for i in range(n):
-                d = (keys[i] >> shift) & mask
-                spare_idx[count[d]] = by_arrival[i]
-                spare_keys[count[d]] = keys[i]
-                count[d] += 1
-            by_arrival, spare_idx = spare_idx, by_arrival
-            keys, spare_keys = spare_keys, keys
-            shift += RADIX_BITS
+    digits, merges = 0, 0
+    while (top >> (digits * RADIX_BITS)) > 0:
+        digits += 1
+    runs = descents + 1
+    while runs > 1:
+        runs = (runs + 1) // 2
+        merges += 1
+    if descents == 0:
+        by_arrival = np.arange(n)
+    elif merges < digits:
+        bounds = np.empty(descents + 2, np.int64)
+        bounds[0], r = 0, 1
+        for i in range(1, n):
+            if arr_cyc[i] < arr_cyc[i - 1]:
+                bounds[r] = i
+                r += 1
+        bounds[r] = n
+        by_arrival = _merge_runs(arr_cyc, bounds)
+    else:
+        by_arrival = _radix_order(arr_cyc, top)
     starts = np.zeros(channels + 1, np.int64)
     for i in range(n):
         starts[channel[i] + 1] += 1
@@ -182,14 +253,10 @@ def serve_pass(order, starts, arr_cyc, bank, row, is_write, tck_ns, banks_per_ch
     classes and bounds (channel_bounds), each channel's service slot -- the largest of bus, busiest bank,
     activates and Little's queue bound, stretched by refresh -- and the completion times (leave_slots).
     Returns (completion_ns, row classes per channel, bank busy cycles, last completion cycle per channel)."""
-    n = order.shape[0]
     channels = starts.shape[0] - 1
     kinds, lat, bank_cyc, busy, acts, per_rank, switches = channel_bounds(
         order, starts, bank, row, is_write, banks_per_channel, banks_per_rank, rank_nodes, open_page, t_rc,
         t_ccd_l, t_ras, cas_read, cas_write, miss_extra, conflict_extra, refresh_wait)
-    lat_in_order = np.empty(n)
-    for j in range(n):
-        lat_in_order[j] = lat[order[j]]
     slot = np.zeros(channels)
     for ch in range(channels):
         m = starts[ch + 1] - starts[ch]
@@ -200,10 +267,7 @@ def serve_pass(order, starts, arr_cyc, bank, row, is_write, tck_ns, banks_per_ch
         else:
             bus = float(m * burst_cycles + switches[ch] * t_rtrs)
         service = max(bus, bank_cyc[ch].max(), acts[ch].max() * act_slot,
-                      pairwise_sum(lat_in_order, starts[ch], m) / queue_depth) * refresh_stretch
+                      pairwise_sum(lat, starts[ch], m) / queue_depth) * refresh_stretch
         slot[ch] = service / m
-    completion, span = leave_slots(order, starts, arr_cyc, lat, slot)
-    completion_ns = np.empty(n)
-    for i in range(n):
-        completion_ns[i] = completion[i] * tck_ns
+    completion_ns, span = leave_slots(order, starts, arr_cyc, lat, slot, tck_ns)
     return completion_ns, kinds, busy, span

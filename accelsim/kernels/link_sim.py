@@ -158,3 +158,22 @@ def fluid_bound_ns(order, issue_ns, alone_ns, fwd_bytes, ret_bytes, steady_ns, p
         b = max(b, t0 + np.ceil((j + 1) / credits) * alone_min_ns)
         completion[i] = b
     return completion
+
+
+@njit(cache=True)
+def request_ready_ns(line_done_ns, first_line, offset_ns):
+    """Per request, the latest of its lines' `line_done_ns + offset_ns`, its lines being consecutive from
+    `first_line`: `np.maximum.reduceat(line_done_ns + offset_ns, first_line)` element for element (NaN
+    propagates, a request whose next one starts no later takes its first line), at a third of its cost."""
+    m, n = first_line.shape[0], line_done_ns.shape[0]
+    out = np.empty(m)
+    for i in range(m):
+        lo = first_line[i]
+        hi = first_line[i + 1] if i + 1 < m else n
+        best = line_done_ns[lo] + offset_ns
+        for k in range(lo + 1, hi):
+            v = line_done_ns[k] + offset_ns
+            if v > best or v != v:
+                best = v
+        out[i] = best
+    return out

@@ -23,6 +23,7 @@ from accelsim.hw.fpga_resources import ResourceOverflow, check_fits, resource_us
 from accelsim.results import Result
 from accelsim.sim.engine import check_capacity, simulate_batches
 from accelsim.sim.functional import functional_outputs, max_output_difference, weights_for_trace
+from accelsim.sim.groupsum import group_sums
 from accelsim.sim.mapping import STAGES, Mapping, resolve_mapping
 from accelsim.sim.serve import ServeSpec, serve_queries
 from accelsim.workload.synth import synth_batches
@@ -148,8 +149,8 @@ def load_batches(p: Point) -> list[Batch]:
                                p.seed))
 
 
-def _device_busy(stages: pd.DataFrame) -> pd.Series:
-    busy = stages.groupby("device")["duration_ns"].sum()
+def _device_busy(stages: pd.DataFrame) -> dict[str, float]:
+    busy = group_sums(stages["device"].tolist(), stages["duration_ns"].to_numpy())
     holds = stages["also_holds"].to_numpy() != ""
     if not holds.any():  # no phase holds a second part (the frame filter and groupby below cost more)
         return busy
@@ -256,7 +257,7 @@ def run_point(resolved: dict) -> Result:
         "extra_flops_per_inference": p.workload.extra_flops_per_sample,
         "version": __version__,
     }
-    for stage, t in stages.groupby("stage")["duration_ns"].sum().items():
+    for stage, t in group_sums(stages["stage"].tolist(), duration).items():
         summary[f"{stage}_time_ns"] = float(t)
     for dev, t in busy.items():
         summary[f"{dev}_utilisation"] = float(t) / makespan if makespan else 0.0

@@ -15,6 +15,7 @@ from accelsim.hw.fpga_resources import ResourceReport, check_fits, resource_usag
 from accelsim.hw.host_memory import counter_dict, make_dram
 from accelsim.hw.link import AnalyticLinkSet, LinkSet, request_line_addresses, split_requests
 from accelsim.hw.sparse_engine import SparseEngine
+from accelsim.kernels.link_sim import request_ready_ns
 from accelsim.sim.shared import Port, TapeDeck, TapedCache
 
 
@@ -90,6 +91,6 @@ class Machine:
         else:
             dram = port.dram.simulate(np.full(owner.size, fabric), line_addr, np.zeros(owner.size, dtype=np.bool_))
             # each request's lines are consecutive (nbytes > 0: at least one request)
-            ready = np.maximum(0.0, np.maximum.reduceat(dram.completion_ns + fabric, np.cumsum(lines) - lines))
+            ready = np.maximum(0.0, request_ready_ns(dram.completion_ns, np.cumsum(lines) - lines, fabric))
             end = float(links.transfer(ready, lines * line, direction).completion_ns.max())
         return end, float(links.counters.wire_bits.sum()), counter_dict(dram.counters)

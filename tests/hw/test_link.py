@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accelsim.config.base import parse_model
@@ -352,3 +352,25 @@ def test_analytic_timer_refuses_issue_times_like_transfer():
         timed(np.array([0.0, np.nan]))
     with pytest.raises(InputError, match="expected 3 values"):
         timed(np.zeros(3))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(0, 4), max_size=60), st.integers(0, 2**31),
+       st.sampled_from([0.0, -0.0, 2.5, 1e300, float("inf")]), st.booleans())
+def test_request_ready_kernel_is_maximum_reduceat(lines, seed, offset, specials):
+    """Per request the latest line (+ offset), as np.maximum.reduceat gives it: empty requests, NaN, signed
+    zeros, infinities and ties."""
+    from accelsim.kernels.link_sim import request_ready_ns
+    lines = np.array(lines, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    n = int(lines.sum())
+    done = np.round(rng.random(n) * 8, 0) - 4
+    if specials and n:
+        done[rng.integers(0, n, 3)] = rng.choice([np.nan, -0.0, 0.0, np.inf, -np.inf], 3)
+    first = np.cumsum(lines) - lines
+    keep = first < n  # reduceat needs every start inside the array
+    got = request_ready_ns(done, first[keep], offset)
+    want = np.maximum.reduceat(done + offset, first[keep]) if keep.any() else np.zeros(0)
+    nan = np.isnan(want)
+    assert np.array_equal(np.isnan(got), nan)  # (a NaN made by inf - inf may carry either sign bit)
+    assert got[~nan].view(np.int64).tolist() == want[~nan].view(np.int64).tolist()
