@@ -370,7 +370,7 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
                                                    cq_div, cq_depth) >= 0:
                 t = min(t, now + 1)
             if nin < n and arr[nin] < t and (nfree_w > 0 if isw[nin] else nfree_r > 0):
-                t = arr[nin]
+                t = max(arr[nin], now)  # a move this cycle freed its slot: it enters now, not back then
             now = t
             continue
         b = pick
