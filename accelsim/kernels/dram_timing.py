@@ -226,9 +226,10 @@ def _scan(now, a_e, cand, qi, nxt, node_of, dual_cmd, row_at, col_at, frfcfs, g_
     """Among the banks whose candidate can issue now, the scheduler's pick: row hits first (FR-FCFS), then the
     oldest; returns (bank or -1, how many could issue, a lower bound > now on the cycle one that cannot yet can).
 
-    The banks are visited by (rank, command) group: while the channel or the rank holds a command back, its whole
-    group is skipped on one bound (on random traffic most banks wait so, for the data bus, tRRD or tFAW). Within a
-    group a bank's own stored bound is checked before its bank-group and bank constraints are read again.
+    The banks are visited by (rank, command) group: while the channel or the rank holds a command back (the data
+    bus, tCCD_S, tRRD, tFAW), its whole group is skipped on one bound. Within a group a bank's own stored bound is
+    checked before its bank-group and bank constraints are read again. The returned bound is looser or tighter
+    than checking every bank would give; the kernel's answers do not depend on it (tests/kernels/test_dram_scan.py).
     Not inlined into run_channel: on its own, LLVM keeps this loop's values in registers (the caller's ~60
     arguments spilled them to the stack).
     """
@@ -258,16 +259,14 @@ def _scan(now, a_e, cand, qi, nxt, node_of, dual_cmd, row_at, col_at, frfcfs, g_
                 a_e[b] = e
                 if busy and e <= now:
                     e = now + 1
-                if e <= now:
-                    n_ready += 1
-                    if pick < 0 or (hit and not pick_hit) or (hit == pick_hit and qi[cand[b]] < qi[cand[pick]]):
-                        pick = b
-                        pick_hit = hit
-                    low = min(low, e)
-                    continue
             low = min(low, e)
-            if e < tmin:
-                tmin = e
+            if e > now:
+                tmin = min(tmin, e)
+            else:
+                n_ready += 1
+                if pick < 0 or (hit and not pick_hit) or (hit == pick_hit and qi[cand[b]] < qi[cand[pick]]):
+                    pick = b
+                    pick_hit = hit
         g_min[g] = low
     return pick, n_ready, tmin
 
