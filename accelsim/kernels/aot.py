@@ -33,7 +33,8 @@ MODULE = "_accelsim_aot"
 _HERE = Path(__file__).resolve().parent
 # Exported name -> (module defining it, argument types). Types: i8 / b1 scalars; i8[k], b1[k], u1[k] C-contiguous
 # arrays of k dimensions (int64, bool, uint8), in the kernels' argument order.
-_CHANNEL_STATE = "i8[2] i8[3] i8[2] i8[2] " + "i8[1] " * 6 + "b1[1] b1[1] " + "i8[1] " * 13 + "i8[2] " + "i8[1] " * 4
+_CHANNEL_STATE = ("i8[2] i8[3] i8[2] i8[2] " + "i8[1] " * 6 + "b1[1] b1[1] " + "i8[1] " * 13 + "i8[2] " + "i8[1] " * 4
+                  + "i8[2] " + "i8[1] " * 3)
 EXPORTS = {
     "run_channel": ("accelsim.kernels.dram_timing", "i8",
                     "i8[1] i8[1] i8[1] b1[1] i8 b1 i8[1] i8[1] i8[1] b1[1] " + _CHANNEL_STATE

@@ -13,6 +13,7 @@ COMMANDS = ("ACT", "PRE", "RD", "WR", "REF", "REFsb")
 LEVELS = ("channel", "rank", "bankgroup", "bank")
 ACT, PRE, RD, WR, REF, REFSB = range(6)
 N_CMD = len(COMMANDS)
+N_GROUP_CMD = 4  # the commands a queued request asks for (ACT, PRE, RD, WR): the scan's groups per rank
 
 # Scheduler implementations the kernel provides, by config name.
 FRFCFS, FCFS = 0, 1
@@ -57,12 +58,20 @@ class ChannelState:
         self.head = np.full(nb, -1, np.int64)
         self.tail = np.full(nb, -1, np.int64)
         self.cand = np.full(nb, -1, np.int64)  # the slot each bank offers the scheduler
-        # banks with queued requests, packed: bank, its candidate's command and a lower bound on the cycle
-        # that command can issue (constraints only grow, so a stale bound stays a lower bound)
+        # banks with queued requests, packed, and each bank's position there (-1: idle)
         self.active = np.empty(nb, np.int64)
-        self.a_cmd = np.zeros(nb, np.int64)
-        self.a_e = np.zeros(nb, np.int64)
         self.apos = np.full(nb, -1, np.int64)
+        # per bank: its candidate's command (-1: none) and a lower bound on the cycle that command can issue
+        # (constraints only grow, so a stale bound stays a lower bound)
+        self.a_cmd = np.full(nb, -1, np.int64)
+        self.a_e = np.zeros(nb, np.int64)
+        # the banks offering a command, grouped by (rank, command): group rank x N_GROUP_CMD + command holds
+        # g_n of them in g_mem, gpos is each bank's place in its group, g_min a lower bound on its members'
+        # a_e; one rank-level bound then rules a whole group out of the scheduler's scan
+        self.g_mem = np.zeros((ranks * N_GROUP_CMD, nb), np.int64)
+        self.g_n = np.zeros(ranks * N_GROUP_CMD, np.int64)
+        self.g_min = np.full(ranks * N_GROUP_CMD, _INF, np.int64)
+        self.gpos = np.full(nb, -1, np.int64)
         self.next_ref = np.array([t_refi + (rk * t_refi) // ranks * stagger for rk in range(ranks)], np.int64)
         self.ref_ptr = np.zeros(ranks, np.int64)  # next bank set a per-bank refresh covers
         # transaction queues (command-queue structures only): slots in arrival order, reads then writes
@@ -84,7 +93,7 @@ class ChannelState:
         return (self.nxt, self.hist, self.hpos, self.hcnt, self.open_row, self.act_t, self.owner, self.qi, self.qa,
                 self.qr, self.qw, self.qk, self.qnext, self.free, self.head, self.tail, self.cand, self.active,
                 self.a_cmd, self.a_e, self.apos, self.next_ref, self.ref_ptr, self.sc, self.counts, self.bank_counts,
-                self.busy, self.qb, self.tq, self.cq_cnt)
+                self.busy, self.qb, self.tq, self.cq_cnt, self.g_mem, self.g_n, self.g_min, self.gpos)
 
 
 def commands_by_preceding(con: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -31,7 +31,8 @@ from numba import njit
 
 from accelsim.kernels.dram_state import (_ACTS, _COL_AT, _CONFLICTS, _END, _HITS, _INF, _MISSES, _MOVED_AT, _NACT,
                                          _NFREE, _NFREE_R, _NFREE_W, _NOW, _NQ_R, _NQ_W, _NTQ_R, _NTQ_W, _PRES,
-                                         _READS, _REFS, _ROW_AT, _WMODE, _WRITES, ACT, FRFCFS, PRE, RD, REF, REFSB, WR)
+                                         _READS, _REFS, _ROW_AT, _WMODE, _WRITES, ACT, FRFCFS, N_GROUP_CMD, PRE, RD,
+                                         REF, REFSB, WR)
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -86,8 +87,35 @@ def _close(b, t, open_row, owner, act_t, busy, counts, bank_counts, nxt, node_of
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, apos, a_cmd, a_e,
-               wmode, anykind):
+def _regroup(b, cmd, e, a_cmd, a_e, node_of, g_mem, g_n, g_min, gpos):
+    """Bank b now offers command cmd (-1: none), issuable from cycle e: move it to that command's group."""
+    g0 = (node_of[b, 1] - 1) * N_GROUP_CMD
+    old = a_cmd[b]
+    if old != cmd:
+        if old >= 0:
+            g = g0 + old
+            m = g_n[g] - 1
+            p = gpos[b]
+            last = g_mem[g, m]
+            g_mem[g, p] = last
+            gpos[last] = p
+            g_n[g] = m
+            gpos[b] = -1
+        if cmd >= 0:
+            g = g0 + cmd
+            m = g_n[g]
+            g_mem[g, m] = b
+            gpos[b] = m
+            g_n[g] = m + 1
+        a_cmd[b] = cmd
+    a_e[b] = e
+    if cmd >= 0 and e < g_min[g0 + cmd]:
+        g_min[g0 + cmd] = e
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, a_cmd, a_e,
+               wmode, anykind, g_mem, g_n, g_min, gpos):
     """The one request bank b offers the scheduler next, its command and earliest cycle.
 
     A request the bank has begun (precharged or activated for) is finished first, whatever kind is being
@@ -104,8 +132,7 @@ def _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, nod
             s = qnext[s]
         if s < 0:
             cand[b] = -1
-            a_cmd[apos[b]] = -1
-            a_e[apos[b]] = _INF
+            _regroup(b, -1, _INF, a_cmd, a_e, node_of, g_mem, g_n, g_min, gpos)
             return
     if owner[b] < 0 and o >= 0 and policy == FRFCFS and not closed:
         h = s
@@ -120,8 +147,7 @@ def _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, nod
     else:
         cmd = PRE
     cand[b] = s
-    a_cmd[apos[b]] = cmd
-    a_e[apos[b]] = _earliest(cmd, b, nxt, node_of)
+    _regroup(b, cmd, _earliest(cmd, b, nxt, node_of), a_cmd, a_e, node_of, g_mem, g_n, g_min, gpos)
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -196,37 +222,52 @@ def _refresh_rank(rk, now, ref_mode, banks_per_rank, bankgroups, banks_per_group
 
 
 @njit(cache=True, _nrt=False)
-def _scan(now, nact, a_cmd, a_e, active, cand, qi, nxt, node_of, dual_cmd, row_at, col_at, frfcfs):
-    """Among the active banks whose candidate can issue now, the scheduler's pick: row hits first (FR-FCFS), then
-    the oldest; returns (bank or -1, how many could issue, the earliest cycle one that cannot yet might).
+def _scan(now, a_e, cand, qi, nxt, node_of, dual_cmd, row_at, col_at, frfcfs, g_mem, g_n, g_min):
+    """Among the banks whose candidate can issue now, the scheduler's pick: row hits first (FR-FCFS), then the
+    oldest; returns (bank or -1, how many could issue, a lower bound > now on the cycle one that cannot yet can).
 
+    The banks are visited by (rank, command) group: while the channel or the rank holds a command back (the data
+    bus, tCCD_S, tRRD, tFAW), its whole group is skipped on one bound. Within a group a bank's own stored bound is
+    checked before its bank-group and bank constraints are read again. The returned bound is looser or tighter
+    than checking every bank would give; the kernel's answers do not depend on it (tests/kernels/test_dram_scan.py).
     Not inlined into run_channel: on its own, LLVM keeps this loop's values in registers (the caller's ~60
-    arguments spilled them to the stack), 4-19% faster over the bench traces (measured).
+    arguments spilled them to the stack).
     """
     pick = -1
     pick_hit = False
     n_ready = 0
     tmin = _INF
-    for ai in range(nact):
-        cmd = a_cmd[ai]
-        if cmd < 0:
+    for g in range(g_n.size):
+        m = g_n[g]
+        if m == 0:
             continue
-        e = max(a_e[ai], nxt[0, cmd])  # node 0 is the channel: its constraints bind every bank alike
-        if e <= now:
-            b = active[ai]
-            e = _earliest(cmd, b, nxt, node_of)
-            a_e[ai] = e
-            if dual_cmd and e <= now and (row_at if cmd < RD else col_at) == now:
-                e = now + 1  # this cycle's slot on its command bus is taken (dual command bus only)
+        cmd = g % N_GROUP_CMD
+        bound = max(nxt[0, cmd], nxt[1 + g // N_GROUP_CMD, cmd])  # the channel's and the rank's constraints
+        if bound > now:
+            e = max(bound, g_min[g])
+            if e < tmin:
+                tmin = e
+            continue
+        hit = cmd >= RD and frfcfs
+        busy = dual_cmd and (row_at if cmd < RD else col_at) == now  # this cycle's slot on its command bus is taken
+        low = _INF
+        for j in range(m):
+            b = g_mem[g, j]
+            e = a_e[b]
             if e <= now:
+                e = _earliest(cmd, b, nxt, node_of)
+                a_e[b] = e
+                if busy and e <= now:
+                    e = now + 1
+            low = min(low, e)
+            if e > now:
+                tmin = min(tmin, e)
+            else:
                 n_ready += 1
-                hit = cmd >= RD and frfcfs
                 if pick < 0 or (hit and not pick_hit) or (hit == pick_hit and qi[cand[b]] < qi[cand[pick]]):
                     pick = b
                     pick_hit = hit
-                continue
-        if e < tmin:
-            tmin = e
+        g_min[g] = low
     return pick, n_ready, tmin
 
 
@@ -234,6 +275,7 @@ def _scan(now, nact, a_cmd, a_e, active, cand, qi, nxt, node_of, dual_cmd, row_a
 def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out_w,
                 nxt, hist, hpos, hcnt, open_row, act_t, owner, qi, qa, qr, qw, qk, qnext, free, head, tail, cand,
                 active, a_cmd, a_e, apos, next_ref, ref_ptr, sc, counts, bank_counts, busy, qb, tq, cq_cnt,
+                g_mem, g_n, g_min, gpos,
                 node_of, con, by_cmd, n_by_cmd, ranks, bankgroups, banks_per_group, policy, closed, t_cl, t_cwl,
                 burst, t_refi, ref_mode, w_high, w_low, dual_cmd, cq_div, cq_depth, r_depth):
     """Serve one channel's next requests (sorted by arrival; request i has global index base + i).
@@ -291,8 +333,8 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
                     ntq_r += 1
                 continue
             nact = _link(s, b, head, tail, qnext, apos, active, nact)
-            _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, apos, a_cmd, a_e,
-                       wmode, anykind)
+            _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, a_cmd, a_e, wmode,
+                       anykind, g_mem, g_n, g_min, gpos)
         if nin == n and not final:
             break
         if nin == n and nq_r + nq_w == 0:
@@ -300,8 +342,8 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
         if _switch_mode(wmode, nq_r, nq_w, w_high, w_low):
             wmode = not wmode
             for ai in range(nact):
-                _eval_bank(active[ai], head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, apos,
-                           a_cmd, a_e, wmode, anykind)
+                _eval_bank(active[ai], head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, a_cmd,
+                           a_e, wmode, anykind, g_mem, g_n, g_min, gpos)
         if cq and moved_at < now:
             # one transaction a cycle enters its command queue: the oldest of the kind being served with room
             off, ntq = (r_depth, ntq_w) if wmode else (0, ntq_r)
@@ -320,8 +362,8 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
                 moved_at = now
                 b = qb[s]
                 nact = _link(s, b, head, tail, qnext, apos, active, nact)
-                _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, apos, a_cmd,
-                           a_e, wmode, anykind)
+                _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, a_cmd, a_e,
+                           wmode, anykind, g_mem, g_n, g_min, gpos)
         ref_next = _INF
         for rk in range(ranks):
             if next_ref[rk] <= now:
@@ -332,8 +374,8 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
                 b0 = rk * banks_per_rank
                 for b in range(b0, b0 + banks_per_rank):
                     if head[b] >= 0:
-                        _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, apos,
-                                   a_cmd, a_e, wmode, anykind)
+                        _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, a_cmd,
+                                   a_e, wmode, anykind, g_mem, g_n, g_min, gpos)
             ref_next = min(ref_next, next_ref[rk])
         if nact == 0:
             if ntq_r + ntq_w > 0:
@@ -362,20 +404,20 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
                     ref_next = min(ref_next, next_ref[rk])
             now = min(arr[nin], ref_next)
             continue
-        pick, n_ready, tmin = _scan(now, nact, a_cmd, a_e, active, cand, qi, nxt, node_of, dual_cmd, row_at, col_at,
-                                    policy == FRFCFS)
+        pick, n_ready, tmin = _scan(now, a_e, cand, qi, nxt, node_of, dual_cmd, row_at, col_at, policy == FRFCFS,
+                                    g_mem, g_n, g_min)
         if pick < 0:
             t = min(tmin, ref_next)
             if cq and moved_at == now and _movable(tq, r_depth if wmode else 0, ntq_w if wmode else ntq_r, qb, cq_cnt,
                                                    cq_div, cq_depth) >= 0:
                 t = min(t, now + 1)
             if nin < n and arr[nin] < t and (nfree_w > 0 if isw[nin] else nfree_r > 0):
-                t = arr[nin]
+                t = max(arr[nin], now)  # a move this cycle freed its slot: it enters now, not back then
             now = t
             continue
         b = pick
         s = cand[b]
-        cmd = a_cmd[apos[b]]
+        cmd = a_cmd[b]
         if not dual_cmd:
             row_at = now
             col_at = now
@@ -450,31 +492,30 @@ def run_channel(arr, bank, row, isw, base, final, out_idx, out_arr, out_cyc, out
                 _close(b, tp, open_row, owner, act_t, busy, counts, bank_counts, nxt, node_of, con, by_cmd, n_by_cmd,
                        hist, hpos, hcnt, ranks)
         if head[b] >= 0:
-            _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, apos, a_cmd, a_e,
-                       wmode, anykind)
+            _eval_bank(b, head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, a_cmd, a_e, wmode,
+                       anykind, g_mem, g_n, g_min, gpos)
         else:
             nact -= 1
             last = active[nact]
             p = apos[b]
             active[p] = last
-            a_cmd[p] = a_cmd[nact]
-            a_e[p] = a_e[nact]
             apos[last] = p
             apos[b] = -1
+            _regroup(b, -1, _INF, a_cmd, a_e, node_of, g_mem, g_n, g_min, gpos)
         switched = _switch_mode(wmode, nq_r, nq_w, w_high, w_low)
         if switched:
             wmode = not wmode
             for ai in range(nact):
-                _eval_bank(active[ai], head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand,
-                           apos, a_cmd, a_e, wmode, anykind)
+                _eval_bank(active[ai], head, qnext, qr, qw, open_row, owner, closed, policy, nxt, node_of, cand, a_cmd,
+                           a_e, wmode, anykind, g_mem, g_n, g_min, gpos)
         # one command per cycle on the command bus; if nothing else was ready, skip to the next lower bound
         nxt_t = now + 1
         if dual_cmd and (row_at != now or col_at != now) and n_ready > 1:
             nxt_t = now  # the other command bus is still free this cycle
         elif n_ready == 1 and not switched:
             t = tmin
-            if head[b] >= 0 and a_e[apos[b]] < t:
-                t = a_e[apos[b]]
+            if head[b] >= 0 and a_e[b] < t:
+                t = a_e[b]
             if ref_next < t:
                 t = ref_next
             if cq and _movable(tq, r_depth if wmode else 0, ntq_w if wmode else ntq_r, qb, cq_cnt, cq_div,
