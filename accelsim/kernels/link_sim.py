@@ -173,7 +173,7 @@ def request_ready_ns(line_done_ns, first_line, offset_ns):
         best = line_done_ns[lo] + offset_ns
         for k in range(lo + 1, hi):
             v = line_done_ns[k] + offset_ns
-            if v > best or v != v:
+            if v >= best or v != v:  # a tie takes the later line, as np.maximum does (-0.0 against 0.0)
                 best = v
         out[i] = best
     return out
