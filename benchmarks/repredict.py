@@ -15,24 +15,10 @@ import pandas as pd
 
 from accelsim.config.system import load_system
 from accelsim.probe.repeat import Timing
-from accelsim.validate.grid import DlrmCase, EmbeddingBagCase, default_grid, load_grid
-from accelsim.validate.measure import Measured, dlrm_spec, eb_spec
+from accelsim.validate.grid import default_grid, load_grid
+from accelsim.validate.measure import Measured, case_inputs
 from accelsim.validate.predict import predict
 from accelsim.validate.report import Row, summary
-from accelsim.workload.synth import synth_batches
-from accelsim.workload.torch_model import generate_inputs
-
-
-def inputs(case) -> tuple:
-    """(batch, spec) of a case as `accelsim validate` measured it (seed 0); (None, None) for an MLP."""
-    if isinstance(case, EmbeddingBagCase):
-        spec = eb_spec(case)
-        return next(synth_batches(spec, dist=case.dist, batches=1, batch_size=case.batch, seed=0,
-                                  alpha=case.alpha)), spec
-    if isinstance(case, DlrmCase):
-        spec = dlrm_spec(case)
-        return generate_inputs(spec, case.batch, 0, 0)[1], spec
-    return None, None
 
 
 def main() -> None:
@@ -51,7 +37,7 @@ def main() -> None:
     rows = []
     for case in grid.cases:
         m = measured[case.name]
-        batch, spec = inputs(case)
+        batch, spec = case_inputs(case)
         ns = m.measured_ms * 1e6
         p = predict(hw, case, Measured(Timing(ns, m.measured_spread, 1, True, ns), ns, bool(m.noisy), batch, spec),
                     "detailed") / 1e6

@@ -10,11 +10,9 @@ Run from the repository root: PYTHONPATH=. python benchmarks/validate_models.py 
 import argparse, sys, json, numpy as np, pandas as pd, yaml, copy
 from accelsim.config.base import parse_model
 from accelsim.config.system import SystemConfig
-from accelsim.validate.grid import default_grid, load_grid, EmbeddingBagCase, DlrmCase
-from accelsim.validate.measure import eb_spec, dlrm_spec, Measured
+from accelsim.validate.grid import default_grid, load_grid
+from accelsim.validate.measure import Measured, case_inputs
 from accelsim.validate.predict import predict
-from accelsim.workload.synth import synth_batches
-from accelsim.workload.torch_model import generate_inputs
 from accelsim.probe.repeat import Timing
 ROWS6 = 'benchmarks/validate/run6_rows.csv'; UNSEEN6 = 'benchmarks/validate/run6_unseen_rows.csv'
 def cfg(d): return parse_model(SystemConfig, d, source="x")
@@ -30,12 +28,7 @@ bag = copy.deepcopy(blas); bag['cpu']['gather_cycles_per_bag'] = 35.25; bag['cpu
 configs = {"run6 probed": cfg(base), "+walkers": cfg(walk), "+walkers+fork/join": cfg(region),
            "+BLAS threading size": cfg(blas), "+per-bag cycles": cfg(bag)}
 def meas(case):
-    if isinstance(case, EmbeddingBagCase):
-        spec = eb_spec(case); b = next(synth_batches(spec, dist=case.dist, batches=1, batch_size=case.batch, seed=0, alpha=case.alpha))
-        return Measured(Timing(1,0,1,True), 1.0, False, b, spec)
-    if isinstance(case, DlrmCase):
-        spec = dlrm_spec(case); _, b = generate_inputs(spec, case.batch, 0, 0); return Measured(Timing(1,0,1,True), 1.0, False, b, spec)
-    return Measured(Timing(1,0,1,True), 1.0, False)
+    return Measured(Timing(1,0,1,True), 1.0, False, *case_inputs(case))
 for gname, grid, rows in (("default", default_grid(), ROWS6), ("unseen", load_grid('benchmarks/validate/unseen_grid.yaml'), UNSEEN6)):
     r = pd.read_csv(rows)
     if 'model' in r: r = r[r.model == 'after']

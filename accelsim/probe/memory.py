@@ -11,8 +11,10 @@ What each one measures, and how the numbers are read off (pure functions below, 
   from L2 to beyond the LLC. The LLC a guest shares with other tenants keeps a line only until their fills push
   it out, so what it holds depends on how soon a line comes back: one chain revisits a line of a 4 MiB working
   set every ~1.3 ms, 32 chains every ~0.1 ms, as often as a batch's gathers do. On this project's guest one
-  chain lost the L3 at 3-5 MiB while 32 chains still hit it at 8-12 MiB (docs/calibrate.md, runs 8-13); the
-  LLC's capacity in the config is the many-chain one, its latency the one-chain plateau.
+  chain lost the L3 at 3-5 MiB while 32 chains still hit it at 8-12 MiB (docs/calibrate.md, runs 8-13). The
+  LLC's capacity in the config is the many-chain one, and so is its latency: the many-chain plateau's ns a line
+  x the lines a core keeps in flight (Little's law, `loaded_latency_ns`), as one chain may see no LLC plateau at
+  all on a guest whose share ends before twice its L2 (runs 14-16).
 - The 4 KiB minus 2 MiB curve is the translation cost: TLB reach is the largest working set where it is still
   small, the page-walk cost is its value at the same working set as the memory latency (every hop a new page,
   a TLB miss; the walk grows for larger tables as their page tables stop fitting the caches).
@@ -21,7 +23,8 @@ What each one measures, and how the numbers are read off (pure functions below, 
   throughput x the idle latency (Little's law); random-read bandwidth = the best all-thread throughput x 64 B.
 - `walk_rate`: k chains over one line per 4 KiB page of a span far beyond the TLB's reach, the lines themselves
   few enough to stay in cache: every hop is a TLB miss whose data hits, so the hop rate on 4 KiB pages is the
-  rate the core's page walkers sustain (the same chase on 2 MiB pages, with no walks, shows the data's own rate).
+  rate the core's page walkers sustain; the same lines packed into a few pages show the data's own rate, and the
+  chase on 2 MiB pages whether huge pages spare the walks (in a guest mapped with 4 KiB pages they do not).
 - `row_gather`: ROW_CHAINS chains over rows of 1 and of ROW_LINES consecutive lines (a 256 B row), each hop
   reading the whole row, in a table far beyond the LLC on huge pages: the chains keep every fill buffer busy, so
   if each line of a row takes a fill buffer a row of R lines costs R one-line rows; if the L2 streamer fetches a
@@ -197,9 +200,9 @@ def huge_pages_translate(rates: list[WalkRate], slack: float = 0.1) -> bool:
     """Do 2 MiB pages spare the walks? At the largest span, one line a page on 2 MiB pages is within `slack` of
     the same lines packed together. In a guest whose hypervisor maps its memory with 4 KiB pages, the TLBs still
     hold 4 KiB translations and every new 4 KiB page walks, whatever page the guest kernel granted."""
-    if not rates or rates[-1].interval_dense_ns <= 0.0:
+    r = max(rates, key=lambda w: w.span_bytes, default=None)
+    if r is None or r.interval_dense_ns <= 0.0:
         return True
-    r = max(rates, key=lambda w: w.span_bytes)
     return r.interval_2m_ns <= (1 + slack) * r.interval_dense_ns
 
 
@@ -391,13 +394,11 @@ def llc_plateau_ns(points: list[LatencyPoint], llc_sysfs_bytes: int, above_bytes
     return float(ns[inside].min()) if inside.any() else float(ns[0])
 
 
-def llc_loaded_latency_ns(points: list[LatencyPoint], llc_sysfs_bytes: int, above_bytes: int,
-                          misses_in_flight: float, chains: int = ROW_CHAINS) -> float:
-    """Load-to-use latency of an LLC hit while the core keeps its misses in flight, by Little's law: ns a line
-    at the many-chain plateau x the lines in flight (the chains, or the fill buffers when fewer). One chain on a
-    shared guest may lose the LLC before it is past the level above (docs/calibrate.md, run 15), and a gather's
-    hits queue as the chains' do."""
-    return llc_plateau_ns(points, llc_sysfs_bytes, above_bytes) * min(float(chains), misses_in_flight)
+def loaded_latency_ns(ns_per_line: float, misses_in_flight: float, chains: int = ROW_CHAINS) -> float:
+    """Load-to-use latency under load, by Little's law: the ns a line of `chains` chains x the lines in flight
+    (the chains, or the fill buffers when fewer). One chain on a shared guest may lose the LLC before it is past
+    the level above (docs/calibrate.md, run 15), and a gather's hits queue as the chains' do."""
+    return ns_per_line * min(float(chains), misses_in_flight)
 
 
 def llc_under_load(points: list[LatencyPoint], llc_sysfs_bytes: int, above_bytes: int) -> int:

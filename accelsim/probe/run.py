@@ -174,16 +174,14 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
     caches, prev = [], 0.0
     for i, (hc, lv) in enumerate(zip(host.caches, r.levels)):
         size = _round_geometry(lv.effective_bytes, hc.ways, hc.line_bytes)
-        last_loaded = i == len(host.caches) - 1 and i > 0 and bool(r.llc_parallel)
-        latency_ns, latency_how = lv.latency_ns, "pointer chase: {:.2f} ns load-to-use at this level's plateau"
-        if last_loaded:
-            latency_ns = memory.llc_loaded_latency_ns(r.llc_parallel, lv.sysfs_bytes, r.levels[i - 1].sysfs_bytes,
-                                                      r.misses_in_flight)
-            latency_how = (f"{memory.ROW_CHAINS} chains (2 MiB pages): "
-                           f"{memory.llc_plateau_ns(r.llc_parallel, lv.sysfs_bytes, r.levels[i - 1].sysfs_bytes):.2f}"
-                           f" ns a line at the LLC plateau x {min(memory.ROW_CHAINS, r.misses_in_flight):.1f} lines "
-                           "in flight (Little's law) = {:.2f} ns load-to-use under load (one chain's plateau: "
-                           f"{lv.latency_ns:.2f} ns)")
+        latency_ns = lv.latency_ns
+        latency_how = f"pointer chase: {latency_ns:.2f} ns load-to-use at this level's plateau"
+        if i == len(host.caches) - 1 and i > 0 and r.llc_parallel:
+            per_line = memory.llc_plateau_ns(r.llc_parallel, lv.sysfs_bytes, r.levels[i - 1].sysfs_bytes)
+            latency_ns = memory.loaded_latency_ns(per_line, r.misses_in_flight)
+            latency_how = (f"{memory.ROW_CHAINS} chains (2 MiB pages): {per_line:.2f} ns a line at the LLC plateau "
+                           f"x {min(memory.ROW_CHAINS, r.misses_in_flight):.1f} lines in flight (Little's law) = {latency_ns:.2f} ns "
+                           f"load-to-use under load (one chain's plateau: {lv.latency_ns:.2f} ns)")
         caches.append({
             "name": hc.name, "size_bytes": size, "ways": hc.ways, "line_bytes": hc.line_bytes,
             "hit_latency_ns": round(max(latency_ns - prev, 0.0), 3),
@@ -193,8 +191,7 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                 "size_bytes": _cite(r, _size_source(r, lv, hc.directory, last=i == len(host.caches) - 1)),
                 "ways": f"detected: {hc.directory}/ways_of_associativity",
                 "line_bytes": f"detected: {hc.directory}/coherency_line_size",
-                "hit_latency_ns": _cite(r, latency_how.format(latency_ns)
-                                        + f" minus {prev:.2f} ns of the levels above"),
+                "hit_latency_ns": _cite(r, f"{latency_how} minus {prev:.2f} ns of the levels above"),
                 "policy": "ASSUMPTION: LRU private levels, SRRIP shared LLC (not measured)",
                 **({"core_read_gbps": _read_cite(r, r.reads[i - 1])} if i else {}),
             }})

@@ -45,7 +45,7 @@ class SoftwareProbe:
     all_threads: Timing
     threads: int
     other_threads_cpu_share: float   # of the process's CPU time during the all-thread calls
-    index_runs: tuple[Timing, Timing] = ()   # the lower-triangle gather at INDEX_BATCHES, one thread
+    index_runs: tuple[Timing, ...] = ()   # the lower-triangle gather at each of INDEX_BATCHES, one thread
 
     @property
     def index_ns_per_element(self) -> float:

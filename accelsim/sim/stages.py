@@ -250,11 +250,12 @@ def batch_work(machine: Machine, spec: ModelSpec, mapping: Mapping, batch: Batch
     F = spec.num_features
     cross_layers = _cross_layers(spec)
     if mapping.interaction == "cpu":
-        t = machine.cpu.cfg.op_overhead_ns
         if spec.interaction == "dot":
             t, g = machine.cpu.dot_interaction(B, F, dim)
             counts.append(("cpu", "interaction", "flops", float(g.flops)))
             counts.append(("cpu", "interaction", "core_ns", g.time_ns * g.cores_used))
+        else:
+            t = machine.cpu.cfg.op_overhead_ns
         plan["interaction"].append(Phase("interaction", "interact", "cpu", t))
         if cross_layers:
             plan["interaction"] += _mlp_on_cpu(machine, spec, B, "interaction", counts)

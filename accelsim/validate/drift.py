@@ -55,9 +55,9 @@ def _chase_ns(ws_bytes: int, chains: int, budget_s: float) -> float:
 def read_machine(hw: SystemConfig, budget_s: float = 2.0) -> Reading:
     """Time the four microbenchmarks (about `budget_s` in all): 32 chains at twice the level above the LLC, one
     chain and 32 chains at 256 MiB (2 MiB pages), the multiply-add clock chain. The LLC latency is read as the
-    probe reads it: ns a line of the 32 chains x the lines in flight (accelsim.probe.memory,
-    llc_loaded_latency_ns)."""
+    probe reads it: ns a line of the 32 chains x the lines in flight (accelsim.probe.memory.loaded_latency_ns)."""
     from accelsim.probe.clock import measure_clock
+    from accelsim.probe.memory import loaded_latency_ns
     share = budget_s / 4
     above = 2 * hw.cpu.caches[-2].size_bytes if len(hw.cpu.caches) > 1 else 0
     llc_ws = min(max(above, 64 << 10), hw.cpu.caches[-1].size_bytes // 2)
@@ -66,7 +66,8 @@ def read_machine(hw: SystemConfig, budget_s: float = 2.0) -> Reading:
     per_miss = _chase_ns(MEMORY_WS_BYTES, CHAINS, share) / CHAINS
     clock = measure_clock(share)
     inflight = mem / per_miss
-    return Reading(llc_per_line * min(float(CHAINS), inflight), mem, inflight, clock.ghz if clock else float("nan"))
+    return Reading(loaded_latency_ns(llc_per_line, inflight, CHAINS), mem, inflight,
+                   clock.ghz if clock else float("nan"))
 
 
 def compare(hw: SystemConfig, before: Reading, after: Reading) -> dict:

@@ -62,6 +62,21 @@ def dlrm_spec(case: DlrmCase) -> ModelSpec:
     return parse_model(ModelSpec, d, source=case.name)
 
 
+def case_inputs(case, seed: int = 0) -> tuple[Batch | None, ModelSpec | None]:
+    """(bags, model) a case runs on, from `seed`: one synthetic table's batch, or the DLRM's generated inputs'
+    bags; (None, None) for an MLP."""
+    if isinstance(case, EmbeddingBagCase):
+        from accelsim.workload.synth import synth_batches
+        spec = eb_spec(case)
+        return next(synth_batches(spec, dist=case.dist, batches=1, batch_size=case.batch, seed=seed,
+                                  alpha=case.alpha)), spec
+    if isinstance(case, DlrmCase):
+        from accelsim.workload.torch_model import generate_inputs
+        spec = dlrm_spec(case)
+        return generate_inputs(spec, case.batch, seed, 0)[1], spec
+    return None, None
+
+
 def warm_up(case, seed: int = 0, budget_s: float = BUDGET_S / 4) -> None:
     """Time `case` once and discard it: a process's first torch calls pay lazy initialisation and the core's
     clock ramp (the first case of the 2026-12-01 idle run measured 2x its twin with other indices)."""
@@ -87,9 +102,7 @@ def measure(case, seed: int = 0, budget_s: float = BUDGET_S) -> Measured:
 def _embedding_bag(case: EmbeddingBagCase, seed: int, budget_s: float) -> Measured:
     import torch
 
-    from accelsim.workload.synth import synth_batches
-    spec = eb_spec(case)
-    batch = next(synth_batches(spec, dist=case.dist, batches=1, batch_size=case.batch, seed=seed, alpha=case.alpha))
+    batch, spec = case_inputs(case, seed)
     # numpy-allocated like the project's TorchDlrm tables (so on the same kind of pages)
     table = np.random.default_rng(seed).random((case.rows, case.dim), dtype=np.float32)
     bag = torch.nn.EmbeddingBag(case.rows, case.dim, mode="sum", include_last_offset=True,
