@@ -3,7 +3,8 @@
 before = the CPU model as it was (calibrate --save-hw of this machine: sysfs caches, Broadwell latencies, fill
 buffers, per-lookup cycles and 5 us dispatch, no TLB, one GEMM efficiency), written in today's schema with the
 new mechanisms neutral (page walk 0, every core per EmbeddingBag call, no efficiency table).
-after = `accelsim probe` of this machine. Each case is measured once and predicted on both configs.
+after = `accelsim probe` of this machine. The grid is timed in PASSES passes (each case's best kept) and each
+case predicted on both configs.
 Writes benchmarks/validate/{rows.csv, summary.json, validate.png, validate.pdf, probed_hw.yaml, probe_report.json}.
 """
 
@@ -23,7 +24,7 @@ from accelsim.probe.run import report_dict, run_probes
 from accelsim.cli.validate_cmd import machine_line
 from accelsim.validate.drift import compare, read_machine
 from accelsim.validate.grid import default_grid
-from accelsim.validate.measure import measure, warm_up
+from accelsim.validate.measure import PASSES, measure_grid, warm_up
 from accelsim.validate.predict import predict
 from accelsim.validate.report import Row, plot, regime, summary
 
@@ -41,10 +42,10 @@ def main() -> None:
     load0 = load_average()
     machine0 = read_machine(after)
     rows = {"before": [], "after": []}
-    warm_up(default_grid().cases[0])
-    for i, case in enumerate(default_grid().cases):
-        print(f"  [{i + 1}] {case.name}", file=sys.stderr, flush=True)
-        m = measure(case)
+    cases = default_grid().cases
+    warm_up(cases[0])
+    measured = measure_grid(cases, progress=lambda msg: print("  ", msg, file=sys.stderr, flush=True))
+    for case, m in zip(cases, measured):
         for name, hw in (("before", before), ("after", after)):
             rows[name].append(Row(case.name, case.kind, regime(case, after), case.threads,
                                   m.time_ns / 1e6, m.timing.spread,
@@ -52,7 +53,7 @@ def main() -> None:
                                   m.noisy))
     out = {name: summary(r) for name, r in rows.items()}
     out["load_before"], out["load_after"] = load0, load_average()
-    out["probe_when"], out["seconds"] = report.when, time.perf_counter() - t0
+    out["probe_when"], out["seconds"], out["passes"] = report.when, time.perf_counter() - t0, PASSES
     out["machine"] = compare(after, machine0, read_machine(after))
     frame = pd.concat([pd.DataFrame([r.to_dict() for r in rs]).assign(model=name) for name, rs in rows.items()])
     write_text_atomic(OUT / "rows.csv", frame.to_csv(index=False))

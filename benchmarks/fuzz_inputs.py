@@ -950,7 +950,7 @@ GRID = {"cases": [{"kind": "embedding_bag", "rows": 2000, "dim": 16, "lookups": 
                    "alpha": 1.1, "threads": 1},
                   {"kind": "mlp", "widths": [13, 64, 16], "batch": 8, "threads": 2},
                   {"kind": "dlrm", "workload": "rm1", "max_rows": 1000, "batch": 4, "threads": 1}]}
-MEASURE = "accelsim.validate.run:measure"  # the measurements: replaced by Accepted
+MEASURE = "accelsim.validate.run:measure_grid"  # the measurements: replaced by Accepted
 PROBES = "accelsim.probe.run:run_probes"
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accelsim.probe.repeat import Timing, repeat
+from accelsim.probe.repeat import Timing, best, repeat
 
 BATCHES = (1, 16, 128, 512, 2048)
 WIDTHS = (16, 64, 256, 1024, 4096)
@@ -48,6 +48,11 @@ def gemm_probe(budget_s: float, threads: int = 1) -> list[GemmPoint]:
     finally:
         torch.set_num_threads(prev)
     return out
+
+
+def merge(rounds: list[list[GemmPoint]]) -> list[GemmPoint]:
+    """Rounds of the GEMM probe (the same shapes in the same order) as one: each shape's best round."""
+    return [GemmPoint(p[0].m, p[0].k, p[0].n, best([q.timing for q in p])) for p in zip(*rounds)]
 
 
 PARALLEL_SPEEDUP = 1.1  # a shape counts as threaded when N threads beat one by more than this

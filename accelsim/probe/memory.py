@@ -166,6 +166,8 @@ class WalkRate:
     interval_2m_ns: float
     spread: float
     interval_dense_ns: float = 0.0   # 0: not probed
+    latency_4k_ns: float = 0.0       # one chain, one line a 4 KiB page: ns a hop (0: not probed)
+    latency_dense_ns: float = 0.0    # one chain over the same lines packed together
 
 
 def walk_rate(spans: tuple[int, ...], budget_s: float, chains: int = WALK_CHAINS, seed: int = 0) -> list[WalkRate]:
@@ -187,13 +189,28 @@ def walk_rate(spans: tuple[int, ...], budget_s: float, chains: int = WALK_CHAINS
                 starts = order[np.arange(chains) * (pages // chains)].copy()
                 hops = max(1000, 200_000 // chains)
                 chase(buf.words, starts, hops)
-                t = repeat(lambda: chase(buf.words, starts, hops), budget_s=budget_s / (3 * len(spans)), warmup=1)
+                t = repeat(lambda: chase(buf.words, starts, hops), budget_s=budget_s / (4 * len(spans)), warmup=1)
                 per[kind] = t.per(hops) / chains
                 spread = max(spread, t.spread)
+                if kind != "2m":  # one chain: each hop waits for its walk, so the difference is a walk's latency
+                    one = order[:1].copy()
+                    one_hops = min(pages, 20_000)
+                    t1 = repeat(lambda: chase(buf.words, one, one_hops), budget_s=budget_s / (8 * len(spans)),
+                                warmup=1)
+                    per[kind + "_one"] = t1.per(one_hops)
+                    spread = max(spread, t1.spread)
             finally:
                 buf.close()
-        out.append(WalkRate(span, per["4k"], per["2m"], spread, per["dense"]))
+        out.append(WalkRate(span, per["4k"], per["2m"], spread, per["dense"], per["4k_one"], per["dense_one"]))
     return out
+
+
+def walk_latencies(rates: list[WalkRate]) -> list[tuple[int, float]]:
+    """(span, ns one page walk adds to a load) from one chain over one line a 4 KiB page against the same lines
+    packed: the data's caches are the same, so the difference is the translation's. Unlike 4 KiB against 2 MiB
+    pages, this holds where 2 MiB pages walk too (a guest its hypervisor maps with 4 KiB pages)."""
+    return [(r.span_bytes, max(r.latency_4k_ns - r.latency_dense_ns, 0.0)) for r in rates
+            if r.latency_4k_ns > 0.0 and r.latency_dense_ns > 0.0]
 
 
 def huge_pages_translate(rates: list[WalkRate], slack: float = 0.1) -> bool:

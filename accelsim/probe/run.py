@@ -29,6 +29,7 @@ DRAM_PRESET = "ddr5_4800"
 SUSTAINED_FRACTION = 0.7  # ASSUMPTION: STREAM reaches ~70% of a DDR channel's peak
 TLB_WAYS = 8              # ASSUMPTION: associativity is not measured; the model needs a set count
 PAGE_4K = 4096
+COMPUTE_SLOTS = 4         # points of the run where GEMM and software rounds go: start, two in between, end
 
 
 @dataclass(frozen=True)
@@ -38,14 +39,15 @@ class Budget:
     latency_s: float = 25.0     # per page size
     parallelism_s: float = 25.0
     stream_s: float = 6.0
-    gemm_s: float = 25.0
-    software_s: float = 12.0
+    gemm_s: float = 28.0        # over all rounds
+    software_s: float = 16.0    # over all rounds
     clock_s: float = 2.0
     read_s: float = 6.0         # all levels' sequential reads
     walk_s: float = 6.0         # page-walk throughput, both page sizes
     gemm_threads_s: float = 10.0  # the GEMM shapes again on every thread
     row_s: float = 4.0          # row gathers of 1 and 4 lines
     llc_load_s: float = 8.0     # the LLC's capacity under many chains
+    rounds: int = 6             # the GEMM and software probes run in this many rounds spread over the run
 
 
 @dataclass
@@ -80,6 +82,8 @@ class ProbeReport:
     system: SystemConfig
     llc_parallel: list = field(default_factory=list)  # ROW_CHAINS-chain chase from L2 to beyond the LLC, ns a line
     llc_one_chain_bytes: int = 0                      # where the one-chain curve leaves the LLC (0: not probed)
+    rounds: int = 1                                   # rounds of the GEMM and software probes (their best kept)
+    by_round: dict = field(default_factory=dict)      # fastest run of each round, ns, of the main software timings
 
 
 def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma_units: int = DEFAULT_FMA_UNITS,
@@ -92,6 +96,21 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     if clock is None and host.freq_ghz is None:
         raise InputError("the clock of this machine is unknown (not x86-64, no cpufreq, no 'cpu MHz' in "
                          "/proc/cpuinfo)")
+    rounds = max(1, budget.rounds)
+    gemm_rounds: list = []
+    sw_rounds: list = []
+
+    # the rounds spread evenly from the first slot to the last
+    slot_of = [round(j * (COMPUTE_SLOTS - 1) / (rounds - 1)) if rounds > 1 else 0 for j in range(rounds)]
+
+    def compute_rounds(slot: int) -> None:
+        for _ in range(slot_of.count(slot)):
+            note(f"torch SGEMM at DLRM shapes, dispatch, per-lookup cycles, EmbeddingBag threads "
+                 f"(round {len(sw_rounds) + 1} of {rounds})")
+            gemm_rounds.append(compute.gemm_probe(budget.gemm_s / rounds))
+            sw_rounds.append(software.software_probe(host.cores, budget.software_s / rounds))
+
+    compute_rounds(0)
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     load0 = load_average()
     sizes = memory.working_sets(hi=max_ws_bytes)
@@ -99,6 +118,7 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     small, _ = memory.latency_curve(sizes, False, budget.latency_s)
     note("load-to-use latency, transparent huge pages")
     huge, granted = memory.latency_curve(sizes, True, budget.latency_s)
+    compute_rounds(1)
     sysfs = [(c.name, c.size_bytes * (c.instances if i == len(host.caches) - 1 else 1))
              for i, c in enumerate(host.caches)]
     levels, memory_ns, memory_ws = memory.cache_levels(huge, sysfs)
@@ -117,24 +137,23 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     note("misses in flight: k chains x threads")
     mlp = memory.parallelism(min(max_ws_bytes, 256 * memory.MIB), host.cores, budget.parallelism_s)
     inflight, rr_gbps = memory.misses_in_flight(mlp, memory_ns)
+    compute_rounds(2)
     note("page-walk throughput: k chains, a new 4 KiB page every hop")
     walks = memory.walk_rate(memory.WALK_SPANS, budget.walk_s)
     note("row gathers: k chains reading rows of 1 and 4 lines")
     rows = memory.row_gather(min(max_ws_bytes, memory.ROW_SPAN), budget.row_s)
     note("STREAM triad")
     st = memory.stream(host.cores, budget.stream_s)
-    note("torch SGEMM at DLRM shapes")
-    gemm = compute.gemm_probe(budget.gemm_s)
+    compute_rounds(3)
+    gemm, sw = compute.merge(gemm_rounds), software.merge(sw_rounds)
     note("torch SGEMM on every thread: from which size BLAS threads a Linear")
     sizes = [(g.m, g.k, g.n) for g in gemm]
     gemm_min, gemm_speedups = (compute.parallel_threshold_flops(sizes, budget.gemm_threads_s, host.cores)
                                if host.cores > 1 else (0, []))
-    note("torch dispatch, per-lookup cycles, EmbeddingBag threads")
-    sw = software.software_probe(host.cores, budget.software_s)
     report = ProbeReport(host, when, load0, load_average(), transparent_hugepages(), granted, table_pages(), small,
                          huge, levels, memory_ns, memory_ws, tr, mlp, inflight, rr_gbps, st, gemm, sw, clock, reads,
                          walks, rows, gemm_min, gemm_speedups, None,  # type: ignore[arg-type]
-                         llc_parallel, one_chain)
+                         llc_parallel, one_chain, rounds, _by_round(sw_rounds))
     report.system = build_config(report, fma_units)
     return report
 
@@ -142,6 +161,16 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
 def _cite(r: ProbeReport, what: str) -> str:
     return (f"measured: accelsim probe {what}, {r.when}, host {platform.node()} ({r.host.model_name}, "
             f"{r.host.cores} cores), {r.load_before}")
+
+
+def _by_round(rounds: list) -> dict:
+    """Each round's fastest run of the timings the config is built from: how far the host moved during the run."""
+    keys = ("linear_dispatch", "embedding_dispatch", "cycles_run", "bags_run", "one_thread", "all_threads")
+    return {k + "_ns": [getattr(x, k).min_ns for x in rounds] for k in keys}
+
+
+def _rounds(r: ProbeReport) -> str:
+    return f"; the best of {r.rounds} rounds spread over the probe run" if r.rounds > 1 else ""
 
 
 def _read_cite(r: ProbeReport, rb: memory.ReadBandwidth) -> str:
@@ -205,6 +234,10 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
     translate_huge = memory.huge_pages_translate(r.walks)
     page = HUGE_PAGE_BYTES if r.table_huge_fraction > 0.5 and translate_huge else PAGE_4K
     entries = max(TLB_WAYS, r.translation.reach_bytes // PAGE_4K // TLB_WAYS * TLB_WAYS)
+    # Where 2 MiB pages walk too, 4 KiB minus 2 MiB reads ~0: a walk's latency is then one line a page against
+    # the same lines packed.
+    walk_lat = [] if translate_huge else memory.walk_latencies(r.walks)
+    walk_table = walk_lat or list(r.translation.curve)
     sw = r.sw
     freq = round(r.clock.ghz, 4) if r.clock else host.freq_ghz
     emb_dispatch = sw.embedding_dispatch.min_ns
@@ -231,7 +264,7 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
         "gather_cycles_per_bag": round(bag_cycles, 3),
         "memory_fabric_latency_ns": round(fabric, 2),
         "tlb": {"entries": entries, "ways": TLB_WAYS, "page_bytes": page,
-                "page_walk_table": [{"ws_bytes": w, "walk_ns": round(e, 2)} for w, e in r.translation.curve],
+                "page_walk_table": [{"ws_bytes": w, "walk_ns": round(e, 2)} for w, e in walk_table],
                 "page_walk_interval_table": [{"ws_bytes": w, "interval_ns": round(g, 3)}
                                              for w, g in memory.walk_intervals(r.walks, page == HUGE_PAGE_BYTES)],
                 "sources": {
@@ -248,8 +281,13 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                                               f"{r.walks[-1].interval_dense_ns:.2f} ns for the same lines packed "
                                               "together): the TLBs hold 4 KiB translations (a hypervisor mapping "
                                               "the guest with small pages)")),
-                    "page_walk_table": _cite(r, "4 KiB minus 2 MiB pointer-chase latency at every probed working "
-                                                "set (negative differences, noise below the TLB reach, as 0)"),
+                    "page_walk_table": _cite(r, "one chain over one line per 4 KiB page of each span minus the "
+                                                "same chain over those lines packed together, ns per hop: "
+                                                + ", ".join(f"{w.span_bytes >> 20} MiB {w.latency_4k_ns:.2f} - "
+                                                            f"{w.latency_dense_ns:.2f}" for w in r.walks)
+                                                + " (2 MiB pages walk here too, so 4 KiB minus 2 MiB says nothing)")
+                    if walk_lat else _cite(r, "4 KiB minus 2 MiB pointer-chase latency at every probed working "
+                                              "set (negative differences, noise below the TLB reach, as 0)"),
                     "page_walk_interval_table": _cite(r, f"{memory.WALK_CHAINS} chains over one line per 4 KiB "
                                                          "page of each span, data in cache: ns per hop "
                                                          + ", ".join(f"{w.span_bytes >> 20} MiB {w.interval_4k_ns:.2f}"
@@ -273,7 +311,7 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                                                  "{1} and {2}: the fastest runs' difference over the difference in "
                                                  "elements".format(software.INDEX_FEATURES, *software.INDEX_BATCHES)
                                               + f" ({', '.join(f'{x.min_ns / 1e3:.1f}' for x in sw.index_runs)}"
-                                                " us)"),
+                                                f" us){_rounds(r)}"),
                 "embedding_threads": _cite(r, f"EmbeddingBag {software.THREAD_BATCH} bags x {software.THREAD_BAG} "
                                               f"on {sw.threads} threads: threads other than the caller spend "
                                               f"{sw.other_threads_cpu_share:.0%} of the process's CPU time"),
@@ -281,9 +319,9 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                 "embedding_tables": "DLRM's apply_emb calls each table's EmbeddingBag in turn (the PyTorch DLRM "
                                     "accelsim builds does the same)",
                 "op_dispatch_ns": _cite(r, f"a DLRM layer Linear(16, 16) + ReLU on 1 x 16, per call "
-                                           f"(spread {sw.linear_dispatch.spread:.0%})"),
+                                           f"(spread {sw.linear_dispatch.spread:.0%}){_rounds(r)}"),
                 "embedding_dispatch_ns": _cite(r, "EmbeddingBag of one bag of one row, per call "
-                                                  f"(spread {sw.embedding_dispatch.spread:.0%})"),
+                                                  f"(spread {sw.embedding_dispatch.spread:.0%}){_rounds(r)}"),
                 "gemm_parallel_min_flops": _cite(r, f"torch linear at each probed shape on {host.cores} threads "
                                                     "(fastest run) against one: the smallest size from which "
                                                     f"every larger shape ran > {compute.PARALLEL_SPEEDUP}x faster "
@@ -294,14 +332,14 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                                                 f"{software.THREAD_BAG} on {sw.threads} threads "
                                                 f"({sw.all_threads.min_ns / 1e3:.1f} us) minus an even split "
                                                 f"of its one-thread kernel time ({sw.one_thread.min_ns / 1e3:.1f}"
-                                                " us less dispatch); ASSUMPTION: the kernel splits evenly")
+                                                " us less dispatch); ASSUMPTION: the kernel splits evenly" + _rounds(r))
                                        if region else "0: the probed torch ran the call on one thread"),
             }},
         "sources": {
             **_cpu_sources(host, fma_units),
             "gemm_efficiency": _cite(r, "torch linear at the largest probed shape"),
             "gemm_efficiency_table": _cite(r, "one-thread torch linear at each shape: the model's one-thread tiled "
-                                              "peak time / (measured - op_dispatch_ns)"),
+                                              "peak time / (measured - op_dispatch_ns)" + _rounds(r)),
             "line_fill_buffers_per_core": _cite(r, f"k chains on one thread: best {r.misses_in_flight:.1f} misses "
                                                    f"in flight (throughput x idle latency {r.memory_ns:.0f} ns)"),
             "memory_core_read_gbps": _read_cite(r, r.reads[-1]),
@@ -315,7 +353,7 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                                                  f"{software.CYCLE_DIM} table (L1), {software.CYCLE_BATCH} bags x "
                                                  f"{software.CYCLE_BAG} and {software.BAGS_BATCH} bags x 1: (time - "
                                                  "dispatch) x clock split into per-lookup and per-bag cycles, minus "
-                                                 f"{adds:g} SIMD add cycles a lookup"),
+                                                 f"{adds:g} SIMD add cycles a lookup{_rounds(r)}"),
             "gather_cycles_per_bag": _cite(r, f"the same two calls: {bag_cycles:.1f} cycles a bag"),
             "memory_fabric_latency_ns": _cite(r, f"pointer chase at {r.memory_ws_bytes / 2**20:.0f} "
                                                  f"MiB on 2 MiB pages: {r.memory_ns:.1f} ns minus the caches' "
@@ -400,6 +438,7 @@ def report_dict(r: ProbeReport) -> dict:
                    "converged": x.converged}
     return {
         "host": r.host.model_name, "cores": r.host.cores, "when": r.when, "load_before": r.load_before,
+        "rounds": r.rounds, "software_by_round": r.by_round,
         "load_after": r.load_after, "thp_mode": r.thp_mode, "huge_page_fraction_granted": r.huge_granted,
         "table_huge_page_fraction": r.table_huge_fraction,
         "latency_4k": [asdict(p) for p in r.small], "latency_2m": [asdict(p) for p in r.huge],

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from accelsim.config.system import SystemConfig
 from accelsim.errors import InputError
 from accelsim.validate.grid import DlrmCase, EmbeddingBagCase, Grid, MlpCase
-from accelsim.validate.measure import BUDGET_S, dlrm_spec, eb_spec, measure, warm_up
+from accelsim.validate.measure import BUDGET_S, PASSES, dlrm_spec, eb_spec, measure_grid, warm_up
 from accelsim.validate.predict import predict
 from accelsim.validate.report import Row, regime
 
@@ -58,21 +58,18 @@ def check_grid(hw: SystemConfig, grid: Grid, where: str | None = None) -> None:
         _check_fits(case, where)
 
 
-def validate(hw: SystemConfig, grid: Grid, *, seed: int = 0, budget_s: float = BUDGET_S,
+def validate(hw: SystemConfig, grid: Grid, *, seed: int = 0, budget_s: float = BUDGET_S, passes: int = PASSES,
              progress: Callable[[str], None] | None = None, where: str | None = None) -> list[Row]:
-    """One row per case: torch measured here, the model's prediction on `hw` (both fidelities).
+    """One row per case: torch measured here (`passes` passes over the grid, each case's best kept), the
+    model's prediction on `hw` (both fidelities).
 
     `where`: the grid's file, named by the errors about its cases."""
     check_grid(hw, grid, where)
-    rows = []
     if grid.cases:
         warm_up(grid.cases[0], seed)
-    for i, case in enumerate(grid.cases):
-        if progress:
-            progress(f"[{i + 1}/{len(grid.cases)}] {case.name}")
-        m = measure(case, seed, budget_s)
-        rows.append(Row(case=case.name, kind=case.kind, regime=regime(case, hw), threads=case.threads,
-                        measured_ms=m.time_ns / 1e6, measured_spread=m.timing.spread,
-                        predicted_ms=predict(hw, case, m, "detailed") / 1e6,
-                        predicted_analytic_ms=predict(hw, case, m, "analytic") / 1e6, noisy=m.noisy))
-    return rows
+    measured = measure_grid(grid.cases, seed, budget_s, passes, progress)
+    return [Row(case=case.name, kind=case.kind, regime=regime(case, hw), threads=case.threads,
+                measured_ms=m.time_ns / 1e6, measured_spread=m.timing.spread,
+                predicted_ms=predict(hw, case, m, "detailed") / 1e6,
+                predicted_analytic_ms=predict(hw, case, m, "analytic") / 1e6, noisy=m.noisy)
+            for case, m in zip(grid.cases, measured)]

@@ -25,7 +25,7 @@ ROWS_FB_BOUND = [memory.RowGather(1, 12.0, 0.02), memory.RowGather(4, 50.0, 0.02
 
 
 def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(3.1, 0.02, 9), rows=ROWS_FB_BOUND,
-           llc_parallel=(), llc_one_chain_bytes=0, index_runs=()):
+           llc_parallel=(), llc_one_chain_bytes=0, index_runs=(), rounds=1, walks=None):
     caches = tuple(HostCache(n, s, w, 64, sh, 1, "0", f"/sys/x/index{i}") for i, (n, s, w, sh) in
                    enumerate((("L1D", 32 * KIB, 8, 1), ("L2", MIB, 8, 1), ("L3", 32 * MIB, 16, 2))))
     host = HostCpu("Fake EPYC", 2, "test", 2.5, "test", 16, "test", caches)
@@ -41,8 +41,9 @@ def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(
                     memory.Stream(2, 30.0, 0.02), gemm, sw, clock,
                     [memory.ReadBandwidth(256 * KIB, 60.0, 0.01), memory.ReadBandwidth(2 * MIB, 25.0, 0.01),
                      memory.ReadBandwidth(256 * MIB, memory_read_gbps, 0.02)],
-                    [memory.WalkRate(16 * MIB, 2.0, 1.9, 0.02), memory.WalkRate(256 * MIB, 10.0, 5.5, 0.02)], rows, 1 << 20,
-                    [1.0, 1.05, 1.8, 1.9], None, list(llc_parallel), llc_one_chain_bytes)
+                    walks or [memory.WalkRate(16 * MIB, 2.0, 1.9, 0.02), memory.WalkRate(256 * MIB, 10.0, 5.5, 0.02)],
+                    rows, 1 << 20,
+                    [1.0, 1.05, 1.8, 1.9], None, list(llc_parallel), llc_one_chain_bytes, rounds)
     return build_config(r)
 
 
@@ -155,3 +156,19 @@ def test_per_lookup_and_per_bag_cycles_split_the_two_l1_calls():
     free = SoftwareProbe("2.13.0", t(1.0), t(5000.0), 64, 25600, t(5000.0 + 25600 * 6 / 3.0),
                          t(5000.0 + 2048 * 5 / 3.0), 1, t(1.0), t(1.0), 2, 0.5)  # one-lookup bags cheaper: no bag cost
     assert per_lookup_and_bag_cycles(free, 5000.0, 3.0) == pytest.approx((6.0, 0.0))
+
+
+def test_where_huge_pages_walk_too_a_walk_costs_one_line_a_page_minus_packed_lines():
+    # 2 MiB pages as slow as 4 KiB ones against the packed lines (a guest mapped with 4 KiB pages): the 4 KiB
+    # minus 2 MiB curve says nothing, the one-chain spread-minus-packed chase gives each span's walk latency
+    walks = [memory.WalkRate(16 * MIB, 5.0, 4.5, 0.02, 0.8, 40.0, 10.0),
+             memory.WalkRate(256 * MIB, 10.0, 8.0, 0.02, 1.5, 70.0, 20.0)]
+    tlb = report(walks=walks).cpu.tlb
+    assert [(p.ws_bytes, p.walk_ns) for p in tlb.page_walk_table] == [(16 * MIB, 30.0), (256 * MIB, 50.0)]
+    assert "packed together" in tlb.sources["page_walk_table"] and "256 MiB 70.00 - 20.00" in tlb.sources[
+        "page_walk_table"]
+    assert tlb.walk_ns(64 * MIB) == pytest.approx(40.0)  # log-interpolated between the spans
+    native = [memory.WalkRate(16 * MIB, 5.0, 0.9, 0.02, 0.8, 40.0, 10.0),
+              memory.WalkRate(256 * MIB, 10.0, 1.6, 0.02, 1.5, 70.0, 20.0)]
+    tlb = report(walks=native).cpu.tlb  # 2 MiB pages spare the walks: the 4 KiB minus 2 MiB curve stands
+    assert [(p.ws_bytes, p.walk_ns) for p in tlb.page_walk_table] == [(MIB, 0.0), (256 * MIB, 40.0)]

@@ -99,6 +99,14 @@ def test_huge_pages_that_still_walk_are_read_as_small_translations():
 def test_walk_rate_times_both_page_sizes_of_each_span():
     (r,) = walk_rate((4 << 20,), budget_s=0.2, chains=4)
     assert r.span_bytes == 4 << 20 and r.interval_4k_ns > 0 and r.interval_2m_ns > 0
+    assert r.latency_4k_ns > 0 and r.latency_dense_ns > 0  # the one-chain pair a walk's latency comes from
+
+
+def test_walk_latency_is_one_line_a_page_minus_the_same_lines_packed():
+    from accelsim.probe.memory import walk_latencies
+    rates = [WalkRate(16 << 20, 5.0, 4.0, 0.01, 0.8, 40.0, 12.0), WalkRate(64 << 20, 6.0, 5.0, 0.01, 1.0, 9.0, 10.0),
+             WalkRate(256 << 20, 9.0, 8.0, 0.01, 1.5)]  # the last: one-chain pair not probed
+    assert walk_latencies(rates) == [(16 << 20, 28.0), (64 << 20, 0.0)]  # a negative difference is noise: 0
 
 
 @pytest.mark.parametrize("four_line_ns,on", [(48.0, False), (25.0, False), (23.0, True), (13.0, True)])

@@ -102,3 +102,22 @@ def test_a_case_over_the_work_budget_or_the_model_bounds_is_refused_naming_file_
     assert main(["validate", "--grid", str(g), "--hw", "broadwell_cpu_only", "-o", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert f"{g}: {message}" in err and err.count("\n") == 1 and not (tmp_path / "o").exists()
+
+
+def test_a_grid_is_timed_in_passes_and_each_case_keeps_its_best(tmp_path, capsys):
+    from accelsim.validate.measure import measure_grid
+    cases = [MlpCase(widths=(16, 8), batch=4), EmbeddingBagCase(rows=64, dim=16, lookups=4, batch=8)]
+    one = measure_grid(cases, budget_s=0.05, passes=1)
+    three = measure_grid(cases, budget_s=0.15, passes=3)
+    for a, b in zip(one, three):
+        assert b.timing.runs >= 3 * 3  # at least min_runs in each of the three passes, all counted
+        assert b.time_ns == b.timing.min_ns > 0
+    assert three[1].batch is not None and three[1].batch.tables[0].indices.size == one[1].batch.tables[0].indices.size
+    with pytest.raises(ValueError, match="passes"):
+        measure_grid(cases, passes=0)
+    grid = tmp_path / "g.yaml"
+    grid.write_text("cases:\n  - {kind: mlp, widths: [16, 8], batch: 4}\n")
+    assert main(["validate", "--grid", str(grid), "--hw", "broadwell_cpu_only", "--passes", "0"]) == 2
+    assert "--passes: expected a positive integer, got 0" in capsys.readouterr().err
+    assert main(["validate", "--grid", str(grid), "--hw", "broadwell_cpu_only", "--passes", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["summary"]["passes"] == 2
