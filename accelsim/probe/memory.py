@@ -151,6 +151,13 @@ def parallelism(ws_bytes: int, max_threads: int, budget_s: float, seed: int = 0)
     return out
 
 
+def best_points(rounds: list[list[MlpPoint]]) -> list[MlpPoint]:
+    """Rounds of the loaded-latency curve (the same points in the same order) as one: each point's fastest
+    round. The misses a core keeps in flight moved by up to 1.5x within minutes on the project's guests
+    (validate's drift check, runs 19-22), as the memory traffic of other tenants came and went."""
+    return [min(p, key=lambda q: q.latency_ns) for p in zip(*rounds)]
+
+
 WALK_SPANS = (16 * MIB, 64 * MIB, 256 * MIB)  # one line per page: 256 KiB .. 4 MiB of data, inside L2 / L3
 WALK_CHAINS = 32
 PAGE_4K = 4096
@@ -170,39 +177,94 @@ class WalkRate:
     latency_dense_ns: float = 0.0    # one chain over the same lines packed together
 
 
+def _page_lines(span: int, kind: str, seed: int) -> tuple[ChaseBuffer, np.ndarray]:
+    """A cyclic chase over one line per 4 KiB page of `span` ("4k": 4 KiB pages; "2m": the same on 2 MiB pages)
+    or over the same number of lines packed side by side ("dense", 2 MiB pages: the same footprint, a few
+    pages); the buffer and the lines in chase order."""
+    pages = span // PAGE_4K
+    buf = ChaseBuffer(span // LINE_BYTES, kind != "4k", seed)
+    if kind == "dense":
+        words = np.arange(pages, dtype=np.int64) * (LINE_BYTES // 8)
+    else:  # at varying offsets within their pages, so they spread over the cache sets
+        words = np.arange(pages, dtype=np.int64) * (PAGE_4K // 8) + (np.arange(pages) * 7 % 64) * 8
+    order = words[np.random.default_rng([seed, pages]).permutation(pages)]
+    buf.words[order] = np.roll(order, -1)
+    return buf, order
+
+
+def _one_chain_ns(buf: ChaseBuffer, order: np.ndarray, budget_s: float) -> tuple[Timing, int]:
+    """One chain around the lines (every hop waits for the one before, its walk included), and its hops a run."""
+    one = order[:1].copy()
+    hops = min(order.size, 20_000)
+    return repeat(lambda: chase(buf.words, one, hops), budget_s=budget_s, warmup=1), hops
+
+
 def walk_rate(spans: tuple[int, ...], budget_s: float, chains: int = WALK_CHAINS, seed: int = 0) -> list[WalkRate]:
-    """Page-walk throughput of one core: one line per 4 KiB page over each span, `chains` chains at once."""
+    """Page-walk throughput of one core: one line per 4 KiB page over each span, `chains` chains at once; and
+    one chain over the 4 KiB and the packed lines (a walk's latency)."""
     out = []
     for span in spans:
         pages = span // PAGE_4K
         per = {}
         spread = 0.0
         for kind in ("4k", "2m", "dense"):
-            buf = ChaseBuffer(span // LINE_BYTES, kind != "4k", seed)
+            buf, order = _page_lines(span, kind, seed)
             try:
-                if kind == "dense":  # the same lines side by side: a few pages, the same footprint
-                    words = np.arange(pages, dtype=np.int64) * (LINE_BYTES // 8)
-                else:  # one line a page, at varying offsets within their pages, so they spread over the sets
-                    words = np.arange(pages, dtype=np.int64) * (PAGE_4K // 8) + (np.arange(pages) * 7 % 64) * 8
-                order = words[np.random.default_rng([seed, pages]).permutation(pages)]
-                buf.words[order] = np.roll(order, -1)
                 starts = order[np.arange(chains) * (pages // chains)].copy()
                 hops = max(1000, 200_000 // chains)
                 chase(buf.words, starts, hops)
                 t = repeat(lambda: chase(buf.words, starts, hops), budget_s=budget_s / (4 * len(spans)), warmup=1)
                 per[kind] = t.per(hops) / chains
                 spread = max(spread, t.spread)
-                if kind != "2m":  # one chain: each hop waits for its walk, so the difference is a walk's latency
-                    one = order[:1].copy()
-                    one_hops = min(pages, 20_000)
-                    t1 = repeat(lambda: chase(buf.words, one, one_hops), budget_s=budget_s / (8 * len(spans)),
-                                warmup=1)
-                    per[kind + "_one"] = t1.per(one_hops)
+                if kind != "2m":
+                    t1, n = _one_chain_ns(buf, order, budget_s / (8 * len(spans)))
+                    per[kind + "_one"] = t1.per(n)
                     spread = max(spread, t1.spread)
             finally:
                 buf.close()
         out.append(WalkRate(span, per["4k"], per["2m"], spread, per["dense"], per["4k_one"], per["dense_one"]))
     return out
+
+
+REACH_SPANS = tuple(m * MIB for m in (1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64))
+REACH_WALK_FROM = 16 * MIB   # spans from here on are far beyond any TLB: their extra cost is a whole walk
+REACH_TURNS = 3              # the 4 KiB and the packed chase alternate, so both see the host in the same states
+
+
+def walk_reach(budget_s: float, spans: tuple[int, ...] = REACH_SPANS, seed: int = 0
+               ) -> tuple[int, list[tuple[int, float]]]:
+    """TLB reach where 2 MiB pages walk too: one chain over one line per 4 KiB page of each span against the
+    same lines packed (their fastest runs, the two timed in turns). The extra ns a hop climbs from a second-level
+    TLB hit (a few ns) to a whole walk (the median extra from REACH_WALK_FROM on); the reach is the largest span
+    before the extra first passes half a walk, the midpoint of the climb, as a cache's effective size is read at
+    the crossing between its plateaus. Returns it and each span's extra ns a hop."""
+    extra = []
+    for span in spans:
+        bufs = [_page_lines(span, kind, seed) for kind in ("4k", "dense")]
+        try:
+            best = [math.inf, math.inf]
+            for _ in range(REACH_TURNS):
+                for i, (buf, order) in enumerate(bufs):
+                    t, n = _one_chain_ns(buf, order, budget_s / (2 * REACH_TURNS * len(spans)))
+                    best[i] = min(best[i], t.per(n))
+            extra.append((span, max(best[0] - best[1], 0.0)))
+        finally:
+            for buf, _ in bufs:
+                buf.close()
+    return reach_from(extra), extra
+
+
+def reach_from(extra: list[tuple[int, float]], walk_from: int = REACH_WALK_FROM) -> int:
+    """The largest span before a span's extra ns a hop first passes half a walk (the median extra from
+    `walk_from` on); half the smallest span when the first already does; the largest when none does."""
+    far = [e for s, e in extra if s >= walk_from]
+    half_walk = 0.5 * float(np.median(far)) if far else math.inf
+    reach = extra[0][0] // 2 if extra else 0
+    for span, e in extra:
+        if e > half_walk:
+            break
+        reach = span
+    return reach
 
 
 def walk_latencies(rates: list[WalkRate]) -> list[tuple[int, float]]:

@@ -17,12 +17,17 @@ and validation describe the same uncontended machine; the spread reports how far
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from accelsim.probe.canary import Canary
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,8 @@ class Timing:
     spread: float
     runs: int
     converged: bool   # spread fell below the tolerance before the budget ended
-    min_ns: float = 0.0  # fastest run of all
+    min_ns: float = 0.0  # fastest run of all (with a canary: of the quiet runs, if there were any)
+    quiet_runs: int = -1  # runs the canary called uncontended (-1: timed without a canary)
 
     def per(self, n: float) -> float:
         """Fastest run's time per unit of work (e.g. per hop, per call), ns."""
@@ -41,26 +47,43 @@ class Timing:
 
 
 def repeat(fn: Callable[[], object], *, tol: float = 0.05, window: int = 5, min_runs: int = 3,
-           budget_s: float = 1.0, warmup: int = 1, clock: Callable[[], int] = time.thread_time_ns) -> Timing:
+           budget_s: float = 1.0, warmup: int = 1, clock: Callable[[], int] = time.thread_time_ns,
+           canary: Canary | None = None) -> Timing:
     """Time fn() after `warmup` runs until the last `window` runs agree within `tol`, or `budget_s` is spent.
 
-    A float returned by fn() is taken as the run's time in ns; otherwise `clock` measures it."""
+    A float returned by fn() is taken as the run's time in ns; otherwise `clock` measures it. With a `canary`
+    (accelsim.probe.canary) each run is bracketed by two canaries and only the runs they call quiet count:
+    the loop goes on until `window` quiet runs agree, and the result is theirs (all runs' if none was quiet,
+    `quiet_runs` 0)."""
     for _ in range(warmup):
         fn()
     times: list[float] = []
+    calm: list[float] = []      # per run: the slower of its two canaries, ns
+    quiet: list[float] = []     # times of the runs quiet against the canary's best so far
+    best_seen = math.inf
     t_end = time.perf_counter() + budget_s
     while True:
+        c0 = canary() if canary else 0.0
         t0 = clock()
         got = fn()
         t1 = clock()
         times.append(float(got) if isinstance(got, float) else float(t1 - t0))
-        last = np.array(times[-window:])
+        if canary:
+            calm.append(max(c0, canary()))
+            if canary.best_ns < best_seen:  # a faster canary: every earlier run is judged again
+                best_seen = canary.best_ns
+                quiet = [t for t, c in zip(times, calm) if canary.quiet(c)]
+            elif canary.quiet(calm[-1]):
+                quiet.append(times[-1])
+        use = quiet if canary and quiet else times
+        last = np.array(use[-window:])
         med = float(np.median(last))
         spread = float((last.max() - last.min()) / med) if med > 0 else 0.0
-        if len(times) >= min_runs and spread <= tol:
-            return Timing(med, spread, len(times), True, min(times))
+        n_quiet = len(quiet) if canary else -1
+        if len(use) >= min_runs and spread <= tol and (not canary or quiet):
+            return Timing(med, spread, len(times), True, min(use), n_quiet)
         if time.perf_counter() > t_end and len(times) >= min_runs:
-            return Timing(med, spread, len(times), False, min(times))
+            return Timing(med, spread, len(times), False, min(use), n_quiet)
 
 
 def best(timings: Sequence[Timing]) -> Timing:
@@ -75,8 +98,10 @@ def best(timings: Sequence[Timing]) -> Timing:
     more often, and the probes and `accelsim validate` both use them, so both describe the same state."""
     if not timings:
         raise ValueError("best() of no timings")
-    fastest = min(timings, key=lambda t: t.min_ns)
-    return replace(fastest, runs=sum(t.runs for t in timings))
+    # with a canary, a round that had quiet runs beats one that had none
+    fastest = min(timings, key=lambda t: (t.quiet_runs == 0, t.min_ns))
+    quiet = sum(max(t.quiet_runs, 0) for t in timings) if fastest.quiet_runs >= 0 else -1
+    return replace(fastest, runs=sum(t.runs for t in timings), quiet_runs=quiet)
 
 
 def load_average() -> str:

@@ -44,10 +44,11 @@ class Budget:
     clock_s: float = 2.0
     read_s: float = 6.0         # all levels' sequential reads
     walk_s: float = 6.0         # page-walk throughput, both page sizes
+    reach_s: float = 4.0        # TLB reach by one chain, one line a 4 KiB page against packed lines
     gemm_threads_s: float = 10.0  # the GEMM shapes again on every thread
     row_s: float = 4.0          # row gathers of 1 and 4 lines
     llc_load_s: float = 8.0     # the LLC's capacity under many chains
-    rounds: int = 6             # the GEMM and software probes run in this many rounds spread over the run
+    rounds: int = 6             # the GEMM, software and loaded-latency probes run in this many rounds over the run
 
 
 @dataclass
@@ -84,6 +85,7 @@ class ProbeReport:
     llc_one_chain_bytes: int = 0                      # where the one-chain curve leaves the LLC (0: not probed)
     rounds: int = 1                                   # rounds of the GEMM and software probes (their best kept)
     by_round: dict = field(default_factory=dict)      # fastest run of each round, ns, of the main software timings
+    walk_reach: tuple = ()                            # (reach bytes, [(span, extra ns a hop)]) where 2 MiB walk
 
 
 def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma_units: int = DEFAULT_FMA_UNITS,
@@ -99,6 +101,8 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     rounds = max(1, budget.rounds)
     gemm_rounds: list = []
     sw_rounds: list = []
+    mlp_rounds: list = []
+    mlp_ws = min(max_ws_bytes, 256 * memory.MIB)
 
     # the rounds spread evenly from the first slot to the last
     slot_of = [round(j * (COMPUTE_SLOTS - 1) / (rounds - 1)) if rounds > 1 else 0 for j in range(rounds)]
@@ -109,6 +113,8 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
                  f"(round {len(sw_rounds) + 1} of {rounds})")
             gemm_rounds.append(compute.gemm_probe(budget.gemm_s / rounds))
             sw_rounds.append(software.software_probe(host.cores, budget.software_s / rounds))
+            note(f"misses in flight: k chains x threads (round {len(mlp_rounds) + 1} of {rounds})")
+            mlp_rounds.append(memory.parallelism(mlp_ws, host.cores, budget.parallelism_s / rounds))
 
     compute_rounds(0)
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -134,17 +140,17 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     note("sequential read bandwidth of one thread, per level")
     read_sets = memory.level_read_sets(levels, min(memory_ws, max_ws_bytes))
     reads = [memory.read_bandwidth(ws, budget.read_s / len(read_sets)) for ws in read_sets]
-    note("misses in flight: k chains x threads")
-    mlp = memory.parallelism(min(max_ws_bytes, 256 * memory.MIB), host.cores, budget.parallelism_s)
-    inflight, rr_gbps = memory.misses_in_flight(mlp, memory_ns)
     compute_rounds(2)
     note("page-walk throughput: k chains, a new 4 KiB page every hop")
     walks = memory.walk_rate(memory.WALK_SPANS, budget.walk_s)
+    reach = () if memory.huge_pages_translate(walks) else memory.walk_reach(budget.reach_s)
     note("row gathers: k chains reading rows of 1 and 4 lines")
     rows = memory.row_gather(min(max_ws_bytes, memory.ROW_SPAN), budget.row_s)
     note("STREAM triad")
     st = memory.stream(host.cores, budget.stream_s)
     compute_rounds(3)
+    mlp = memory.best_points(mlp_rounds)
+    inflight, rr_gbps = memory.misses_in_flight(mlp, memory_ns)
     gemm, sw = compute.merge(gemm_rounds), software.merge(sw_rounds)
     note("torch SGEMM on every thread: from which size BLAS threads a Linear")
     sizes = [(g.m, g.k, g.n) for g in gemm]
@@ -153,7 +159,7 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     report = ProbeReport(host, when, load0, load_average(), transparent_hugepages(), granted, table_pages(), small,
                          huge, levels, memory_ns, memory_ws, tr, mlp, inflight, rr_gbps, st, gemm, sw, clock, reads,
                          walks, rows, gemm_min, gemm_speedups, None,  # type: ignore[arg-type]
-                         llc_parallel, one_chain, rounds, _by_round(sw_rounds))
+                         llc_parallel, one_chain, rounds, _by_round(sw_rounds), reach)
     report.system = build_config(report, fma_units)
     return report
 
@@ -233,10 +239,13 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
     fabric = max(r.memory_ns - prev - idle_read_latency_ns(dram), 0.0)
     translate_huge = memory.huge_pages_translate(r.walks)
     page = HUGE_PAGE_BYTES if r.table_huge_fraction > 0.5 and translate_huge else PAGE_4K
-    entries = max(TLB_WAYS, r.translation.reach_bytes // PAGE_4K // TLB_WAYS * TLB_WAYS)
-    # Where 2 MiB pages walk too, 4 KiB minus 2 MiB reads ~0: a walk's latency is then one line a page against
-    # the same lines packed.
-    walk_lat = [] if translate_huge else memory.walk_latencies(r.walks)
+    # Where 2 MiB pages walk too, 4 KiB minus 2 MiB reads ~0 at every size: the reach and a walk's latency are
+    # then one line a 4 KiB page against the same lines packed (beyond the reach probe's spans: walk_rate's).
+    reach_bytes, reach_extra = r.walk_reach if r.walk_reach and not translate_huge else (r.translation.reach_bytes, [])
+    entries = max(TLB_WAYS, reach_bytes // PAGE_4K // TLB_WAYS * TLB_WAYS)
+    walk_lat = [] if translate_huge else (
+        [(w, e) for w, e in reach_extra if w > reach_bytes]
+        + [(w, e) for w, e in memory.walk_latencies(r.walks) if w > max((x for x, _ in reach_extra), default=0)])
     walk_table = walk_lat or list(r.translation.curve)
     sw = r.sw
     freq = round(r.clock.ghz, 4) if r.clock else host.freq_ghz
@@ -268,8 +277,13 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                 "page_walk_interval_table": [{"ws_bytes": w, "interval_ns": round(g, 3)}
                                              for w, g in memory.walk_intervals(r.walks, page == HUGE_PAGE_BYTES)],
                 "sources": {
-                    "entries": _cite(r, f"4 KiB vs 2 MiB pointer chase: 4 KiB pages cost nothing extra up to "
-                                        f"{r.translation.reach_bytes / 2**20:.2f} MiB = reach / 4 KiB"),
+                    "entries": _cite(r, (f"one chain over one line per 4 KiB page against the same lines packed, "
+                                         f"spans {', '.join(f'{w >> 20}' for w, _ in reach_extra)} MiB (extra ns a "
+                                         f"hop {', '.join(f'{e:.1f}' for _, e in reach_extra)}): the extra passes "
+                                         f"half a walk after {reach_bytes / 2**20:.2f} MiB = reach / 4 KiB")
+                                        if reach_extra else
+                                        (f"4 KiB vs 2 MiB pointer chase: 4 KiB pages cost nothing extra up to "
+                                         f"{reach_bytes / 2**20:.2f} MiB = reach / 4 KiB")),
                     "ways": f"ASSUMPTION: {TLB_WAYS}-way (associativity is not probed)",
                     "page_bytes": _cite(r, f"a 64 MiB table allocated as the validation and the PyTorch DLRM "
                                            f"allocate theirs (numpy, then torch.from_numpy) is "
@@ -281,11 +295,11 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                                               f"{r.walks[-1].interval_dense_ns:.2f} ns for the same lines packed "
                                               "together): the TLBs hold 4 KiB translations (a hypervisor mapping "
                                               "the guest with small pages)")),
-                    "page_walk_table": _cite(r, "one chain over one line per 4 KiB page of each span minus the "
-                                                "same chain over those lines packed together, ns per hop: "
-                                                + ", ".join(f"{w.span_bytes >> 20} MiB {w.latency_4k_ns:.2f} - "
-                                                            f"{w.latency_dense_ns:.2f}" for w in r.walks)
-                                                + " (2 MiB pages walk here too, so 4 KiB minus 2 MiB says nothing)")
+                    "page_walk_table": _cite(r, "one chain over one line per 4 KiB page of each span beyond the "
+                                                "reach minus the same chain over those lines packed together, ns "
+                                                "per hop (2 MiB pages walk here too, so 4 KiB minus 2 MiB says "
+                                                "nothing): " + ", ".join(f"{w >> 20} MiB {e:.2f}"
+                                                                         for w, e in walk_lat))
                     if walk_lat else _cite(r, "4 KiB minus 2 MiB pointer-chase latency at every probed working "
                                               "set (negative differences, noise below the TLB reach, as 0)"),
                     "page_walk_interval_table": _cite(r, f"{memory.WALK_CHAINS} chains over one line per 4 KiB "
@@ -323,8 +337,8 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                 "embedding_dispatch_ns": _cite(r, "EmbeddingBag of one bag of one row, per call "
                                                   f"(spread {sw.embedding_dispatch.spread:.0%}){_rounds(r)}"),
                 "gemm_parallel_min_flops": _cite(r, f"torch linear at each probed shape on {host.cores} threads "
-                                                    "(fastest run) against one: the smallest size from which "
-                                                    f"every larger shape ran > {compute.PARALLEL_SPEEDUP}x faster "
+                                                    "(fastest run) against one: the size that best splits the shapes "
+                                                    f"that ran > {compute.PARALLEL_SPEEDUP}x faster from the rest "
                                                     "(speed-ups " + ", ".join(
                                                         f"{g.m}x{g.k}x{g.n} {v:.2f}" for g, v in
                                                         zip(r.gemm, r.gemm_speedups)) + ")"),
@@ -340,8 +354,10 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
             "gemm_efficiency": _cite(r, "torch linear at the largest probed shape"),
             "gemm_efficiency_table": _cite(r, "one-thread torch linear at each shape: the model's one-thread tiled "
                                               "peak time / (measured - op_dispatch_ns)" + _rounds(r)),
-            "line_fill_buffers_per_core": _cite(r, f"k chains on one thread: best {r.misses_in_flight:.1f} misses "
-                                                   f"in flight (throughput x idle latency {r.memory_ns:.0f} ns)"),
+            "line_fill_buffers_per_core": _cite(r, f"k chains on one thread, each point's best of {r.rounds} "
+                                                   f"rounds spread over the probe run: best "
+                                                   f"{r.misses_in_flight:.1f} misses in flight (throughput x idle "
+                                                   f"latency {r.memory_ns:.0f} ns)"),
             "memory_core_read_gbps": _read_cite(r, r.reads[-1]),
             "stream_prefetch": _cite(r, f"{memory.ROW_CHAINS} chains over random rows on 2 MiB pages: a row of "
                                         f"{long_row} lines cost {row_cost:.2f} one-line rows ("
@@ -445,6 +461,9 @@ def report_dict(r: ProbeReport) -> dict:
         "levels": [asdict(lv) for lv in r.levels], "memory_latency_ns": r.memory_ns,
         "memory_latency_ws_bytes": r.memory_ws_bytes,
         "tlb_reach_bytes": r.translation.reach_bytes, "page_walk_ns": r.translation.page_walk_ns,
+        "walk_reach": ({"reach_bytes": r.walk_reach[0], "extra_ns": [{"span_bytes": w, "extra_ns": e}
+                                                                    for w, e in r.walk_reach[1]]}
+                       if r.walk_reach else None),
         "loaded_latency": [asdict(p) for p in r.mlp], "misses_in_flight_per_core": r.misses_in_flight,
         "random_read_gbps": r.random_read_gbps, "stream_gbps": r.stream.bandwidth_gbps,
         "stream_spread": r.stream.spread,

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from accelsim.probe.canary import canary
 from accelsim.probe.repeat import Timing, best, repeat
 
 CYCLE_ROWS, CYCLE_DIM, CYCLE_BAG, CYCLE_BATCH = 64, 64, 50, 512
@@ -78,19 +79,20 @@ def software_probe(threads: int, budget_s: float, seed: int = 0) -> SoftwareProb
             torch.set_num_threads(1)
             lin = torch.nn.Sequential(torch.nn.Linear(16, 16), torch.nn.ReLU())
             x = torch.randn(1, 16)
-            linear = repeat(lambda: [lin(x) for _ in range(100)], budget_s=share, warmup=2)
+            linear = repeat(lambda: [lin(x) for _ in range(100)], budget_s=share, warmup=2, canary=canary())
             tiny, ti, to = _bag(16, 16, 1, 1, seed)
-            emb = repeat(lambda: [tiny(ti, to) for _ in range(100)], budget_s=share, warmup=2)
+            emb = repeat(lambda: [tiny(ti, to) for _ in range(100)], budget_s=share, warmup=2, canary=canary())
             eb, idx, off = _bag(CYCLE_ROWS, CYCLE_DIM, CYCLE_BAG, CYCLE_BATCH, seed)
-            cyc = repeat(lambda: eb(idx, off), budget_s=share, warmup=3)
+            cyc = repeat(lambda: eb(idx, off), budget_s=share, warmup=3, canary=canary())
             idx1, off1 = idx[:BAGS_BATCH].clone(), torch.arange(BAGS_BATCH)
-            bags = repeat(lambda: eb(idx1, off1), budget_s=share / 2, warmup=3)
+            bags = repeat(lambda: eb(idx1, off1), budget_s=share / 2, warmup=3, canary=canary())
             index = tuple(_index_run(b, share / 4, seed) for b in INDEX_BATCHES)
             eb2, idx2, off2 = _bag(THREAD_ROWS, THREAD_DIM, THREAD_BAG, THREAD_BATCH, seed)
-            one = repeat(lambda: eb2(idx2, off2), budget_s=share, warmup=3)
+            one = repeat(lambda: eb2(idx2, off2), budget_s=share, warmup=3, canary=canary())
             torch.set_num_threads(threads)
             # a fork/join call ends with its slowest thread: the wall clock, as validate times multi-thread cases
-            many = repeat(lambda: eb2(idx2, off2), budget_s=share, warmup=3, clock=time.perf_counter_ns)
+            many = repeat(lambda: eb2(idx2, off2), budget_s=share, warmup=3, clock=time.perf_counter_ns,
+                          canary=canary())
             before = task_cpu_ticks()
             t_end = time.perf_counter() + share
             while time.perf_counter() < t_end:
@@ -98,7 +100,7 @@ def software_probe(threads: int, budget_s: float, seed: int = 0) -> SoftwareProb
             after = task_cpu_ticks()
     finally:
         torch.set_num_threads(prev)
-    per_call = lambda t: type(t)(t.median_ns / 100, t.spread, t.runs, t.converged, t.min_ns / 100)  # noqa: E731
+    per_call = lambda t: replace(t, median_ns=t.median_ns / 100, min_ns=t.min_ns / 100)  # noqa: E731
     me = threading.get_native_id()
     spent = {k: after[k] - before.get(k, 0) for k in after}
     total = sum(spent.values())
@@ -127,7 +129,7 @@ def _index_run(batch: int, budget_s: float, seed: int) -> Timing:
     z = torch.randn(batch, INDEX_FEATURES, INDEX_FEATURES, generator=torch.Generator().manual_seed(seed))
     li = torch.tensor([i for i in range(INDEX_FEATURES) for j in range(i)], dtype=torch.long)
     lj = torch.tensor([j for i in range(INDEX_FEATURES) for j in range(i)], dtype=torch.long)
-    return repeat(lambda: z[:, li, lj], budget_s=budget_s, warmup=3)
+    return repeat(lambda: z[:, li, lj], budget_s=budget_s, warmup=3, canary=canary())
 
 
 def task_cpu_ticks(task_dir: str | Path = "/proc/self/task") -> dict[int, int]:

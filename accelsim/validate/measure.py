@@ -4,8 +4,9 @@ One-thread cases are timed on the calling thread's CPU clock (other processes' t
 accelsim.probe.repeat). Multi-thread cases need the wall clock (a fork/join operator ends with its slowest
 thread), and on a machine shared with other work a run whose peer thread waits for a core takes whole scheduler
 slices longer (on the project's 2-core guest: +4, +8, +12 ms). Every case reports its fastest run, as the probes
-do (the estimate least moved by other work on the host; accelsim.probe.repeat), and counts as noisy when its
-median is > 10% above it or its last runs spread by more than 10%. A grid is timed in passes (`measure_grid`):
+do (the estimate least moved by other work on the host; accelsim.probe.repeat) among the runs the canary calls
+uncontended (accelsim.probe.canary), and counts as noisy when its median is > 10% above it, its last runs spread
+by more than 10%, or no run was uncontended. A grid is timed in passes (`measure_grid`):
 each case a share of its budget in every pass, its best pass kept, so that every case gets several chances at
 the host's uncontended state, as the probes' rounds do (accelsim.probe.repeat.best).
 """
@@ -20,6 +21,7 @@ import numpy as np
 
 from accelsim.config.base import parse_model
 from accelsim.config.workload import ModelSpec, load_workload
+from accelsim.probe.canary import canary
 from accelsim.probe.repeat import Timing, best, repeat
 from accelsim.validate.grid import DlrmCase, EmbeddingBagCase, MlpCase
 from accelsim.workload.trace import Batch
@@ -35,7 +37,7 @@ class Measured:
 
     timing: Timing
     time_ns: float                  # fastest run, as the probes report (accelsim.probe.repeat)
-    noisy: bool                     # spread > 10%, or median > 1.1 x fastest
+    noisy: bool                     # spread > 10%, median > 1.1 x fastest, or no run on an uncontended core
     batch: Batch | None = None      # the bags (embedding_bag, dlrm)
     spec: ModelSpec | None = None   # the model the bags belong to
 
@@ -44,9 +46,12 @@ def _clock(threads: int):
     return time.thread_time_ns if threads == 1 else time.perf_counter_ns
 
 
+def _noisy(timing: Timing) -> bool:
+    return (timing.spread > NOISY or timing.median_ns > (1 + NOISY) * timing.min_ns) or timing.quiet_runs == 0
+
+
 def _measured(timing: Timing, batch: Batch | None = None, spec: ModelSpec | None = None) -> Measured:
-    return Measured(timing, timing.min_ns, timing.spread > NOISY or timing.median_ns > (1 + NOISY) * timing.min_ns,
-                    batch, spec)
+    return Measured(timing, timing.min_ns, _noisy(timing), batch, spec)
 
 
 def eb_spec(case: EmbeddingBagCase) -> ModelSpec:
@@ -117,9 +122,8 @@ def measure_grid(cases: Sequence, seed: int = 0, budget_s: float = BUDGET_S, pas
             got[i].append(measure(case, seed, budget_s / passes))
     out = []
     for ms in got:
-        keep = min(ms, key=lambda m: m.timing.min_ns)
         timing = best([m.timing for m in ms])
-        out.append(Measured(timing, timing.min_ns, keep.noisy, keep.batch, keep.spec))
+        out.append(Measured(timing, timing.min_ns, _noisy(timing), ms[0].batch, ms[0].spec))
     return out
 
 
@@ -133,7 +137,7 @@ def _embedding_bag(case: EmbeddingBagCase, seed: int, budget_s: float) -> Measur
                                 _weight=torch.from_numpy(table))
     t = batch.tables[0]
     ids, off = torch.from_numpy(np.array(t.indices)), torch.from_numpy(np.array(t.offsets))
-    timing = repeat(lambda: bag(ids, off), budget_s=budget_s, warmup=3, clock=_clock(case.threads))
+    timing = repeat(lambda: bag(ids, off), budget_s=budget_s, warmup=3, clock=_clock(case.threads), canary=canary())
     return _measured(timing, batch, spec)
 
 
@@ -145,7 +149,8 @@ def _mlp(case: MlpCase, seed: int, budget_s: float) -> Measured:
         layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
     net = torch.nn.Sequential(*layers)
     x = torch.randn(case.batch, case.widths[0])
-    return _measured(repeat(lambda: net(x), budget_s=budget_s, warmup=3, clock=_clock(case.threads)))
+    return _measured(repeat(lambda: net(x), budget_s=budget_s, warmup=3, clock=_clock(case.threads),
+                            canary=canary()))
 
 
 def _dlrm(case: DlrmCase, seed: int, budget_s: float) -> Measured:
@@ -156,5 +161,6 @@ def _dlrm(case: DlrmCase, seed: int, budget_s: float) -> Measured:
     model = build_torch_dlrm(spec, seed)
     dense, batch = generate_inputs(spec, case.batch, seed, 0)
     x, bags = torch.from_numpy(dense), torch_bags(batch)
-    timing = repeat(lambda: model(x, bags), budget_s=budget_s, warmup=2, clock=_clock(case.threads))
+    timing = repeat(lambda: model(x, bags), budget_s=budget_s, warmup=2, clock=_clock(case.threads),
+                    canary=canary())
     return _measured(timing, batch, spec)

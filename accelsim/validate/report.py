@@ -24,7 +24,8 @@ class Row:
     measured_spread: float
     predicted_ms: float
     predicted_analytic_ms: float
-    noisy: bool = False     # the measurement's spread (or median over fastest, several threads) exceeds 10%
+    noisy: bool = False     # spread or median over fastest > 10%, or no run on an uncontended core
+    quiet_runs: int = -1    # runs the canary called uncontended (accelsim.probe.canary; -1: not known)
 
     @property
     def ratio(self) -> float:
@@ -35,7 +36,7 @@ class Row:
         return {"case": self.case, "kind": self.kind, "regime": self.regime, "threads": self.threads,
                 "measured_ms": self.measured_ms, "measured_spread": self.measured_spread,
                 "predicted_ms": self.predicted_ms, "predicted_analytic_ms": self.predicted_analytic_ms,
-                "ratio": self.ratio, "noisy": self.noisy}
+                "ratio": self.ratio, "noisy": self.noisy, "quiet_runs": self.quiet_runs}
 
 
 def regime(case, hw: SystemConfig) -> str:

@@ -71,5 +71,6 @@ def validate(hw: SystemConfig, grid: Grid, *, seed: int = 0, budget_s: float = B
     return [Row(case=case.name, kind=case.kind, regime=regime(case, hw), threads=case.threads,
                 measured_ms=m.time_ns / 1e6, measured_spread=m.timing.spread,
                 predicted_ms=predict(hw, case, m, "detailed") / 1e6,
-                predicted_analytic_ms=predict(hw, case, m, "analytic") / 1e6, noisy=m.noisy)
+                predicted_analytic_ms=predict(hw, case, m, "analytic") / 1e6, noisy=m.noisy,
+                quiet_runs=m.timing.quiet_runs)
             for case, m in zip(grid.cases, measured)]

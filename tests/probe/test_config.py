@@ -25,7 +25,7 @@ ROWS_FB_BOUND = [memory.RowGather(1, 12.0, 0.02), memory.RowGather(4, 50.0, 0.02
 
 
 def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(3.1, 0.02, 9), rows=ROWS_FB_BOUND,
-           llc_parallel=(), llc_one_chain_bytes=0, index_runs=(), rounds=1, walks=None):
+           llc_parallel=(), llc_one_chain_bytes=0, index_runs=(), rounds=1, walks=None, walk_reach=()):
     caches = tuple(HostCache(n, s, w, 64, sh, 1, "0", f"/sys/x/index{i}") for i, (n, s, w, sh) in
                    enumerate((("L1D", 32 * KIB, 8, 1), ("L2", MIB, 8, 1), ("L3", 32 * MIB, 16, 2))))
     host = HostCpu("Fake EPYC", 2, "test", 2.5, "test", 16, "test", caches)
@@ -43,7 +43,7 @@ def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(
                      memory.ReadBandwidth(256 * MIB, memory_read_gbps, 0.02)],
                     walks or [memory.WalkRate(16 * MIB, 2.0, 1.9, 0.02), memory.WalkRate(256 * MIB, 10.0, 5.5, 0.02)],
                     rows, 1 << 20,
-                    [1.0, 1.05, 1.8, 1.9], None, list(llc_parallel), llc_one_chain_bytes, rounds)
+                    [1.0, 1.05, 1.8, 1.9], None, list(llc_parallel), llc_one_chain_bytes, rounds, {}, walk_reach)
     return build_config(r)
 
 
@@ -137,14 +137,21 @@ def test_without_the_clock_probe_the_detected_clock_stands():
     assert c.freq_ghz == 2.5 and c.sources["freq_ghz"] == "test"
 
 
-def test_the_threading_size_is_where_every_larger_gemm_ran_faster_on_more_threads():
+def test_the_threading_size_best_splits_one_thread_shapes_from_threaded_ones():
     from accelsim.probe.compute import threshold_from
     pts = [(m, w, w) for m, w in ((1, 16), (1, 1024), (2048, 16), (2048, 1024))]
-    # sizes 512, 2.1M, 1.05M, 4.3G: the 2.1M shape did not gain, so only the largest is above the threshold
-    assert threshold_from(pts, [1.0, 1.05, 1.8, 1.9]) == 2 * 2048 * 1024 * 1024
+    # sizes 512, 2.1M, 1.05M, 4.3G; the 2.1M shape did not gain: one shape is on the wrong side of 1.05M and of
+    # 4.3G alike, and the tie goes to the smaller
+    assert threshold_from(pts, [1.0, 1.05, 1.8, 1.9]) == 2 * 2048 * 16 * 16
     assert threshold_from(pts, [1.0, 1.5, 1.8, 1.9]) == 2 * 2048 * 16 * 16  # from 1.05M up, all threaded
     assert threshold_from(pts, [1.2, 1.5, 1.8, 1.9]) == 2 * 16 * 16  # all: the smallest
     assert threshold_from(pts, [1.0, 1.0, 1.0, 1.0]) == 2 * 2 * 2048 * 1024 * 1024  # none: beyond the largest
+    assert threshold_from(pts, [1.0, 1.0, 1.0, 1.9]) == 2 * 2048 * 1024 * 1024  # only the largest
+    # one noisy small shape that gained does not pull the split down to it
+    more = [(m, w, w) for m in (1, 16, 128, 512) for w in (16, 256)]
+    gains = [1.0, 1.0, 1.6, 1.0, 1.0, 1.5, 1.0, 1.7]  # 16 x 16 x 16 is the outlier
+    assert threshold_from(more, gains) == 2 * 128 * 256 * 256
+    assert threshold_from([], []) == 0
 
 
 def test_per_lookup_and_per_bag_cycles_split_the_two_l1_calls():
@@ -165,9 +172,16 @@ def test_where_huge_pages_walk_too_a_walk_costs_one_line_a_page_minus_packed_lin
              memory.WalkRate(256 * MIB, 10.0, 8.0, 0.02, 1.5, 70.0, 20.0)]
     tlb = report(walks=walks).cpu.tlb
     assert [(p.ws_bytes, p.walk_ns) for p in tlb.page_walk_table] == [(16 * MIB, 30.0), (256 * MIB, 50.0)]
-    assert "packed together" in tlb.sources["page_walk_table"] and "256 MiB 70.00 - 20.00" in tlb.sources[
-        "page_walk_table"]
+    assert "packed together" in tlb.sources["page_walk_table"] and "256 MiB 50.00" in tlb.sources["page_walk_table"]
     assert tlb.walk_ns(64 * MIB) == pytest.approx(40.0)  # log-interpolated between the spans
+    # with the reach probe: its spans beyond the reach give the walk latency, walk_rate's the larger spans; the
+    # reach sets the entries (the 4 KiB minus 2 MiB reach, 12 MiB here, says nothing on such a guest)
+    reach = (4 * MIB, [(2 * MIB, 3.0), (4 * MIB, 5.0), (8 * MIB, 25.0), (16 * MIB, 28.0), (64 * MIB, 31.0)])
+    tlb = report(walks=walks, walk_reach=reach).cpu.tlb
+    assert tlb.entries == 4 * MIB // 4096
+    assert [(p.ws_bytes, p.walk_ns) for p in tlb.page_walk_table] == [(8 * MIB, 25.0), (16 * MIB, 28.0),
+                                                                     (64 * MIB, 31.0), (256 * MIB, 50.0)]
+    assert "passes half a walk after 4.00 MiB" in tlb.sources["entries"]
     native = [memory.WalkRate(16 * MIB, 5.0, 0.9, 0.02, 0.8, 40.0, 10.0),
               memory.WalkRate(256 * MIB, 10.0, 1.6, 0.02, 1.5, 70.0, 20.0)]
     tlb = report(walks=native).cpu.tlb  # 2 MiB pages spare the walks: the 4 KiB minus 2 MiB curve stands

@@ -172,3 +172,28 @@ def test_a_buffer_split_over_mappings_counts_the_huge_pages_of_all_of_them(tmp_p
     assert frac == pytest.approx(63488 / 65536, rel=1e-3)
     assert huge_page_fraction(head + 16, 100, tmp_path / "smaps") == 0.0
     assert huge_page_fraction(head, 64 * MIB, tmp_path / "missing") == 0.0
+
+
+def test_the_reach_probe_finds_where_one_line_a_page_starts_to_walk():
+    from accelsim.probe.memory import walk_reach
+    reach, extra = walk_reach(0.3, spans=(1 << 20, 2 << 20, 32 << 20), seed=1)
+    assert [s for s, _ in extra] == [1 << 20, 2 << 20, 32 << 20] and all(e >= 0 for _, e in extra)
+    assert reach in (1 << 19, 1 << 20, 2 << 20, 32 << 20)
+
+
+def test_the_reach_is_where_the_extra_passes_half_a_walk():
+    from accelsim.probe.memory import reach_from
+    mib = 1 << 20
+    # second-level TLB hits (3-6 ns) up to 4 MiB, then the climb to whole walks (~30 ns) from 16 MiB on
+    climb = [(1 * mib, 3.0), (2 * mib, 4.0), (4 * mib, 6.0), (6 * mib, 19.0), (8 * mib, 30.0), (16 * mib, 28.0),
+             (32 * mib, 30.0), (64 * mib, 120.0)]
+    assert reach_from(climb) == 4 * mib  # half of the median walk (30 ns): 15 ns, first passed at 6 MiB
+    assert reach_from([(s, 40.0) for s, _ in climb]) == mib // 2  # walks from the smallest span on
+    assert reach_from([(1 * mib, 1.0), (2 * mib, 1.0)]) == 2 * mib  # no span reaches the walk spans: no walk seen
+
+
+def test_rounds_of_the_loaded_latency_curve_keep_each_points_fastest():
+    from accelsim.probe.memory import best_points
+    a = [MlpPoint(1, 1, 100.0, 0.6, 0.01), MlpPoint(1, 8, 20.0, 25.6, 0.01)]
+    b = [MlpPoint(1, 1, 110.0, 0.5, 0.01), MlpPoint(1, 8, 14.0, 36.6, 0.02)]
+    assert best_points([a, b]) == [a[0], b[1]]

@@ -62,6 +62,7 @@ def test_validate_json_on_a_tiny_grid(tmp_path, capsys):
     for r in rows:
         assert {"case", "kind", "measured_ms", "measured_spread", "predicted_ms", "ratio"} <= set(r)
         assert r["measured_ms"] > 0 and r["ratio"] == pytest.approx(r["predicted_ms"] / r["measured_ms"])
+        assert isinstance(r["quiet_runs"], int) and r["quiet_runs"] >= 0  # timed with the canary
     assert tail["summary"]["all"]["n"] == 2
     machine = tail["summary"]["machine"]  # the machine read before and after, against the config
     assert set(machine["before"]) == set(machine["config"]) == {"llc_latency_ns", "memory_latency_ns",
