@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'case':<44}{'regime':>9}{'measured ms':>13}{'spread':>8}{'predicted ms':>14}{'ratio':>7}")
     for r in rows:
         flag = ("  noisy (no run on an uncontended core)" if r.quiet_runs == 0 else
-                "  noisy (spread > 10%)" if r.noisy else "")
+                "  noisy (spread or median > 10% over the fastest)" if r.noisy else "")
         print(f"{r.case:<44}{r.regime:>9}{r.measured_ms:>13.4f}{r.measured_spread:>8.1%}{r.predicted_ms:>14.4f}"
               f"{r.ratio:>7.2f}{flag}")
     print(f"{'regime':<22}{'n':>4}{'median |err|':>14}{'p90':>8}{'max':>8}")

@@ -28,6 +28,7 @@ from accelsim.probe.repeat import Timing, best, repeat
 
 CYCLE_ROWS, CYCLE_DIM, CYCLE_BAG, CYCLE_BATCH = 64, 64, 50, 512
 THREAD_ROWS, THREAD_DIM, THREAD_BAG, THREAD_BATCH = 4096, 64, 20, 2048
+THREAD_TURNS = 3   # one-thread and all-thread calls alternate this many times
 BAGS_BATCH = 2048  # the same L1 table, one lookup a bag: the per-bag cost against the per-lookup one
 INDEX_FEATURES, INDEX_BATCHES = 24, (32, 512)  # z[:, li, lj] over B x 24 x 24: the slope per element
 
@@ -88,11 +89,18 @@ def software_probe(threads: int, budget_s: float, seed: int = 0) -> SoftwareProb
             bags = repeat(lambda: eb(idx1, off1), budget_s=share / 2, warmup=3, canary=canary())
             index = tuple(_index_run(b, share / 4, seed) for b in INDEX_BATCHES)
             eb2, idx2, off2 = _bag(THREAD_ROWS, THREAD_DIM, THREAD_BAG, THREAD_BATCH, seed)
-            one = repeat(lambda: eb2(idx2, off2), budget_s=share, warmup=3, canary=canary())
-            torch.set_num_threads(threads)
-            # a fork/join call ends with its slowest thread: the wall clock, as validate times multi-thread cases
-            many = repeat(lambda: eb2(idx2, off2), budget_s=share, warmup=3, clock=time.perf_counter_ns,
-                          canary=canary())
+            # The fork/join cost is the difference of these two: they are timed in turns, so both see the host
+            # in the same states. A fork/join call ends with its slowest thread: the wall clock, as validate
+            # times multi-thread cases.
+            ones, manys = [], []
+            for _ in range(THREAD_TURNS):
+                torch.set_num_threads(1)
+                ones.append(repeat(lambda: eb2(idx2, off2), budget_s=share / THREAD_TURNS, warmup=3,
+                                   canary=canary()))
+                torch.set_num_threads(threads)
+                manys.append(repeat(lambda: eb2(idx2, off2), budget_s=share / THREAD_TURNS, warmup=3,
+                                    clock=time.perf_counter_ns, canary=canary()))
+            one, many = best(ones), best(manys)
             before = task_cpu_ticks()
             t_end = time.perf_counter() + share
             while time.perf_counter() < t_end:

@@ -72,7 +72,7 @@ def summary(rows: list[Row]) -> dict:
 
 def plot(rows: list[Row], out_dir: Path, name: str, title: str) -> list[Path]:
     """Predicted vs measured, log-log, with the +-15% band; one marker per kind (the CPU's colour: every point
-    is the CPU model), hollow when the measurement's spread exceeds 10%."""
+    is the CPU model), hollow when the measurement is noisy."""
     from accelsim.figures.style import DEVICE_COLOURS, new_figure, save_figure, style
     with style():
         fig = new_figure(3.4)
@@ -89,7 +89,7 @@ def plot(rows: list[Row], out_dir: Path, name: str, title: str) -> list[Path]:
                 if sel:
                     ax.scatter([r.measured_ms for r in sel], [r.predicted_ms for r in sel], marker=mk, s=14,
                                facecolors="none" if noisy else col, edgecolors=col, linewidths=0.7,
-                               label=f"{kind}{' (spread > 10%)' if noisy else ''}")
+                               label=f"{kind}{' (noisy)' if noisy else ''}")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlim(lo, hi)
@@ -98,4 +98,6 @@ def plot(rows: list[Row], out_dir: Path, name: str, title: str) -> list[Path]:
         ax.set_ylabel("predicted: CPU model, detailed (ms)")
         ax.set_title(title)
         ax.legend(loc="upper left")
+        ax.text(0.98, 0.02, "noisy: spread or median > 10% over the\nfastest run, or no run on an uncontended core",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize="x-small", color="0.3")
         return save_figure(fig, out_dir, name)

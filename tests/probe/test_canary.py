@@ -57,10 +57,23 @@ def test_rounds_with_quiet_runs_beat_faster_rounds_without():
     assert best(plain).quiet_runs == -1 and best(plain).min_ns == 1.0
 
 
-def test_the_real_canary_keeps_its_fastest_time():
+def test_the_real_canary_keeps_its_pace():
     c = canary()
     assert c is canary()  # one per process: its best holds across measurements
     times = [c() for _ in range(20)]
-    assert c.best_ns == pytest.approx(min(times)) or c.best_ns < min(times)
+    assert c.best_ns <= sorted(times)[4]  # the 5th fastest of these, or of earlier ones still faster
     assert c.quiet(c.best_ns) and not c.quiet(c.best_ns * (1 + 2 * QUIET))
     assert isinstance(Canary(), Canary)
+
+
+def test_one_freak_fast_canary_does_not_make_every_later_run_loud():
+    from accelsim.probe.canary import PACE_RANK
+    c = Canary()
+    for ns in [10_000.0] + [26_000.0 + i for i in range(20)]:  # one freak 10 us, then the core's ~26 us
+        c.record(ns)
+    assert c.best_ns == 26_000.0 + PACE_RANK - 2  # the 5th fastest: the freak and the four fastest of the rest
+    assert c.quiet(27_000.0) and not c.quiet(26_000.0 * (1 + 2 * QUIET))
+    fresh = Canary()
+    for ns in (30_000.0, 31_000.0):
+        fresh.record(ns)
+    assert fresh.best_ns == float("inf") and fresh.quiet(1e12)  # too few readings to know the pace: all quiet

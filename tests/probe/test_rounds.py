@@ -62,3 +62,11 @@ def test_the_config_cites_the_rounds_it_kept_the_best_of():
     assert "rounds" not in one.cpu.software.sources[key]
     assert "the best of 4 rounds spread over the probe run" in four.cpu.software.sources[key]
     assert "the best of 4 rounds" in four.cpu.sources["gather_cycles_per_lookup"]
+
+
+def test_the_software_probe_times_every_quantity_with_the_canary():
+    sw = software.software_probe(threads=2, budget_s=0.5)
+    for t in (sw.linear_dispatch, sw.embedding_dispatch, sw.cycles_run, sw.bags_run, sw.one_thread, sw.all_threads):
+        assert t.min_ns > 0 and t.quiet_runs >= 0  # timed between canaries
+    assert sw.one_thread.runs >= software.THREAD_TURNS * 3  # in turns, at least min_runs each
+    assert 0.0 <= sw.other_threads_cpu_share <= 1.0 and len(sw.index_runs) == 2
