@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     before = read_machine(hw)
     rows = validate(hw, grid, seed=args.seed, passes=passes, progress=note, where=args.grid)
     machine = compare(hw, before, read_machine(hw))
-    s = {**summary(rows), "hw": hw.name, "passes": passes, "load_before": load0, "load_after": load_average(), "machine": machine}
+    s = {**summary(rows), "hw": hw.name, "passes": passes, "load_before": load0, "load_after": load_average(),
+         "machine": machine}
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,9 @@ physical core the vCPU shares, takes issue slots. The canary is such issue-bound
 L1-resident array, ~25 us. Its 5th-fastest time in this process is the core's uncontended pace; a run bracketed
 by two canaries within `QUIET` of that pace ran on an uncontended core. On 2026-12-03 (AMD EPYC guest, idle), of
 228,063 L1-resident EmbeddingBag calls, the 74,157 whose canaries were within 5% of the best took 61.6 us
-(fastest) / 63.4 us (median), the 79,416 within 10% 63.6 us (median); the others 61.8 / 116.1 us. The probes and `accelsim validate` both keep the runs
-the canary calls quiet, so both describe the same, uncontended machine.
+(fastest) / 63.4 us (median), the 79,416 within 10% 63.6 us (median); the others 61.8 / 116.1 us. The probes
+and `accelsim validate` both keep the runs the canary calls quiet, so both describe the same, uncontended
+machine.
 """
 
 from __future__ import annotations

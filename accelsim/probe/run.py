@@ -29,7 +29,7 @@ DRAM_PRESET = "ddr5_4800"
 SUSTAINED_FRACTION = 0.7  # ASSUMPTION: STREAM reaches ~70% of a DDR channel's peak
 TLB_WAYS = 8              # ASSUMPTION: associativity is not measured; the model needs a set count
 PAGE_4K = 4096
-COMPUTE_SLOTS = 4         # points of the run where GEMM and software rounds go: start, two in between, end
+COMPUTE_SLOTS = 4         # points of the run where the rounds go: start, two in between, end
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class ProbeReport:
     system: SystemConfig
     llc_parallel: list = field(default_factory=list)  # ROW_CHAINS-chain chase from L2 to beyond the LLC, ns a line
     llc_one_chain_bytes: int = 0                      # where the one-chain curve leaves the LLC (0: not probed)
-    rounds: int = 1                                   # rounds of the GEMM and software probes (their best kept)
+    rounds: int = 1                                   # rounds of the GEMM, software, loaded-latency probes
     by_round: dict = field(default_factory=dict)      # fastest run of each round, ns, of the main software timings
     walk_reach: tuple = ()                            # (reach bytes, [(span, extra ns a hop)]) where 2 MiB walk
 
@@ -241,7 +241,7 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
     page = HUGE_PAGE_BYTES if r.table_huge_fraction > 0.5 and translate_huge else PAGE_4K
     # Where 2 MiB pages walk too, 4 KiB minus 2 MiB reads ~0 at every size: the reach and a walk's latency are
     # then one line a 4 KiB page against the same lines packed (beyond the reach probe's spans: walk_rate's).
-    reach_bytes, reach_extra = r.walk_reach if r.walk_reach and not translate_huge else (r.translation.reach_bytes, [])
+    reach_bytes, reach_extra = r.walk_reach or (r.translation.reach_bytes, [])  # probed only where 2 MiB walk
     entries = max(TLB_WAYS, reach_bytes // PAGE_4K // TLB_WAYS * TLB_WAYS)
     walk_lat = [] if translate_huge else (
         [(w, e) for w, e in reach_extra if w > reach_bytes]

@@ -63,7 +63,6 @@ def test_the_real_canary_keeps_its_pace():
     times = [c() for _ in range(20)]
     assert c.best_ns <= sorted(times)[4]  # the 5th fastest of these, or of earlier ones still faster
     assert c.quiet(c.best_ns) and not c.quiet(c.best_ns * (1 + 2 * QUIET))
-    assert isinstance(Canary(), Canary)
 
 
 def test_one_freak_fast_canary_does_not_make_every_later_run_loud():
