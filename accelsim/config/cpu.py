@@ -45,7 +45,8 @@ class WalkRatePoint(Model):
 
 
 class TlbConfig(Sourced):
-    """The last-level (second-level, unified) data TLB of one core and the page size the tables live on."""
+    """The last-level (second-level, unified) data TLB of one core, optionally the first level above it, and the
+    page size the tables live on."""
 
     entries: PositiveInt = Field(le=2**20, description="translations it holds (its reach is entries x page_bytes)")
     ways: PositiveInt
@@ -55,6 +56,13 @@ class TlbConfig(Sourced):
     page_walk_table: tuple[WalkPoint, ...] = Field(
         (), max_length=4096, description="walk latency by the working set of the tables read (accelsim probe); "
                                          "interpolated in log(ws), clamped; instead of page_walk_ns")
+    first_level_entries: PositiveInt | None = Field(
+        None, le=2**16, description="translations the first-level data TLB holds (None: one level); a line whose "
+                                    "page misses it but hits this TLB waits `first_level_miss_ns`")
+    first_level_ways: PositiveInt | None = Field(
+        None, le=2**16, description="its associativity (None: fully associative)")
+    first_level_miss_ns: NonNegativeFloat = Field(
+        0.0, le=1e6, description="latency a first-level miss that hits this TLB adds to the access that takes it")
     page_walk_interval_table: tuple[WalkRatePoint, ...] = Field(
         (), max_length=4096, description="ns between the walks one core's page walkers finish, by the span of "
                                          "the tables read (accelsim probe), interpolated in log(ws), clamped; "
@@ -76,6 +84,16 @@ class TlbConfig(Sourced):
     def _geometry(self) -> "TlbConfig":
         if self.entries % self.ways:
             raise ValueError(f"entries: {self.entries} is not a whole number of sets of {self.ways} ways")
+        if self.first_level_entries is not None:
+            if self.first_level_entries >= self.entries:
+                raise ValueError(f"first_level_entries: {self.first_level_entries} must be fewer than entries "
+                                 f"({self.entries}): the first level is the smaller, nearer one")
+            ways = self.first_level_ways or self.first_level_entries
+            if self.first_level_entries % ways:
+                raise ValueError(f"first_level_entries: {self.first_level_entries} is not a whole number of sets "
+                                 f"of {ways} ways")
+        elif self.first_level_ways is not None or self.first_level_miss_ns:
+            raise ValueError("first_level_ways / first_level_miss_ns: given without first_level_entries")
         if self.page_bytes & (self.page_bytes - 1):
             raise ValueError(f"page_bytes: must be a power of two, got {self.page_bytes}")
         if (self.page_walk_ns is None) == (not self.page_walk_table):

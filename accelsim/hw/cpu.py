@@ -104,11 +104,15 @@ class Cpu:
 
     @functools.cached_property
     def tlb(self) -> list:
-        """Each core's TLB, a cache of pages."""
+        """Each core's TLBs, caches of pages: the first level (where there is one) above the last."""
         t = self.cfg.tlb
-        page = CacheConfig(name="TLB", size_bytes=t.entries * t.page_bytes, ways=t.ways, line_bytes=t.page_bytes,
-                           hit_latency_ns=0.0)
-        return [CacheHierarchy([page]) for _ in range(self.cfg.cores)]
+        levels = [CacheConfig(name="TLB", size_bytes=t.entries * t.page_bytes, ways=t.ways, line_bytes=t.page_bytes,
+                              hit_latency_ns=0.0)]
+        if t.first_level_entries:
+            levels.insert(0, CacheConfig(name="L1 TLB", size_bytes=t.first_level_entries * t.page_bytes,
+                                         ways=t.first_level_ways or t.first_level_entries, line_bytes=t.page_bytes,
+                                         hit_latency_ns=0.0))
+        return [CacheHierarchy(levels) for _ in range(self.cfg.cores)]
 
     def gemm(self, m: int, k: int, n: int) -> CpuGemm:
         """out[m,n] = x[m,k] @ W[k,n] with micro-tiles spread over the GEMM's threads, at the shape's efficiency."""
@@ -205,23 +209,25 @@ class Cpu:
                              np.array([p.efficiency for p in t]), m, math.sqrt(k * n))
 
     def filter_caches(self, lookups: Lookups, bases: np.ndarray, row_bytes: int
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(line addresses, owning lookup, level that served each line, TLB miss per line) after the TLBs, the
-        private caches and the LLC."""
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(line addresses, owning lookup, level that served each line, TLB miss (a walk) per line, first-level
+        TLB miss that the last level served per line) after the TLBs, the private caches and the LLC."""
         addr, owner = lookup_lines(lookups, bases, row_bytes, self.line_bytes)
         served = np.empty(addr.size, dtype=np.int8)
-        walk = np.empty(addr.size, dtype=np.bool_)
+        tlb = np.empty(addr.size, dtype=np.int8)
         core = lookups.requester[owner]
         p = self.cfg.private_cache_levels
         for c in range(self.cfg.cores):
             sel = np.flatnonzero(core == c)
-            walk[sel] = self.tlb[c].access(addr[sel]) > 0
+            tlb[sel] = self.tlb[c].access(addr[sel])
             served[sel] = self.private[c].access(addr[sel])
+        walk = tlb == len(self.tlb[0].levels)
+        second = (tlb > 0) & ~walk
         # The LLC sees the cores' misses interleaved in issue order (position within each core's stream).
         miss = np.flatnonzero(served == p)
         order = miss[np.lexsort((core[miss], lookups.position[owner[miss]]))]
         served[order] = p + self.llc.access(addr[order])
-        return addr, owner, served, walk
+        return addr, owner, served, walk, second
 
     def gather(self, batch: Batch, spec, layout: PartLayout, dram, *, analytic: bool = False) -> GatherTiming:
         """The embedding stage as the software profile runs it: one EmbeddingBag call per table, the calls one
@@ -283,7 +289,7 @@ class Cpu:
         lookup, the bags that start there (each costs `gather_cycles_per_bag` before that lookup's first read)."""
         c = self.cfg
         lookups = reads.reads
-        addr, owner, served, walk = self.filter_caches(lookups, layout.bases, layout.row_bytes)
+        addr, owner, served, walk, second = self.filter_caches(lookups, layout.bases, layout.row_bytes)
         cycles = self.read_cycles(reads, rebuild_flops_per_lookup)
         if bags_at is not None:
             cycles = cycles + np.where(reads.first, bags_at[reads.parent] * c.gather_cycles_per_bag, 0.0)
@@ -310,7 +316,9 @@ class Cpu:
         on_chip_ns = np.where(to_dram, probe[-1], np.where(lvl > 0, probe[np.minimum(lvl, n_levels - 1)], 0.0))
         footprint = _footprint_bytes(layout, lookups.table)
         walk_miss = walk[miss]
-        on_chip_ns = on_chip_ns + walk_miss * c.tlb.walk_ns(footprint)
+        # A first-level TLB miss the second level serves delays the line's access; on an L1 hit that shows only
+        # as a few cycles the out-of-order core hides (ASSUMPTION), so only the lines below L1 wait for it.
+        on_chip_ns = on_chip_ns + walk_miss * c.tlb.walk_ns(footprint) + second[miss] * c.tlb.first_level_miss_ns
         walk_gap_ns = c.tlb.walk_interval_ns(footprint)
         dram_addr = addr[miss][to_dram]
         core = lookups.requester[owner[miss]]

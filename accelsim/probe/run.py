@@ -45,6 +45,7 @@ class Budget:
     read_s: float = 6.0         # all levels' sequential reads
     walk_s: float = 6.0         # page-walk throughput, both page sizes
     reach_s: float = 4.0        # TLB reach by one chain, one line a 4 KiB page against packed lines
+    first_tlb_s: float = 3.0    # the first-level TLB, the same over 8 .. 256 pages
     gemm_threads_s: float = 10.0  # the GEMM shapes again on every thread
     row_s: float = 4.0          # row gathers of 1 and 4 lines
     llc_load_s: float = 8.0     # the LLC's capacity under many chains
@@ -86,6 +87,7 @@ class ProbeReport:
     rounds: int = 1                                   # rounds of the GEMM, software, loaded-latency probes
     by_round: dict = field(default_factory=dict)      # fastest run of each round, ns, of the main software timings
     walk_reach: tuple = ()                            # (reach bytes, [(span, extra ns a hop)]) where 2 MiB walk
+    first_level: tuple = ()                           # [(4 KiB pages, extra ns a hop)] of the first-level TLB
 
 
 def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma_units: int = DEFAULT_FMA_UNITS,
@@ -144,6 +146,8 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     note("page-walk throughput: k chains, a new 4 KiB page every hop")
     walks = memory.walk_rate(memory.WALK_SPANS, budget.walk_s)
     reach = () if memory.huge_pages_translate(walks) else memory.walk_reach(budget.reach_s)
+    note("first-level TLB: one chain, one line a 4 KiB page of 8 .. 256 pages against packed lines")
+    first = tuple(memory.first_level_tlb(budget.first_tlb_s))
     note("row gathers: k chains reading rows of 1 and 4 lines")
     rows = memory.row_gather(min(max_ws_bytes, memory.ROW_SPAN), budget.row_s)
     note("STREAM triad")
@@ -159,7 +163,7 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     report = ProbeReport(host, when, load0, load_average(), transparent_hugepages(), granted, table_pages(), small,
                          huge, levels, memory_ns, memory_ws, tr, mlp, inflight, rr_gbps, st, gemm, sw, clock, reads,
                          walks, rows, gemm_min, gemm_speedups, None,  # type: ignore[arg-type]
-                         llc_parallel, one_chain, rounds, _by_round(sw_rounds), reach)
+                         llc_parallel, one_chain, rounds, _by_round(sw_rounds), reach, first)
     report.system = build_config(report, fma_units)
     return report
 
@@ -243,6 +247,10 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
     # then one line a 4 KiB page against the same lines packed (beyond the reach probe's spans: walk_rate's).
     reach_bytes, reach_extra = r.walk_reach or (r.translation.reach_bytes, [])  # probed only where 2 MiB walk
     entries = max(TLB_WAYS, reach_bytes // PAGE_4K // TLB_WAYS * TLB_WAYS)
+    # The first level is probed on 4 KiB pages: it describes the tables only where they live on those.
+    first_entries, first_ns = memory.first_level_from(list(r.first_level)) if page == PAGE_4K else (0, 0.0)
+    first = ({"first_level_entries": first_entries, "first_level_miss_ns": round(first_ns, 2)}
+             if 0 < first_entries < entries else {})
     walk_lat = [] if translate_huge else (
         [(w, e) for w, e in reach_extra if w > reach_bytes]
         + [(w, e) for w, e in memory.walk_latencies(r.walks) if w > max((x for x, _ in reach_extra), default=0)])
@@ -272,7 +280,7 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
         "gather_cycles_per_lookup": round(cycles, 3),
         "gather_cycles_per_bag": round(bag_cycles, 3),
         "memory_fabric_latency_ns": round(fabric, 2),
-        "tlb": {"entries": entries, "ways": TLB_WAYS, "page_bytes": page,
+        "tlb": {"entries": entries, "ways": TLB_WAYS, "page_bytes": page, **first,
                 "page_walk_table": [{"ws_bytes": w, "walk_ns": round(e, 2)} for w, e in walk_table],
                 "page_walk_interval_table": [{"ws_bytes": w, "interval_ns": round(g, 3)}
                                              for w, g in memory.walk_intervals(r.walks, page == HUGE_PAGE_BYTES)],
@@ -285,6 +293,15 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                                         (f"4 KiB vs 2 MiB pointer chase: 4 KiB pages cost nothing extra up to "
                                          f"{reach_bytes / 2**20:.2f} MiB = reach / 4 KiB")),
                     "ways": f"ASSUMPTION: {TLB_WAYS}-way (associativity is not probed)",
+                    **({"first_level_entries": _cite(r, "one chain over one line per 4 KiB page against the same "
+                                                        "lines packed, data in L1 either way, extra ns a hop at "
+                                                        + ", ".join(f"{n} {e:.2f}" for n, e in r.first_level)
+                                                        + f" pages: the extra passes half its median from "
+                                                        f"{memory.FIRST_LEVEL_FAR} pages on after {first_entries} "
+                                                        "pages (fully associative: ASSUMPTION, not probed)"),
+                        "first_level_miss_ns": _cite(r, f"the same chains: the median extra ns a hop from "
+                                                        f"{memory.FIRST_LEVEL_FAR} pages on (beyond the first "
+                                                        "level, within the second)")} if first else {}),
                     "page_bytes": _cite(r, f"a 64 MiB table allocated as the validation and the PyTorch DLRM "
                                            f"allocate theirs (numpy, then torch.from_numpy) is "
                                            f"{r.table_huge_fraction:.0%} huge pages (THP mode '{r.thp_mode}' "
@@ -461,6 +478,7 @@ def report_dict(r: ProbeReport) -> dict:
         "levels": [asdict(lv) for lv in r.levels], "memory_latency_ns": r.memory_ns,
         "memory_latency_ws_bytes": r.memory_ws_bytes,
         "tlb_reach_bytes": r.translation.reach_bytes, "page_walk_ns": r.translation.page_walk_ns,
+        "first_level_tlb": [{"pages": n, "extra_ns": e} for n, e in r.first_level],
         "walk_reach": ({"reach_bytes": r.walk_reach[0], "extra_ns": [{"span_bytes": w, "extra_ns": e}
                                                                     for w, e in r.walk_reach[1]]}
                        if r.walk_reach else None),

@@ -47,6 +47,56 @@ def test_a_page_walk_is_paid_once_per_new_page():
     assert [fresh.filter_caches(few, np.zeros(1, np.int64), 64)[3].sum() for _ in range(2)] == [4, 0]
 
 
+def test_a_first_level_tlb_miss_is_paid_once_per_new_page_and_only_there():
+    from accelsim.hw.lookups import split_lookups
+    tlb = {"entries": 64, "ways": 8, "page_bytes": 4096, "first_level_entries": 4}
+    cpu = Cpu(hw(cores=1, tlb=tlb).cpu)
+    rows = np.arange(64 * 8)  # 8 pages of 64 one-line rows: 8 new pages, every one missing both levels
+    lk = split_lookups(Batch((TableBags(rows, np.arange(rows.size + 1)),)), 1)
+    _, _, _, walk, second = cpu.filter_caches(lk, np.zeros(1, np.int64), 64)
+    assert walk.sum() == 8 and second.sum() == 0
+    # Again: the 8 pages are in the second level, 4 of them in the first: an LRU cycle over 8 misses all 8 there.
+    _, _, _, walk, second = cpu.filter_caches(lk, np.zeros(1, np.int64), 64)
+    assert walk.sum() == 0 and second.sum() == 8 and np.flatnonzero(second).tolist() == list(range(0, 512, 64))
+    few = split_lookups(Batch((TableBags(rows[:256], np.arange(257)),)), 1)  # 4 pages fit the first level
+    fresh = Cpu(cpu.cfg)
+    assert [fresh.filter_caches(few, np.zeros(1, np.int64), 64)[4].sum() for _ in range(2)] == [0, 0]
+
+
+def test_a_first_level_tlb_miss_adds_its_latency_to_the_access_that_takes_it():
+    base = dict(cores=1, software={"embedding_threads": 1, "embedding_dispatch_ns": 0.0})
+    # Two lookups of 64 B rows on two pages walk both; one more, of another line of the first page, walks
+    # neither, but the one-entry first level holds only the page used last, so it misses there.
+    first, then = np.array([5, 64 * 4 + 5]), np.array([6])
+    spec, layout = plain_tables(64 * 8, 16, 1)
+    t = {}
+    for ns in (0.0, 300.0):
+        cfg = hw(**base, tlb={"entries": 64, "ways": 8, "page_bytes": 4096, "page_walk_ns": 0.0,
+                              "first_level_entries": 1, "first_level_miss_ns": ns})
+        m = Machine(cfg, "detailed")
+        m.cpu.gather(Batch((TableBags(first.astype(np.int64), np.array([0, 1, 2])),)), spec, layout, m.dram)
+        t[ns] = m.cpu.gather(Batch((TableBags(then.astype(np.int64), np.array([0, 1])),)), spec, layout,
+                             m.dram).time_ns
+    assert t[300.0] - t[0.0] == pytest.approx(300.0, abs=2.0)
+
+
+def test_no_first_level_tlb_is_the_one_level_model():
+    rows = np.random.default_rng(3).integers(0, 1 << 11, 3000)  # 32 pages: the last level holds them all
+    one = gather(hw(tlb={"entries": 64, "ways": 8, "page_bytes": 4096}), rows).time_ns
+    zero = gather(hw(tlb={"entries": 64, "ways": 8, "page_bytes": 4096, "first_level_entries": 8}), rows).time_ns
+    slow = gather(hw(tlb={"entries": 64, "ways": 8, "page_bytes": 4096, "first_level_entries": 8,
+                          "first_level_miss_ns": 50.0}), rows).time_ns
+    assert zero == pytest.approx(one, rel=0.02) and slow > 1.2 * zero
+
+
+@pytest.mark.parametrize("tlb, field", [({"first_level_entries": 64}, "fewer than entries"),
+                                        ({"first_level_entries": 6, "first_level_ways": 4}, "whole number"),
+                                        ({"first_level_miss_ns": 2.0}, "without first_level_entries")])
+def test_a_first_level_tlb_must_be_smaller_and_whole(tlb, field):
+    with pytest.raises(Exception, match=field):
+        hw(tlb={"entries": 64, "ways": 8, "page_bytes": 4096, **tlb})
+
+
 def test_a_walk_adds_its_latency_to_the_access_that_takes_it():
     base = dict(cores=1, software={"embedding_threads": 1, "embedding_dispatch_ns": 0.0})
     t = {w: gather(hw(**base, tlb={"page_walk_ns": w}), np.array([5])).time_ns for w in (0.0, 700.0)}

@@ -25,7 +25,7 @@ ROWS_FB_BOUND = [memory.RowGather(1, 12.0, 0.02), memory.RowGather(4, 50.0, 0.02
 
 
 def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(3.1, 0.02, 9), rows=ROWS_FB_BOUND,
-           llc_parallel=(), llc_one_chain_bytes=0, index_runs=(), rounds=1, walks=None, walk_reach=()):
+           llc_parallel=(), llc_one_chain_bytes=0, index_runs=(), rounds=1, walks=None, walk_reach=(), first_level=()):
     caches = tuple(HostCache(n, s, w, 64, sh, 1, "0", f"/sys/x/index{i}") for i, (n, s, w, sh) in
                    enumerate((("L1D", 32 * KIB, 8, 1), ("L2", MIB, 8, 1), ("L3", 32 * MIB, 16, 2))))
     host = HostCpu("Fake EPYC", 2, "test", 2.5, "test", 16, "test", caches)
@@ -43,7 +43,8 @@ def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(
                      memory.ReadBandwidth(256 * MIB, memory_read_gbps, 0.02)],
                     walks or [memory.WalkRate(16 * MIB, 2.0, 1.9, 0.02), memory.WalkRate(256 * MIB, 10.0, 5.5, 0.02)],
                     rows, 1 << 20,
-                    [1.0, 1.05, 1.8, 1.9], None, list(llc_parallel), llc_one_chain_bytes, rounds, {}, walk_reach)
+                    [1.0, 1.05, 1.8, 1.9], None, list(llc_parallel), llc_one_chain_bytes, rounds, {}, walk_reach,
+                    tuple(first_level))
     return build_config(r)
 
 
@@ -186,3 +187,24 @@ def test_where_huge_pages_walk_too_a_walk_costs_one_line_a_page_minus_packed_lin
               memory.WalkRate(256 * MIB, 10.0, 1.6, 0.02, 1.5, 70.0, 20.0)]
     tlb = report(walks=native).cpu.tlb  # 2 MiB pages spare the walks: the 4 KiB minus 2 MiB curve stands
     assert [(p.ws_bytes, p.walk_ns) for p in tlb.page_walk_table] == [(MIB, 0.0), (256 * MIB, 40.0)]
+
+
+FIRST_LEVEL = [(16, 0.02), (32, 0.0), (48, 0.3), (56, 1.0), (64, 1.4), (72, 2.2), (96, 2.3), (256, 2.2), (512, 2.4)]
+
+
+def test_the_first_level_tlb_lands_in_the_config_on_4k_pages_only():
+    tlb = report(first_level=FIRST_LEVEL).cpu.tlb
+    # the extra passes half of 2.3 ns (the median from 256 pages on) after 56 pages
+    assert tlb.first_level_entries == 56 and tlb.first_level_miss_ns == 2.3 and tlb.first_level_ways is None
+    assert "56 pages" in tlb.sources["first_level_entries"] and "first_level_miss_ns" in tlb.sources
+    assert report().cpu.tlb.first_level_entries is None  # not probed: one level
+    huge = report(first_level=FIRST_LEVEL, huge_tables=0.97).cpu.tlb  # tables on 2 MiB pages that translate
+    assert huge.page_bytes == 2 << 20 and huge.first_level_entries is None
+
+
+def test_a_first_level_too_cheap_to_see_is_left_out():
+    assert memory.first_level_from([(n, 0.1) for n, _ in FIRST_LEVEL]) == (0, 0.0)
+    assert report(first_level=[(n, 0.1) for n, _ in FIRST_LEVEL]).cpu.tlb.first_level_entries is None
+    # beyond the first level from the start: entries 0, left out
+    assert memory.first_level_from([(8, 3.0), (256, 3.0)]) == (0, 3.0)
+    assert report(first_level=[(8, 3.0), (256, 3.0)]).cpu.tlb.first_level_entries is None

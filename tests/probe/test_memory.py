@@ -192,6 +192,19 @@ def test_the_reach_is_where_the_extra_passes_half_a_walk():
     assert reach_from([(1 * mib, 1.0), (2 * mib, 1.0)]) == 2 * mib  # no span reaches the walk spans: no walk seen
 
 
+def test_the_first_level_probe_times_each_page_count():
+    from accelsim.probe.memory import first_level_tlb
+    extra = first_level_tlb(0.2, pages=(8, 256), seed=1)
+    assert [n for n, _ in extra] == [8, 256] and all(e >= 0 for _, e in extra)
+
+
+def test_the_first_level_is_where_the_extra_passes_half_a_miss():
+    from accelsim.probe.memory import first_level_from
+    climb = [(16, 0.0), (32, 0.1), (48, 0.4), (64, 1.2), (72, 2.1), (128, 2.2), (256, 2.2), (384, 2.6), (512, 2.3)]
+    assert first_level_from(climb) == (48, 2.25)  # half the median from 128 pages on (2.25 ns) first passed at 64
+    assert first_level_from(climb, far=1024) == (0, 0.0)  # nothing measured beyond: no level seen
+
+
 def test_rounds_of_the_loaded_latency_curve_keep_each_points_fastest():
     from accelsim.probe.memory import best_points
     a = [MlpPoint(1, 1, 100.0, 0.6, 0.01), MlpPoint(1, 8, 20.0, 25.6, 0.01)]
