@@ -61,8 +61,9 @@ class TlbConfig(Sourced):
                                     "page misses it but hits this TLB waits `first_level_miss_ns`")
     first_level_ways: PositiveInt | None = Field(
         None, le=2**16, description="its associativity (None: fully associative)")
-    first_level_miss_ns: NonNegativeFloat = Field(
-        0.0, le=1e6, description="latency a first-level miss that hits this TLB adds to the access that takes it")
+    first_level_miss_ns: NonNegativeFloat | None = Field(
+        None, le=1e6, description="latency a first-level miss that hits this TLB adds to the access that takes it "
+                                  "(given with first_level_entries)")
     page_walk_interval_table: tuple[WalkRatePoint, ...] = Field(
         (), max_length=4096, description="ns between the walks one core's page walkers finish, by the span of "
                                          "the tables read (accelsim probe), interpolated in log(ws), clamped; "
@@ -85,6 +86,9 @@ class TlbConfig(Sourced):
         if self.entries % self.ways:
             raise ValueError(f"entries: {self.entries} is not a whole number of sets of {self.ways} ways")
         if self.first_level_entries is not None:
+            if self.first_level_miss_ns is None:
+                raise ValueError("first_level_miss_ns: a first-level TLB (first_level_entries) needs the latency "
+                                 "its misses add")
             if self.first_level_entries >= self.entries:
                 raise ValueError(f"first_level_entries: {self.first_level_entries} must be fewer than entries "
                                  f"({self.entries}): the first level is the smaller, nearer one")
@@ -92,7 +96,7 @@ class TlbConfig(Sourced):
             if self.first_level_entries % ways:
                 raise ValueError(f"first_level_entries: {self.first_level_entries} is not a whole number of sets "
                                  f"of {ways} ways")
-        elif self.first_level_ways is not None or self.first_level_miss_ns:
+        elif self.first_level_ways is not None or self.first_level_miss_ns is not None:
             raise ValueError("first_level_ways / first_level_miss_ns: given without first_level_entries")
         if self.page_bytes & (self.page_bytes - 1):
             raise ValueError(f"page_bytes: must be a power of two, got {self.page_bytes}")

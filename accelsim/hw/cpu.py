@@ -318,7 +318,7 @@ class Cpu:
         walk_miss = walk[miss]
         # A first-level TLB miss the second level serves delays the line's access; on an L1 hit that shows only
         # as a few cycles the out-of-order core hides (ASSUMPTION), so only the lines below L1 wait for it.
-        on_chip_ns = on_chip_ns + walk_miss * c.tlb.walk_ns(footprint) + second[miss] * c.tlb.first_level_miss_ns
+        on_chip_ns = on_chip_ns + walk_miss * c.tlb.walk_ns(footprint) + second[miss] * (c.tlb.first_level_miss_ns or 0.0)
         walk_gap_ns = c.tlb.walk_interval_ns(footprint)
         dram_addr = addr[miss][to_dram]
         core = lookups.requester[owner[miss]]

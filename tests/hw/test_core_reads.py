@@ -127,6 +127,10 @@ def test_a_gather_beyond_the_tlb_is_held_to_the_walkers_rate():
 def test_slower_walkers_never_speed_a_gather(a, b):
     rows = np.random.default_rng(3).integers(0, 1 << 20, 300)
     tlb = {"entries": 6, "ways": 6, "page_bytes": 4096, "page_walk_ns": 20.0}
-    t = [gather(hw(**ONE_CORE, tlb={**tlb, "page_walk_interval_table": [{"ws_bytes": 1, "interval_ns": g}]}),
-                rows).time_ns for g in sorted((a, b))]
-    assert t[0] <= t[1] + 1e-6
+    cfgs = [hw(**ONE_CORE, tlb={**tlb, "page_walk_interval_table": [{"ws_bytes": 1, "interval_ns": g}]})
+            for g in sorted((a, b))]
+    t = [gather(c, rows).time_ns for c in cfgs]
+    # Up to one row conflict: a request the walkers hold back can find its DRAM row open where it would have
+    # closed it (FR-FCFS; e.g. 3,822 ns with no walker limit against 3,816 ns at 11.6 ns a walk).
+    dram = cfgs[0].dram
+    assert t[0] <= t[1] + dram.cycles("tRP + tRCD") * dram.tck_ns

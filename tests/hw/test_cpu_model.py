@@ -49,7 +49,7 @@ def test_a_page_walk_is_paid_once_per_new_page():
 
 def test_a_first_level_tlb_miss_is_paid_once_per_new_page_and_only_there():
     from accelsim.hw.lookups import split_lookups
-    tlb = {"entries": 64, "ways": 8, "page_bytes": 4096, "first_level_entries": 4}
+    tlb = {"entries": 64, "ways": 8, "page_bytes": 4096, "first_level_entries": 4, "first_level_miss_ns": 1.0}
     cpu = Cpu(hw(cores=1, tlb=tlb).cpu)
     rows = np.arange(64 * 8)  # 8 pages of 64 one-line rows: 8 new pages, every one missing both levels
     lk = split_lookups(Batch((TableBags(rows, np.arange(rows.size + 1)),)), 1)
@@ -83,14 +83,17 @@ def test_a_first_level_tlb_miss_adds_its_latency_to_the_access_that_takes_it():
 def test_no_first_level_tlb_is_the_one_level_model():
     rows = np.random.default_rng(3).integers(0, 1 << 11, 3000)  # 32 pages: the last level holds them all
     one = gather(hw(tlb={"entries": 64, "ways": 8, "page_bytes": 4096}), rows).time_ns
-    zero = gather(hw(tlb={"entries": 64, "ways": 8, "page_bytes": 4096, "first_level_entries": 8}), rows).time_ns
+    zero = gather(hw(tlb={"entries": 64, "ways": 8, "page_bytes": 4096, "first_level_entries": 8,
+                          "first_level_miss_ns": 0.0}), rows).time_ns
     slow = gather(hw(tlb={"entries": 64, "ways": 8, "page_bytes": 4096, "first_level_entries": 8,
                           "first_level_miss_ns": 50.0}), rows).time_ns
     assert zero == pytest.approx(one, rel=0.02) and slow > 1.2 * zero
 
 
-@pytest.mark.parametrize("tlb, field", [({"first_level_entries": 64}, "fewer than entries"),
-                                        ({"first_level_entries": 6, "first_level_ways": 4}, "whole number"),
+@pytest.mark.parametrize("tlb, field", [({"first_level_entries": 64, "first_level_miss_ns": 2.0}, "fewer than"),
+                                        ({"first_level_entries": 6, "first_level_ways": 4, "first_level_miss_ns": 2.0},
+                                         "whole number"),
+                                        ({"first_level_entries": 8}, "needs the latency"),
                                         ({"first_level_miss_ns": 2.0}, "without first_level_entries")])
 def test_a_first_level_tlb_must_be_smaller_and_whole(tlb, field):
     with pytest.raises(Exception, match=field):

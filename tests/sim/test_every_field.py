@@ -66,6 +66,7 @@ def base_hw() -> dict:
                                            {"ws_bytes": 1 << 30, "walk_ns": 200.0}]
     hw["cpu"]["tlb"]["page_walk_interval_table"] = [{"ws_bytes": 1 << 20, "interval_ns": 30.0},
                                                     {"ws_bytes": 1 << 30, "interval_ns": 90.0}]
+    hw["cpu"]["tlb"].update(first_level_entries=16, first_level_miss_ns=5.0)  # a first level, so it can be perturbed
     return hw
 
 
