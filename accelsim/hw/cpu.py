@@ -196,8 +196,10 @@ class Cpu:
         c = self.cfg
         nr = 2 * c.simd_fp32_lanes
         tiles, cores_used = self._gemm_tiles(m, k, n)
-        # A tile does mr x nr FMAs per k-step, at simd x fma lanes per cycle.
-        cycles_per_tile = k * GEMM_MICROTILE_ROWS * nr / (c.simd_fp32_lanes * c.fma_units_per_core)
+        # A tile does mr x nr FMAs per k-step, at simd x fma lanes per cycle. Below mr rows the library runs a
+        # kernel of that many rows (MKL and oneDNN take a GEMV path at m = 1), not a padded 6-row tile.
+        rows = min(m, GEMM_MICROTILE_ROWS)
+        cycles_per_tile = k * rows * nr / (c.simd_fp32_lanes * c.fma_units_per_core)
         return math.ceil(tiles / cores_used) * cycles_per_tile / c.freq_ghz
 
     def gemm_efficiency(self, m: int, k: int, n: int) -> float:
