@@ -50,7 +50,7 @@ def main() -> None:
             rows[name].append(Row(case.name, case.kind, regime(case, after), case.threads,
                                   m.time_ns / 1e6, m.timing.spread,
                                   predict(hw, case, m, "detailed") / 1e6, predict(hw, case, m, "analytic") / 1e6,
-                                  m.noisy, m.timing.quiet_runs))
+                                  m.noisy, m.timing.quiet_runs, m.calls_per_run))
     out = {name: summary(r) for name, r in rows.items()}
     out["load_before"], out["load_after"] = load0, load_average()
     out["probe_when"], out["seconds"], out["passes"] = report.when, time.perf_counter() - t0, PASSES

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accelsim.probe.canary import canary
-from accelsim.probe.repeat import Timing, best, repeat
+from accelsim.probe.repeat import Timing, best, repeat_calls
 
 BATCHES = (1, 16, 128, 512, 2048)
 WIDTHS = (16, 64, 256, 1024, 4096)
@@ -34,7 +34,8 @@ def shapes() -> list[tuple[int, int, int]]:
 
 def gemm_probe(budget_s: float, threads: int = 1) -> list[GemmPoint]:
     """Time torch.nn.functional.linear at every shape on one thread (its CPU time; the model spreads tiles over
-    cores itself, and a one-thread timing is not disturbed by a descheduled OpenMP peer)."""
+    cores itself, and a one-thread timing is not disturbed by a descheduled OpenMP peer), per call in runs of
+    back-to-back calls (accelsim.probe.repeat.repeat_calls)."""
     import torch
     prev = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -44,8 +45,8 @@ def gemm_probe(budget_s: float, threads: int = 1) -> list[GemmPoint]:
         with torch.no_grad():
             for m, k, n in todo:
                 x, w, b = torch.randn(m, k), torch.randn(n, k), torch.randn(n)
-                t = repeat(lambda: torch.nn.functional.linear(x, w, b), budget_s=budget_s / len(todo), warmup=2,
-                           canary=canary())
+                t = repeat_calls(lambda: torch.nn.functional.linear(x, w, b), budget_s=budget_s / len(todo),
+                                 warmup=2, canary=canary())[0]
                 out.append(GemmPoint(m, k, n, t))
     finally:
         torch.set_num_threads(prev)
@@ -79,8 +80,8 @@ def parallel_threshold_flops(sizes: list[tuple[int, int, int]], budget_s: float,
                 best = []
                 for n in (1, threads):
                     torch.set_num_threads(n)
-                    best.append(repeat(lambda: torch.nn.functional.linear(x, w, b), budget_s=share, warmup=3,
-                                       clock=time.perf_counter_ns, canary=canary()).min_ns)
+                    best.append(repeat_calls(lambda: torch.nn.functional.linear(x, w, b), budget_s=share, warmup=3,
+                                             clock=time.perf_counter_ns, canary=canary())[0].min_ns)
                 speedups.append(best[0] / best[1])
     finally:
         torch.set_num_threads(prev)

@@ -178,6 +178,7 @@ class WalkRate:
     interval_dense_ns: float = 0.0   # 0: not probed
     latency_4k_ns: float = 0.0       # one chain, one line a 4 KiB page: ns a hop (0: not probed)
     latency_dense_ns: float = 0.0    # one chain over the same lines packed together
+    latency_2m_ns: float = 0.0       # one chain, one line a 4 KiB page on 2 MiB pages (0: not probed)
 
 
 def _page_lines(span: int, kind: str, seed: int) -> tuple[ChaseBuffer, np.ndarray]:
@@ -204,7 +205,7 @@ def _one_chain_ns(buf: ChaseBuffer, order: np.ndarray, budget_s: float) -> tuple
 
 def walk_rate(spans: tuple[int, ...], budget_s: float, chains: int = WALK_CHAINS, seed: int = 0) -> list[WalkRate]:
     """Page-walk throughput of one core: one line per 4 KiB page over each span, `chains` chains at once; and
-    one chain over the 4 KiB and the packed lines (a walk's latency)."""
+    one chain over the same lines on 4 KiB and on 2 MiB pages and over the packed lines (a walk's latency)."""
     out = []
     for span in spans:
         pages = span // PAGE_4K
@@ -219,13 +220,13 @@ def walk_rate(spans: tuple[int, ...], budget_s: float, chains: int = WALK_CHAINS
                 t = repeat(lambda: chase(buf.words, starts, hops), budget_s=budget_s / (4 * len(spans)), warmup=1)
                 per[kind] = t.per(hops) / chains
                 spread = max(spread, t.spread)
-                if kind != "2m":
-                    t1, n = _one_chain_ns(buf, order, budget_s / (8 * len(spans)))
-                    per[kind + "_one"] = t1.per(n)
-                    spread = max(spread, t1.spread)
+                t1, n = _one_chain_ns(buf, order, budget_s / (12 * len(spans)))
+                per[kind + "_one"] = t1.per(n)
+                spread = max(spread, t1.spread)
             finally:
                 buf.close()
-        out.append(WalkRate(span, per["4k"], per["2m"], spread, per["dense"], per["4k_one"], per["dense_one"]))
+        out.append(WalkRate(span, per["4k"], per["2m"], spread, per["dense"], per["4k_one"], per["dense_one"],
+                            per["2m_one"]))
     return out
 
 
@@ -235,26 +236,28 @@ REACH_TURNS = 3              # the 4 KiB and the packed chase alternate, so both
 
 
 def walk_reach(budget_s: float, spans: tuple[int, ...] = REACH_SPANS, seed: int = 0
-               ) -> tuple[int, list[tuple[int, float]]]:
+               ) -> tuple[int, list[tuple[int, float]], list[tuple[int, float]]]:
     """TLB reach where 2 MiB pages walk too: one chain over one line per 4 KiB page of each span against the
-    same lines packed (their fastest runs, the two timed in turns). The extra ns a hop climbs from a second-level
-    TLB hit (a few ns) to a whole walk (the median extra from REACH_WALK_FROM on); the reach is the largest span
-    before the extra first passes half a walk, the midpoint of the climb, as a cache's effective size is read at
-    the crossing between its plateaus. Returns it and each span's extra ns a hop."""
-    extra = []
+    same lines packed (their fastest runs, timed in turns). The extra ns a hop climbs from a second-level TLB hit
+    (a few ns) to a whole walk (the median extra from REACH_WALK_FROM on); the reach is the largest span before
+    the extra first passes half a walk, the midpoint of the climb, as a cache's effective size is read at the
+    crossing between its plateaus. Returns it, each span's extra ns a hop, and the same extra with the lines on
+    2 MiB pages (a guest's huge page still walks, but its walk skips the guest's last page-table level)."""
+    extra, extra_2m = [], []
     for span in spans:
-        bufs = [_page_lines(span, kind, seed) for kind in ("4k", "dense")]
+        bufs = [_page_lines(span, kind, seed) for kind in ("4k", "2m", "dense")]
         try:
-            best = [math.inf, math.inf]
+            best = [math.inf] * len(bufs)
             for _ in range(REACH_TURNS):
                 for i, (buf, order) in enumerate(bufs):
-                    t, n = _one_chain_ns(buf, order, budget_s / (2 * REACH_TURNS * len(spans)))
+                    t, n = _one_chain_ns(buf, order, budget_s / (len(bufs) * REACH_TURNS * len(spans)))
                     best[i] = min(best[i], t.per(n))
-            extra.append((span, max(best[0] - best[1], 0.0)))
+            extra.append((span, max(best[0] - best[2], 0.0)))
+            extra_2m.append((span, max(best[1] - best[2], 0.0)))
         finally:
             for buf, _ in bufs:
                 buf.close()
-    return reach_from(extra), extra
+    return reach_from(extra), extra, extra_2m
 
 
 def reach_from(extra: list[tuple[int, float]], walk_from: int = REACH_WALK_FROM) -> int:
@@ -319,12 +322,17 @@ def first_level_from(extra: list[tuple[int, float]], far: int = FIRST_LEVEL_FAR)
     return entries, cost
 
 
-def walk_latencies(rates: list[WalkRate]) -> list[tuple[int, float]]:
-    """(span, ns one page walk adds to a load) from one chain over one line a 4 KiB page against the same lines
-    packed: the data's caches are the same, so the difference is the translation's. Unlike 4 KiB against 2 MiB
-    pages, this holds where 2 MiB pages walk too (a guest its hypervisor maps with 4 KiB pages)."""
-    return [(r.span_bytes, max(r.latency_4k_ns - r.latency_dense_ns, 0.0)) for r in rates
-            if r.latency_4k_ns > 0.0 and r.latency_dense_ns > 0.0]
+def walk_latencies(rates: list[WalkRate], huge: bool = False) -> list[tuple[int, float]]:
+    """(span, ns one page walk adds to a load) from one chain over one line a 4 KiB page (`huge`: the same
+    lines on 2 MiB pages) against the same lines packed: the data's caches are the same, so the difference is
+    the translation's. Unlike 4 KiB against 2 MiB pages, this holds where 2 MiB pages walk too (a guest its
+    hypervisor maps with 4 KiB pages)."""
+    out = []
+    for r in rates:
+        lat = r.latency_2m_ns if huge else r.latency_4k_ns
+        if lat > 0.0 and r.latency_dense_ns > 0.0:
+            out.append((r.span_bytes, max(lat - r.latency_dense_ns, 0.0)))
+    return out
 
 
 def huge_pages_translate(rates: list[WalkRate], slack: float = 0.1) -> bool:

@@ -86,6 +86,36 @@ def repeat(fn: Callable[[], object], *, tol: float = 0.05, window: int = 5, min_
             return Timing(med, spread, len(times), False, min(use), n_quiet)
 
 
+RUN_NS = 2_000_000  # a run of back-to-back calls lasts about 2 ms: a call's cold start (10-35 us, below) ~1% of it
+MAX_CALLS = 100     # as many calls as the dispatch probe strings together (accelsim.probe.software)
+
+
+def calls_per_run(single_ns: float) -> int:
+    """Back-to-back calls in a run of a call that takes `single_ns` alone: RUN_NS of them, 1..MAX_CALLS."""
+    return int(min(MAX_CALLS, max(1, math.ceil(RUN_NS / max(single_ns, 1.0)))))
+
+
+def repeat_calls(fn: Callable[[], object], *, budget_s: float, warmup: int = 1,
+                 clock: Callable[[], int] = time.thread_time_ns, canary: Canary | None = None) -> tuple[Timing, int]:
+    """(per-call timing, calls a run): `repeat` over runs of `calls_per_run` back-to-back calls of `fn`.
+
+    A framework call timed alone, after other Python code (the canaries, the loop), pays a cold start that a
+    call in a stream of calls does not: on 2026-12-03 (AMD EPYC guest) a one-row EmbeddingBag took 35 us alone
+    between canaries, 16 us a call in runs of 10 and 13.5 us in runs of 100; 20 lookups of a 1M x 32 table 48,
+    17 and 14 us. The CPU model predicts a call in a stream (DLRM's operators run back to back; the validation
+    replays its calls' caches warm), so the probes and `accelsim validate` time calls this way."""
+    for _ in range(warmup):
+        fn()
+    single = math.inf
+    for _ in range(3):
+        t0 = clock()
+        fn()
+        single = min(single, clock() - t0)
+    n = calls_per_run(single)
+    t = repeat(lambda: [fn() for _ in range(n)], budget_s=budget_s, warmup=0, clock=clock, canary=canary)
+    return replace(t, median_ns=t.median_ns / n, min_ns=t.min_ns / n), n
+
+
 def best(timings: Sequence[Timing]) -> Timing:
     """Several rounds of one measurement, taken minutes or seconds apart, as one: the round that holds the
     fastest run (its median, spread and convergence), with every round's runs counted.

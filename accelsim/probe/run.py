@@ -44,7 +44,7 @@ class Budget:
     clock_s: float = 2.0
     read_s: float = 6.0         # all levels' sequential reads
     walk_s: float = 6.0         # page-walk throughput, both page sizes
-    reach_s: float = 4.0        # TLB reach by one chain, one line a 4 KiB page against packed lines
+    reach_s: float = 6.0        # TLB reach by one chain, one line a 4 KiB page (4 KiB, 2 MiB pages) against packed
     first_tlb_s: float = 3.0    # the first-level TLB, the same over 8 .. 256 pages
     gemm_threads_s: float = 10.0  # the GEMM shapes again on every thread
     row_s: float = 4.0          # row gathers of 1 and 4 lines
@@ -86,7 +86,7 @@ class ProbeReport:
     llc_one_chain_bytes: int = 0                      # where the one-chain curve leaves the LLC (0: not probed)
     rounds: int = 1                                   # rounds of the GEMM, software, loaded-latency probes
     by_round: dict = field(default_factory=dict)      # fastest run of each round, ns, of the main software timings
-    walk_reach: tuple = ()                            # (reach bytes, [(span, extra ns a hop)]) where 2 MiB walk
+    walk_reach: tuple = ()  # (reach bytes, [(span, extra ns a hop)], the same on 2 MiB pages) where 2 MiB walk
     first_level: tuple = ()                           # [(4 KiB pages, extra ns a hop)] of the first-level TLB
 
 
@@ -242,18 +242,24 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
     dram = load_dram(DRAM_PRESET, channels=channels)
     fabric = max(r.memory_ns - prev - idle_read_latency_ns(dram), 0.0)
     translate_huge = memory.huge_pages_translate(r.walks)
-    page = HUGE_PAGE_BYTES if r.table_huge_fraction > 0.5 and translate_huge else PAGE_4K
+    huge_tables = r.table_huge_fraction > 0.5
+    page = HUGE_PAGE_BYTES if huge_tables and translate_huge else PAGE_4K
     # Where 2 MiB pages walk too, 4 KiB minus 2 MiB reads ~0 at every size: the reach and a walk's latency are
     # then one line a 4 KiB page against the same lines packed (beyond the reach probe's spans: walk_rate's).
-    reach_bytes, reach_extra = r.walk_reach or (r.translation.reach_bytes, [])  # probed only where 2 MiB walk
+    # A walk costs what it costs on the pages the tables live on: on a guest's 2 MiB pages it skips the guest's
+    # last page-table level (EPYC guest, 2026-12-03: 17-23 ns a hop at 16-64 MiB against 22-28 on 4 KiB pages;
+    # 32 chains 4.7-7.3 ns a walk against 6.6-12.7).
+    reach_bytes, reach_extra, reach_extra_2m = r.walk_reach or (r.translation.reach_bytes, [], [])
+    walk_extra = reach_extra_2m if huge_tables else reach_extra
     entries = max(TLB_WAYS, reach_bytes // PAGE_4K // TLB_WAYS * TLB_WAYS)
     # The first level is probed on 4 KiB pages: it describes the tables only where they live on those.
     first_entries, first_ns = memory.first_level_from(list(r.first_level)) if page == PAGE_4K else (0, 0.0)
     first = ({"first_level_entries": first_entries, "first_level_miss_ns": round(first_ns, 2)}
              if 0 < first_entries < entries else {})
     walk_lat = [] if translate_huge else (
-        [(w, e) for w, e in reach_extra if w > reach_bytes]
-        + [(w, e) for w, e in memory.walk_latencies(r.walks) if w > max((x for x, _ in reach_extra), default=0)])
+        [(w, e) for w, e in walk_extra if w > reach_bytes]
+        + [(w, e) for w, e in memory.walk_latencies(r.walks, huge_tables)
+           if w > max((x for x, _ in walk_extra), default=0)])
     walk_table = walk_lat or list(r.translation.curve)
     sw = r.sw
     freq = round(r.clock.ghz, 4) if r.clock else host.freq_ghz
@@ -283,7 +289,7 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
         "tlb": {"entries": entries, "ways": TLB_WAYS, "page_bytes": page, **first,
                 "page_walk_table": [{"ws_bytes": w, "walk_ns": round(e, 2)} for w, e in walk_table],
                 "page_walk_interval_table": [{"ws_bytes": w, "interval_ns": round(g, 3)}
-                                             for w, g in memory.walk_intervals(r.walks, page == HUGE_PAGE_BYTES)],
+                                             for w, g in memory.walk_intervals(r.walks, huge_tables)],
                 "sources": {
                     "entries": _cite(r, (f"one chain over one line per 4 KiB page against the same lines packed, "
                                          f"spans {', '.join(f'{w >> 20}' for w, _ in reach_extra)} MiB (extra ns a "
@@ -303,7 +309,7 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                                                         f"{memory.FIRST_LEVEL_FAR} pages on (beyond the first "
                                                         "level, within the second)")} if first else {}),
                     "page_bytes": _cite(r, f"a 64 MiB table allocated as the validation and the PyTorch DLRM "
-                                           f"allocate theirs (numpy, then torch.from_numpy) is "
+                                           f"allocate theirs (PyTorch's CPU allocator) is "
                                            f"{r.table_huge_fraction:.0%} huge pages (THP mode '{r.thp_mode}' "
                                            f"in {memory_thp_path()})"
                                            + ("" if translate_huge else
@@ -313,7 +319,8 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                                               "together): the TLBs hold 4 KiB translations (a hypervisor mapping "
                                               "the guest with small pages)")),
                     "page_walk_table": _cite(r, "one chain over one line per 4 KiB page of each span beyond the "
-                                                "reach minus the same chain over those lines packed together, ns "
+                                                f"reach, {'on 2 MiB pages as the tables are, ' if huge_tables else ''}"
+                                                "minus the same chain over those lines packed together, ns "
                                                 "per hop (2 MiB pages walk here too, so 4 KiB minus 2 MiB says "
                                                 "nothing): " + ", ".join(f"{w >> 20} MiB {e:.2f}"
                                                                          for w, e in walk_lat))
@@ -324,9 +331,9 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                                                          + ", ".join(f"{w.span_bytes >> 20} MiB {w.interval_4k_ns:.2f}"
                                                                      f" (2 MiB pages {w.interval_2m_ns:.2f}, packed "
                                                                      f"{w.interval_dense_ns:.2f})" for w in r.walks)
-                                                         + f"; the {'2 MiB' if page == HUGE_PAGE_BYTES else '4 KiB'}"
-                                                         " figure where it is over 10% above the packed lines', "
-                                                         "else 0")}},
+                                                         + f"; the {'2 MiB' if huge_tables else '4 KiB'} figure "
+                                                         "(the tables' pages) where it is over 10% above the "
+                                                         "packed lines', else 0")}},
         "software": {
             "name": f"pytorch_{re.sub(r'[^0-9a-z]+', '_', torch_v.split('+')[0])}_host",
             "description": f"torch {torch_v} as installed on {platform.node()}, measured by accelsim probe",
@@ -429,12 +436,14 @@ def per_lookup_and_bag_cycles(sw: software.SoftwareProbe, dispatch_ns: float, fr
 
 
 def table_pages() -> float:
-    """Share of a freshly allocated 64 MiB fp32 table (numpy, as TorchDlrm's tables) on huge pages."""
+    """Share of a freshly allocated 64 MiB fp32 table (PyTorch's allocator, as TorchDlrm's and the validation's
+    tables: accelsim.workload.torch_model.torch_table) on huge pages."""
     import numpy as np
 
     from accelsim.probe.chase import huge_page_fraction
-    a = np.ones((1 << 20, 16), dtype=np.float32)
-    return huge_page_fraction(a.ctypes.data, a.nbytes)
+    from accelsim.workload.torch_model import torch_table
+    a = torch_table(np.ones((1 << 20, 16), dtype=np.float32))
+    return huge_page_fraction(a.data_ptr(), a.numel() * a.element_size())
 
 
 def memory_thp_path() -> str:
@@ -479,8 +488,9 @@ def report_dict(r: ProbeReport) -> dict:
         "memory_latency_ws_bytes": r.memory_ws_bytes,
         "tlb_reach_bytes": r.translation.reach_bytes, "page_walk_ns": r.translation.page_walk_ns,
         "first_level_tlb": [{"pages": n, "extra_ns": e} for n, e in r.first_level],
-        "walk_reach": ({"reach_bytes": r.walk_reach[0], "extra_ns": [{"span_bytes": w, "extra_ns": e}
-                                                                    for w, e in r.walk_reach[1]]}
+        "walk_reach": ({"reach_bytes": r.walk_reach[0],
+                        "extra_ns": [{"span_bytes": w, "extra_ns": e} for w, e in r.walk_reach[1]],
+                        "extra_2m_ns": [{"span_bytes": w, "extra_ns": e} for w, e in r.walk_reach[2]]}
                        if r.walk_reach else None),
         "loaded_latency": [asdict(p) for p in r.mlp], "misses_in_flight_per_core": r.misses_in_flight,
         "random_read_gbps": r.random_read_gbps, "stream_gbps": r.stream.bandwidth_gbps,

@@ -10,7 +10,7 @@
   near 0 when it does not (no parallel region opens, so the pool's threads sleep). Unlike a speed-up, this does
   not depend on the other threads getting a core on a loaded machine.
 Everything is timed on the calling thread's CPU clock (accelsim.probe.repeat) but the all-thread call (the wall
-clock). `accelsim probe` runs this probe in several rounds spread over its run and keeps each quantity's best
+clock), each call in runs of back-to-back calls (the dispatch ones 100, the others `repeat_calls`), per call. `accelsim probe` runs this probe in several rounds spread over its run and keeps each quantity's best
 round (`merge`; accelsim.probe.repeat.best says why).
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from accelsim.probe.canary import canary
-from accelsim.probe.repeat import Timing, best, repeat
+from accelsim.probe.repeat import Timing, best, repeat, repeat_calls
 
 CYCLE_ROWS, CYCLE_DIM, CYCLE_BAG, CYCLE_BATCH = 64, 64, 50, 512
 THREAD_ROWS, THREAD_DIM, THREAD_BAG, THREAD_BATCH = 4096, 64, 20, 2048
@@ -84,9 +84,9 @@ def software_probe(threads: int, budget_s: float, seed: int = 0) -> SoftwareProb
             tiny, ti, to = _bag(16, 16, 1, 1, seed)
             emb = repeat(lambda: [tiny(ti, to) for _ in range(100)], budget_s=share, warmup=2, canary=canary())
             eb, idx, off = _bag(CYCLE_ROWS, CYCLE_DIM, CYCLE_BAG, CYCLE_BATCH, seed)
-            cyc = repeat(lambda: eb(idx, off), budget_s=share, warmup=3, canary=canary())
+            cyc = repeat_calls(lambda: eb(idx, off), budget_s=share, warmup=3, canary=canary())[0]
             idx1, off1 = idx[:BAGS_BATCH].clone(), torch.arange(BAGS_BATCH)
-            bags = repeat(lambda: eb(idx1, off1), budget_s=share / 2, warmup=3, canary=canary())
+            bags = repeat_calls(lambda: eb(idx1, off1), budget_s=share / 2, warmup=3, canary=canary())[0]
             index = tuple(_index_run(b, share / 4, seed) for b in INDEX_BATCHES)
             eb2, idx2, off2 = _bag(THREAD_ROWS, THREAD_DIM, THREAD_BAG, THREAD_BATCH, seed)
             # The fork/join cost is the difference of these two: they are timed in turns, so both see the host
@@ -95,11 +95,11 @@ def software_probe(threads: int, budget_s: float, seed: int = 0) -> SoftwareProb
             ones, manys = [], []
             for _ in range(THREAD_TURNS):
                 torch.set_num_threads(1)
-                ones.append(repeat(lambda: eb2(idx2, off2), budget_s=share / THREAD_TURNS, warmup=3,
-                                   canary=canary()))
+                ones.append(repeat_calls(lambda: eb2(idx2, off2), budget_s=share / THREAD_TURNS, warmup=3,
+                                         canary=canary())[0])
                 torch.set_num_threads(threads)
-                manys.append(repeat(lambda: eb2(idx2, off2), budget_s=share / THREAD_TURNS, warmup=3,
-                                    clock=time.perf_counter_ns, canary=canary()))
+                manys.append(repeat_calls(lambda: eb2(idx2, off2), budget_s=share / THREAD_TURNS, warmup=3,
+                                          clock=time.perf_counter_ns, canary=canary())[0])
             one, many = best(ones), best(manys)
             before = task_cpu_ticks()
             t_end = time.perf_counter() + share
@@ -137,7 +137,7 @@ def _index_run(batch: int, budget_s: float, seed: int) -> Timing:
     z = torch.randn(batch, INDEX_FEATURES, INDEX_FEATURES, generator=torch.Generator().manual_seed(seed))
     li = torch.tensor([i for i in range(INDEX_FEATURES) for j in range(i)], dtype=torch.long)
     lj = torch.tensor([j for i in range(INDEX_FEATURES) for j in range(i)], dtype=torch.long)
-    return repeat(lambda: z[:, li, lj], budget_s=budget_s, warmup=3, canary=canary())
+    return repeat_calls(lambda: z[:, li, lj], budget_s=budget_s, warmup=3, canary=canary())[0]
 
 
 def task_cpu_ticks(task_dir: str | Path = "/proc/self/task") -> dict[int, int]:

@@ -6,7 +6,9 @@ thread), and on a machine shared with other work a run whose peer thread waits f
 slices longer (on the project's 2-core guest: +4, +8, +12 ms). Every case reports its fastest run, as the probes
 do (the estimate least moved by other work on the host; accelsim.probe.repeat) among the runs the canary calls
 uncontended (accelsim.probe.canary), and counts as noisy when its median is > 10% above it, its last runs spread
-by more than 10%, or no run was uncontended. A grid is timed in passes (`measure_grid`):
+by more than 10%, or no run was uncontended. A timed run is the case's call repeated back to back for about 2 ms
+and reported per call (accelsim.probe.repeat.repeat_calls: a call timed alone pays a cold start the model does
+not describe). A grid is timed in passes (`measure_grid`):
 each case a share of its budget in every pass, its best pass kept, so that every case gets several chances at
 the host's uncontended state, as the probes' rounds do (accelsim.probe.repeat.best).
 """
@@ -22,7 +24,7 @@ import numpy as np
 from accelsim.config.base import parse_model
 from accelsim.config.workload import ModelSpec, load_workload
 from accelsim.probe.canary import canary
-from accelsim.probe.repeat import Timing, best, repeat
+from accelsim.probe.repeat import Timing, best, repeat_calls
 from accelsim.validate.grid import DlrmCase, EmbeddingBagCase, MlpCase
 from accelsim.workload.trace import Batch
 
@@ -40,6 +42,7 @@ class Measured:
     noisy: bool                     # spread > 10%, median > 1.1 x fastest, or no run on an uncontended core
     batch: Batch | None = None      # the bags (embedding_bag, dlrm)
     spec: ModelSpec | None = None   # the model the bags belong to
+    calls_per_run: int = 1          # back-to-back calls in each timed run (the timing is per call)
 
 
 def _clock(threads: int):
@@ -50,8 +53,10 @@ def _noisy(timing: Timing) -> bool:
     return (timing.spread > NOISY or timing.median_ns > (1 + NOISY) * timing.min_ns) or timing.quiet_runs == 0
 
 
-def _measured(timing: Timing, batch: Batch | None = None, spec: ModelSpec | None = None) -> Measured:
-    return Measured(timing, timing.min_ns, _noisy(timing), batch, spec)
+def _measured(fn: Callable[[], object], threads: int, budget_s: float, warmup: int,
+              batch: Batch | None = None, spec: ModelSpec | None = None) -> Measured:
+    timing, n = repeat_calls(fn, budget_s=budget_s, warmup=warmup, clock=_clock(threads), canary=canary())
+    return Measured(timing, timing.min_ns, _noisy(timing), batch, spec, n)
 
 
 def eb_spec(case: EmbeddingBagCase) -> ModelSpec:
@@ -123,7 +128,8 @@ def measure_grid(cases: Sequence, seed: int = 0, budget_s: float = BUDGET_S, pas
     out = []
     for ms in got:
         timing = best([m.timing for m in ms])
-        out.append(Measured(timing, timing.min_ns, _noisy(timing), ms[0].batch, ms[0].spec))
+        out.append(Measured(timing, timing.min_ns, _noisy(timing), ms[0].batch, ms[0].spec,
+                            max(m.calls_per_run for m in ms)))
     return out
 
 
@@ -131,14 +137,13 @@ def _embedding_bag(case: EmbeddingBagCase, seed: int, budget_s: float) -> Measur
     import torch
 
     batch, spec = case_inputs(case, seed)
-    # numpy-allocated like the project's TorchDlrm tables (so on the same kind of pages)
-    table = np.random.default_rng(seed).random((case.rows, case.dim), dtype=np.float32)
-    bag = torch.nn.EmbeddingBag(case.rows, case.dim, mode="sum", include_last_offset=True,
-                                _weight=torch.from_numpy(table))
+    from accelsim.workload.torch_model import torch_table
+    # allocated as PyTorch allocates a table (and the project's TorchDlrm does): aligned, on the pages it gets
+    table = torch_table(np.random.default_rng(seed).random((case.rows, case.dim), dtype=np.float32))
+    bag = torch.nn.EmbeddingBag(case.rows, case.dim, mode="sum", include_last_offset=True, _weight=table)
     t = batch.tables[0]
     ids, off = torch.from_numpy(np.array(t.indices)), torch.from_numpy(np.array(t.offsets))
-    timing = repeat(lambda: bag(ids, off), budget_s=budget_s, warmup=3, clock=_clock(case.threads), canary=canary())
-    return _measured(timing, batch, spec)
+    return _measured(lambda: bag(ids, off), case.threads, budget_s, 3, batch, spec)
 
 
 def _mlp(case: MlpCase, seed: int, budget_s: float) -> Measured:
@@ -149,8 +154,7 @@ def _mlp(case: MlpCase, seed: int, budget_s: float) -> Measured:
         layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
     net = torch.nn.Sequential(*layers)
     x = torch.randn(case.batch, case.widths[0])
-    return _measured(repeat(lambda: net(x), budget_s=budget_s, warmup=3, clock=_clock(case.threads),
-                            canary=canary()))
+    return _measured(lambda: net(x), case.threads, budget_s, 3)
 
 
 def _dlrm(case: DlrmCase, seed: int, budget_s: float) -> Measured:
@@ -161,6 +165,4 @@ def _dlrm(case: DlrmCase, seed: int, budget_s: float) -> Measured:
     model = build_torch_dlrm(spec, seed)
     dense, batch = generate_inputs(spec, case.batch, seed, 0)
     x, bags = torch.from_numpy(dense), torch_bags(batch)
-    timing = repeat(lambda: model(x, bags), budget_s=budget_s, warmup=2, clock=_clock(case.threads),
-                    canary=canary())
-    return _measured(timing, batch, spec)
+    return _measured(lambda: model(x, bags), case.threads, budget_s, 2, batch, spec)

@@ -26,6 +26,7 @@ class Row:
     predicted_analytic_ms: float
     noisy: bool = False     # spread or median over fastest > 10%, or no run on an uncontended core
     quiet_runs: int = -1    # runs the canary called uncontended (accelsim.probe.canary; -1: not known)
+    calls_per_run: int = 1  # back-to-back calls in each timed run (accelsim.validate.measure; times are per call)
 
     @property
     def ratio(self) -> float:
@@ -36,7 +37,8 @@ class Row:
         return {"case": self.case, "kind": self.kind, "regime": self.regime, "threads": self.threads,
                 "measured_ms": self.measured_ms, "measured_spread": self.measured_spread,
                 "predicted_ms": self.predicted_ms, "predicted_analytic_ms": self.predicted_analytic_ms,
-                "ratio": self.ratio, "noisy": self.noisy, "quiet_runs": self.quiet_runs}
+                "ratio": self.ratio, "noisy": self.noisy, "quiet_runs": self.quiet_runs,
+                "calls_per_run": self.calls_per_run}
 
 
 def regime(case, hw: SystemConfig) -> str:

@@ -72,5 +72,5 @@ def validate(hw: SystemConfig, grid: Grid, *, seed: int = 0, budget_s: float = B
                 measured_ms=m.time_ns / 1e6, measured_spread=m.timing.spread,
                 predicted_ms=predict(hw, case, m, "detailed") / 1e6,
                 predicted_analytic_ms=predict(hw, case, m, "analytic") / 1e6, noisy=m.noisy,
-                quiet_runs=m.timing.quiet_runs)
+                quiet_runs=m.timing.quiet_runs, calls_per_run=m.calls_per_run)
             for case, m in zip(grid.cases, measured)]

@@ -177,12 +177,27 @@ def test_where_huge_pages_walk_too_a_walk_costs_one_line_a_page_minus_packed_lin
     assert tlb.walk_ns(64 * MIB) == pytest.approx(40.0)  # log-interpolated between the spans
     # with the reach probe: its spans beyond the reach give the walk latency, walk_rate's the larger spans; the
     # reach sets the entries (the 4 KiB minus 2 MiB reach, 12 MiB here, says nothing on such a guest)
-    reach = (4 * MIB, [(2 * MIB, 3.0), (4 * MIB, 5.0), (8 * MIB, 25.0), (16 * MIB, 28.0), (64 * MIB, 31.0)])
+    reach = (4 * MIB, [(2 * MIB, 3.0), (4 * MIB, 5.0), (8 * MIB, 25.0), (16 * MIB, 28.0), (64 * MIB, 31.0)],
+             [(2 * MIB, 2.0), (4 * MIB, 4.0), (8 * MIB, 20.0), (16 * MIB, 21.0), (64 * MIB, 22.0)])
     tlb = report(walks=walks, walk_reach=reach).cpu.tlb
     assert tlb.entries == 4 * MIB // 4096
     assert [(p.ws_bytes, p.walk_ns) for p in tlb.page_walk_table] == [(8 * MIB, 25.0), (16 * MIB, 28.0),
                                                                      (64 * MIB, 31.0), (256 * MIB, 50.0)]
     assert "passes half a walk after 4.00 MiB" in tlb.sources["entries"]
+    # the tables on the guest's 2 MiB pages: the TLB still holds 4 KiB translations (the same reach), but the
+    # walks are those of 2 MiB pages, the one-chain 2 MiB minus packed and the 2 MiB interval
+    walks_2m = [memory.WalkRate(16 * MIB, 5.0, 4.5, 0.02, 0.8, 40.0, 10.0, 30.0),
+                memory.WalkRate(256 * MIB, 10.0, 8.0, 0.02, 1.5, 70.0, 20.0, 55.0)]
+    tlb = report(walks=walks_2m, walk_reach=reach, huge_tables=1.0).cpu.tlb
+    assert tlb.page_bytes == 4096 and tlb.entries == 4 * MIB // 4096
+    assert [(p.ws_bytes, p.walk_ns) for p in tlb.page_walk_table] == [(8 * MIB, 20.0), (16 * MIB, 21.0),
+                                                                     (64 * MIB, 22.0), (256 * MIB, 35.0)]
+    assert [(p.ws_bytes, p.interval_ns) for p in tlb.page_walk_interval_table] == [(16 * MIB, 4.5),
+                                                                                  (256 * MIB, 8.0)]
+    assert "on 2 MiB pages as the tables are" in tlb.sources["page_walk_table"]
+    on_4k = report(walks=walks_2m, walk_reach=reach).cpu.tlb  # tables on 4 KiB pages: those pages' walks
+    assert [p.interval_ns for p in on_4k.page_walk_interval_table] == [5.0, 10.0]
+    assert on_4k.walk_ns(256 * MIB) == 50.0
     native = [memory.WalkRate(16 * MIB, 5.0, 0.9, 0.02, 0.8, 40.0, 10.0),
               memory.WalkRate(256 * MIB, 10.0, 1.6, 0.02, 1.5, 70.0, 20.0)]
     tlb = report(walks=native).cpu.tlb  # 2 MiB pages spare the walks: the 4 KiB minus 2 MiB curve stands

@@ -122,3 +122,15 @@ def test_a_grid_is_timed_in_passes_and_each_case_keeps_its_best(tmp_path, capsys
     assert "--passes: expected a positive integer, got 0" in capsys.readouterr().err
     assert main(["validate", "--grid", str(grid), "--hw", "broadwell_cpu_only", "--passes", "2", "--json"]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["summary"]["passes"] == 2
+
+
+def test_a_timed_run_strings_calls_together_for_two_milliseconds_and_reports_per_call():
+    from accelsim.probe.repeat import MAX_CALLS, RUN_NS, calls_per_run
+    from accelsim.validate.measure import measure
+    assert [calls_per_run(ns) for ns in (2 * RUN_NS, RUN_NS, RUN_NS / 4 + 1, RUN_NS / 4, 1.0, 0.0)] == \
+        [1, 1, 4, 4, MAX_CALLS, MAX_CALLS]
+    tiny = measure(MlpCase(widths=(16, 8), batch=4), budget_s=0.05)
+    assert 10 <= tiny.calls_per_run <= MAX_CALLS  # a 16 x 8 Linear takes tens of microseconds at most
+    assert 0 < tiny.time_ns == tiny.timing.min_ns <= tiny.timing.median_ns < RUN_NS / 10
+    row = Row("a", "mlp", "mlp", 1, 1.0, 0.01, 1.1, 1.1, calls_per_run=7)
+    assert row.to_dict()["calls_per_run"] == 7

@@ -131,3 +131,12 @@ def test_memory_guard_names_workload_and_size():
         build_torch_dlrm(spec, seed=0)
     with pytest.raises(InputError, match="over the 0.00 GiB"):
         build_torch_dlrm(SPECS["dot"], seed=0, memory_budget_bytes=100)
+
+
+def test_a_torch_table_is_aligned_as_pytorch_allocates_its_parameters():
+    # numpy's large arrays start 16 bytes into a page, so their rows straddle one line more than the model reads
+    from accelsim.workload.torch_model import torch_table
+    values = np.random.default_rng(0).random((1 << 17, 64))  # 64 MiB of float64 -> 32 MiB of float32
+    t = torch_table(values)
+    assert t.dtype == torch.float32 and t.shape == values.shape and t.data_ptr() % 64 == 0
+    np.testing.assert_array_equal(t.numpy(), values.astype(np.float32))
