@@ -360,7 +360,7 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
                                            f"(spread {sw.linear_dispatch.spread:.0%}){_rounds(r)}"),
                 "embedding_dispatch_ns": _cite(r, "EmbeddingBag of one bag of one row, per call "
                                                   f"(spread {sw.embedding_dispatch.spread:.0%}){_rounds(r)}"),
-                "gemm_parallel_min_flops": _cite(r, f"torch linear at each probed shape on {host.cores} threads "
+                "gemm_parallel_min_flops": _cite(r, f"torch Linear + ReLU at each probed shape on {host.cores} threads "
                                                     "(fastest run) against one: the size that best splits the shapes "
                                                     f"that ran > {compute.PARALLEL_SPEEDUP}x faster from the rest "
                                                     "(speed-ups " + ", ".join(
@@ -375,9 +375,9 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
             }},
         "sources": {
             **_cpu_sources(host, fma_units),
-            "gemm_efficiency": _cite(r, "torch linear at the largest probed shape"),
-            "gemm_efficiency_table": _cite(r, "one-thread torch linear at each shape: the model's one-thread tiled "
-                                              "peak time / (measured - op_dispatch_ns)" + _rounds(r)),
+            "gemm_efficiency": _cite(r, "torch Linear + ReLU at the largest probed shape"),
+            "gemm_efficiency_table": _cite(r, "one-thread torch Linear + ReLU at each shape: the model's one-thread "
+                                              "tiled peak time / (measured - op_dispatch_ns)" + _rounds(r)),
             "line_fill_buffers_per_core": _cite(r, f"k chains on one thread, each point's best of {r.rounds} "
                                                    f"rounds spread over the probe run: best "
                                                    f"{r.misses_in_flight:.1f} misses in flight (throughput x idle "
