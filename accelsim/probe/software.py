@@ -10,8 +10,9 @@
   near 0 when it does not (no parallel region opens, so the pool's threads sleep). Unlike a speed-up, this does
   not depend on the other threads getting a core on a loaded machine.
 Everything is timed on the calling thread's CPU clock (accelsim.probe.repeat) but the all-thread call (the wall
-clock), each call in runs of back-to-back calls (the dispatch ones 100, the others `repeat_calls`), per call. `accelsim probe` runs this probe in several rounds spread over its run and keeps each quantity's best
-round (`merge`; accelsim.probe.repeat.best says why).
+clock), each call in runs of back-to-back calls (the dispatch ones 100, the others `repeat_calls`), per call.
+`accelsim probe` runs this probe in several rounds spread over its run and keeps each quantity's best round
+(`merge`; accelsim.probe.repeat.best says why).
 """
 
 from __future__ import annotations
