@@ -87,7 +87,7 @@ def repeat(fn: Callable[[], object], *, tol: float = 0.05, window: int = 5, min_
 
 
 RUN_NS = 2_000_000  # a run of back-to-back calls lasts about 2 ms: a call's cold start (10-35 us, below) ~1% of it
-MAX_CALLS = 100     # as many calls as the dispatch probe strings together (accelsim.probe.software)
+MAX_CALLS = 100     # as many calls as the dispatch probe strings together (software.DISPATCH_CALLS)
 
 
 def calls_per_run(single_ns: float) -> int:
@@ -96,8 +96,10 @@ def calls_per_run(single_ns: float) -> int:
 
 
 def repeat_calls(fn: Callable[[], object], *, budget_s: float, warmup: int = 1,
-                 clock: Callable[[], int] = time.thread_time_ns, canary: Canary | None = None) -> tuple[Timing, int]:
-    """(per-call timing, calls a run): `repeat` over runs of `calls_per_run` back-to-back calls of `fn`.
+                 clock: Callable[[], int] = time.thread_time_ns, canary: Canary | None = None,
+                 calls: int | None = None) -> tuple[Timing, int]:
+    """(per-call timing, calls a run): `repeat` over runs of `calls` back-to-back calls of `fn` (default:
+    `calls_per_run` of the fastest of three calls timed alone), after `warmup` calls.
 
     A framework call timed alone, after other Python code (the canaries, the loop), pays a cold start that a
     call in a stream of calls does not: on 2026-12-03 (AMD EPYC guest) a one-row EmbeddingBag took 35 us alone
@@ -106,12 +108,14 @@ def repeat_calls(fn: Callable[[], object], *, budget_s: float, warmup: int = 1,
     replays its calls' caches warm), so the probes and `accelsim validate` time calls this way."""
     for _ in range(warmup):
         fn()
-    single = math.inf
-    for _ in range(3):
-        t0 = clock()
-        fn()
-        single = min(single, clock() - t0)
-    n = calls_per_run(single)
+    n = calls
+    if n is None:
+        single = math.inf
+        for _ in range(3):
+            t0 = clock()
+            fn()
+            single = min(single, clock() - t0)
+        n = calls_per_run(single)
     t = repeat(lambda: [fn() for _ in range(n)], budget_s=budget_s, warmup=0, clock=clock, canary=canary)
     return replace(t, median_ns=t.median_ns / n, min_ns=t.min_ns / n), n
 

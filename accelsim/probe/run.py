@@ -245,8 +245,8 @@ def build_config(r: ProbeReport, fma_units: int = DEFAULT_FMA_UNITS) -> SystemCo
     # adds the tables' own walk to each miss: the fabric is what is left without it, taking the walk as the 2 MiB
     # one-chain walk at the largest span walk_rate probed (ASSUMPTION: at the memory-latency working set a walk
     # costs about that; EPYC guest, 2026-12-03: 32 ns at 256 MiB, against a 155 ns chase at 384 MiB).
-    chase_walk = 0.0 if translate_huge else next(
-        (e for _, e in reversed(memory.walk_latencies(r.walks, huge=True))), 0.0)
+    huge_walks = memory.walk_latencies(r.walks, huge=True)
+    chase_walk = huge_walks[-1][1] if huge_walks and not translate_huge else 0.0
     fabric = max(r.memory_ns - prev - idle_read_latency_ns(dram) - chase_walk, 0.0)
     huge_tables = r.table_huge_fraction > 0.5
     page = HUGE_PAGE_BYTES if huge_tables and translate_huge else PAGE_4K

@@ -10,7 +10,7 @@
   near 0 when it does not (no parallel region opens, so the pool's threads sleep). Unlike a speed-up, this does
   not depend on the other threads getting a core on a loaded machine.
 Everything is timed on the calling thread's CPU clock (accelsim.probe.repeat) but the all-thread call (the wall
-clock), each call in runs of back-to-back calls (the dispatch ones 100, the others `repeat_calls`), per call.
+clock), each call in runs of back-to-back calls (`repeat_calls`; the dispatch pair DISPATCH_CALLS a run), per call.
 `accelsim probe` runs this probe in several rounds spread over its run and keeps each quantity's best round
 (`merge`; accelsim.probe.repeat.best says why).
 """
@@ -19,18 +19,19 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from accelsim.probe.canary import canary
-from accelsim.probe.repeat import Timing, best, repeat, repeat_calls
+from accelsim.probe.repeat import Timing, best, repeat_calls
 
 CYCLE_ROWS, CYCLE_DIM, CYCLE_BAG, CYCLE_BATCH = 64, 64, 50, 512
 THREAD_ROWS, THREAD_DIM, THREAD_BAG, THREAD_BATCH = 4096, 64, 20, 2048
 THREAD_TURNS = 3   # one-thread and all-thread calls alternate this many times
 BAGS_BATCH = 2048  # the same L1 table, one lookup a bag: the per-bag cost against the per-lookup one
+DISPATCH_CALLS = 100  # calls a timed run of the dispatch pair strings together
 INDEX_FEATURES, INDEX_BATCHES = 24, (32, 512)  # z[:, li, lj] over B x 24 x 24: the slope per element
 
 
@@ -81,9 +82,11 @@ def software_probe(threads: int, budget_s: float, seed: int = 0) -> SoftwareProb
             torch.set_num_threads(1)
             lin = torch.nn.Sequential(torch.nn.Linear(16, 16), torch.nn.ReLU())
             x = torch.randn(1, 16)
-            linear = repeat(lambda: [lin(x) for _ in range(100)], budget_s=share, warmup=2, canary=canary())
+            linear = repeat_calls(lambda: lin(x), budget_s=share, warmup=2 * DISPATCH_CALLS, canary=canary(),
+                                  calls=DISPATCH_CALLS)[0]
             tiny, ti, to = _bag(16, 16, 1, 1, seed)
-            emb = repeat(lambda: [tiny(ti, to) for _ in range(100)], budget_s=share, warmup=2, canary=canary())
+            emb = repeat_calls(lambda: tiny(ti, to), budget_s=share, warmup=2 * DISPATCH_CALLS, canary=canary(),
+                               calls=DISPATCH_CALLS)[0]
             eb, idx, off = _bag(CYCLE_ROWS, CYCLE_DIM, CYCLE_BAG, CYCLE_BATCH, seed)
             cyc = repeat_calls(lambda: eb(idx, off), budget_s=share, warmup=3, canary=canary())[0]
             idx1, off1 = idx[:BAGS_BATCH].clone(), torch.arange(BAGS_BATCH)
@@ -109,12 +112,11 @@ def software_probe(threads: int, budget_s: float, seed: int = 0) -> SoftwareProb
             after = task_cpu_ticks()
     finally:
         torch.set_num_threads(prev)
-    per_call = lambda t: replace(t, median_ns=t.median_ns / 100, min_ns=t.min_ns / 100)  # noqa: E731
     me = threading.get_native_id()
     spent = {k: after[k] - before.get(k, 0) for k in after}
     total = sum(spent.values())
     others = (total - spent.get(me, 0)) / total if total else 0.0
-    return SoftwareProbe(torch.__version__, per_call(linear), per_call(emb), CYCLE_DIM,
+    return SoftwareProbe(torch.__version__, linear, emb, CYCLE_DIM,
                          int(np.int64(CYCLE_BAG * CYCLE_BATCH)), cyc, bags, THREAD_BAG * THREAD_BATCH, one, many, threads,
                          others, index)
 

@@ -42,7 +42,7 @@ class Measured:
     noisy: bool                     # spread > 10%, median > 1.1 x fastest, or no run on an uncontended core
     batch: Batch | None = None      # the bags (embedding_bag, dlrm)
     spec: ModelSpec | None = None   # the model the bags belong to
-    calls_per_run: int = 1          # back-to-back calls in each timed run (the timing is per call)
+    calls_per_run: int = 1          # back-to-back calls a timed run (the most of any pass; the timing is per call)
 
 
 def _clock(threads: int):

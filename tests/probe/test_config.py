@@ -200,7 +200,7 @@ def test_where_huge_pages_walk_too_a_walk_costs_one_line_a_page_minus_packed_lin
     fabric = report(walks=walks_2m, walk_reach=reach).cpu
     assert fabric.memory_fabric_latency_ns == pytest.approx(report().cpu.memory_fabric_latency_ns - 35.0, abs=0.02)
     assert "35.0 ns walk a hop on 2 MiB pages" in fabric.sources["memory_fabric_latency_ns"]
-    on_4k = report(walks=walks_2m, walk_reach=reach).cpu.tlb  # tables on 4 KiB pages: those pages' walks
+    on_4k = fabric.tlb  # tables on 4 KiB pages: those pages' walks
     assert [p.interval_ns for p in on_4k.page_walk_interval_table] == [5.0, 10.0]
     assert on_4k.walk_ns(256 * MIB) == 50.0
     native = [memory.WalkRate(16 * MIB, 5.0, 0.9, 0.02, 0.8, 40.0, 10.0),
