@@ -8,7 +8,8 @@ What each one measures, and how the numbers are read off (pure functions below, 
   under 2% of a random chase can hit in the LLC; beyond it the 2 MiB-page curve rises too (2 MiB translations
   and, in a guest, the host's nested page tables) and that rise is not DRAM.
 - `latency_curve(..., chains=ROW_CHAINS)` and `llc_under_load`: the same chase with ROW_CHAINS chains at once,
-  from L2 to beyond the LLC. The LLC a guest shares with other tenants keeps a line only until their fills push
+  from L2 to beyond the LLC, in rounds spread over the probe run, each working set keeping its fastest round
+  (`best_points`). The LLC a guest shares with other tenants keeps a line only until their fills push
   it out, so what it holds depends on how soon a line comes back: one chain revisits a line of a 4 MiB working
   set every ~1.3 ms, 32 chains every ~0.1 ms, as often as a batch's gathers do. On this project's guest one
   chain lost the L3 at 3-5 MiB while 32 chains still hit it at 8-12 MiB (docs/calibrate.md, runs 8-13). The
@@ -154,10 +155,11 @@ def parallelism(ws_bytes: int, max_threads: int, budget_s: float, seed: int = 0)
     return out
 
 
-def best_points(rounds: list[list[MlpPoint]]) -> list[MlpPoint]:
-    """Rounds of the loaded-latency curve (the same points in the same order) as one: each point's fastest
-    round. The misses a core keeps in flight moved by up to 1.5x within minutes on the project's guests
-    (validate's drift check, runs 19-22), as the memory traffic of other tenants came and went."""
+def best_points(rounds: list[list]) -> list:
+    """Rounds of one curve (the same points in the same order: MlpPoint or LatencyPoint) as one: each point's
+    fastest round. The misses a core keeps in flight moved by up to 1.5x within minutes on the project's guests
+    (validate's drift check, runs 19-22), and the L3 a guest keeps under many chains between 6.8 and 13 MiB
+    between probe runs (runs 24-33), as the memory traffic of other tenants came and went."""
     return [min(p, key=lambda q: q.latency_ns) for p in zip(*rounds)]
 
 

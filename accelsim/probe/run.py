@@ -48,7 +48,8 @@ class Budget:
     first_tlb_s: float = 3.0    # the first-level TLB, the same over 8 .. 256 pages
     gemm_threads_s: float = 10.0  # the GEMM shapes again on every thread
     row_s: float = 4.0          # row gathers of 1 and 4 lines
-    llc_load_s: float = 8.0     # the LLC's capacity under many chains
+    llc_load_s: float = 8.0     # the LLC's capacity under many chains, over all its rounds
+    llc_rounds: int = 3         # the many-chain LLC curve runs in this many rounds, between the memory probes
     rounds: int = 6             # the GEMM, software and loaded-latency probes run in this many rounds over the run
 
 
@@ -88,6 +89,7 @@ class ProbeReport:
     by_round: dict = field(default_factory=dict)      # fastest run of each round, ns, of the main software timings
     walk_reach: tuple = ()  # (reach bytes, [(span, extra ns a hop)], the same on 2 MiB pages) where 2 MiB walk
     first_level: tuple = ()                           # [(4 KiB pages, extra ns a hop)] of the first-level TLB
+    llc_round_bytes: tuple = ()                       # the LLC's capacity under many chains read by each round alone
 
 
 def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma_units: int = DEFAULT_FMA_UNITS,
@@ -126,33 +128,50 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     small, _ = memory.latency_curve(sizes, False, budget.latency_s)
     note("load-to-use latency, transparent huge pages")
     huge, granted = memory.latency_curve(sizes, True, budget.latency_s)
-    compute_rounds(1)
     sysfs = [(c.name, c.size_bytes * (c.instances if i == len(host.caches) - 1 else 1))
              for i, c in enumerate(host.caches)]
     levels, memory_ns, memory_ws = memory.cache_levels(huge, sysfs)
-    note("LLC capacity under many chains")
     above = levels[-2].sysfs_bytes if len(levels) > 1 else 0
     load_sizes = [w for w in memory.working_sets(lo=max(above, memory.KIB), hi=max_ws_bytes)
                   if w <= 4 * levels[-1].sysfs_bytes] or sizes[-1:]
-    llc_parallel, _ = memory.latency_curve(load_sizes, True, budget.llc_load_s, chains=memory.ROW_CHAINS)
+    llc_rounds: list = []
+    n_llc = max(1, budget.llc_rounds)
+    # after the one-chain curves (slot 1) to the end of the run (the last slot), spread as the compute rounds are
+    llc_slot_of = [1 + round(j * (COMPUTE_SLOTS - 2) / (n_llc - 1)) if n_llc > 1 else COMPUTE_SLOTS - 1
+                   for j in range(n_llc)]
+
+    def llc_round(slot: int) -> None:
+        # other tenants' share of the L3 comes and goes within minutes, so the curve is read at several points
+        # of the run, as the loaded-latency curve is, and each working set keeps its fastest round
+        for _ in range(llc_slot_of.count(slot)):
+            note(f"LLC capacity under many chains (round {len(llc_rounds) + 1} of {n_llc})")
+            llc_rounds.append(memory.latency_curve(load_sizes, True, budget.llc_load_s / n_llc,
+                                                   chains=memory.ROW_CHAINS)[0])
+
+    compute_rounds(1)
+    llc_round(1)
+    note("page-walk throughput: k chains, a new 4 KiB page every hop")
+    walks = memory.walk_rate(memory.WALK_SPANS, budget.walk_s)
+    reach = () if memory.huge_pages_translate(walks) else memory.walk_reach(budget.reach_s)
+    note("first-level TLB: one chain, one line a 4 KiB page of 8 .. 256 pages against packed lines")
+    first = tuple(memory.first_level_tlb(budget.first_tlb_s))
+    compute_rounds(2)
+    llc_round(2)
+    note("row gathers: k chains reading rows of 1 and 4 lines")
+    rows = memory.row_gather(min(max_ws_bytes, memory.ROW_SPAN), budget.row_s)
+    note("STREAM triad")
+    st = memory.stream(host.cores, budget.stream_s)
+    compute_rounds(3)
+    llc_round(3)
+    llc_parallel = memory.best_points(llc_rounds)
     one_chain = levels[-1].effective_bytes
+    llc_by_round = [memory.llc_under_load(c, levels[-1].sysfs_bytes, above) for c in llc_rounds]
     levels[-1] = replace(levels[-1], effective_bytes=memory.llc_under_load(llc_parallel, levels[-1].sysfs_bytes,
                                                                            above))
     tr = memory.translation(small, huge, memory_ws)
     note("sequential read bandwidth of one thread, per level")
     read_sets = memory.level_read_sets(levels, min(memory_ws, max_ws_bytes))
     reads = [memory.read_bandwidth(ws, budget.read_s / len(read_sets)) for ws in read_sets]
-    compute_rounds(2)
-    note("page-walk throughput: k chains, a new 4 KiB page every hop")
-    walks = memory.walk_rate(memory.WALK_SPANS, budget.walk_s)
-    reach = () if memory.huge_pages_translate(walks) else memory.walk_reach(budget.reach_s)
-    note("first-level TLB: one chain, one line a 4 KiB page of 8 .. 256 pages against packed lines")
-    first = tuple(memory.first_level_tlb(budget.first_tlb_s))
-    note("row gathers: k chains reading rows of 1 and 4 lines")
-    rows = memory.row_gather(min(max_ws_bytes, memory.ROW_SPAN), budget.row_s)
-    note("STREAM triad")
-    st = memory.stream(host.cores, budget.stream_s)
-    compute_rounds(3)
     mlp = memory.best_points(mlp_rounds)
     inflight, rr_gbps = memory.misses_in_flight(mlp, memory_ns)
     gemm, sw = compute.merge(gemm_rounds), software.merge(sw_rounds)
@@ -163,7 +182,7 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     report = ProbeReport(host, when, load0, load_average(), transparent_hugepages(), granted, table_pages(), small,
                          huge, levels, memory_ns, memory_ws, tr, mlp, inflight, rr_gbps, st, gemm, sw, clock, reads,
                          walks, rows, gemm_min, gemm_speedups, None,  # type: ignore[arg-type]
-                         llc_parallel, one_chain, rounds, _by_round(sw_rounds), reach, first)
+                         llc_parallel, one_chain, rounds, _by_round(sw_rounds), reach, first, tuple(llc_by_round))
     report.system = build_config(report, fma_units)
     return report
 
@@ -192,9 +211,13 @@ def _size_source(r: ProbeReport, lv: memory.Level, directory: str, last: bool) -
     """Where a level's effective size came from: the one-chain curve, or for the LLC the many-chain one."""
     sysfs = f"sysfs {directory}/size says {lv.sysfs_bytes / 2**20:.2f} MiB"
     if last and r.llc_parallel:
+        rounds = ""
+        if len(r.llc_round_bytes) > 1:
+            rounds = (f" on each working set's fastest of {len(r.llc_round_bytes)} rounds (the rounds alone: "
+                      f"{min(r.llc_round_bytes) / 2**20:.2f}-{max(r.llc_round_bytes) / 2**20:.2f} MiB)")
         return (f"pointer chase of {memory.ROW_CHAINS} chains (2 MiB pages): the curve leaves the LLC's plateau at "
-                f"{lv.effective_bytes / 2**20:.2f} MiB (one chain: {r.llc_one_chain_bytes / 2**20:.2f} MiB; {sysfs}), "
-                "rounded down to whole sets")
+                f"{lv.effective_bytes / 2**20:.2f} MiB{rounds} (one chain: {r.llc_one_chain_bytes / 2**20:.2f} MiB; "
+                f"{sysfs}), rounded down to whole sets")
     return (f"pointer chase (2 MiB pages): the curve leaves this level at {lv.effective_bytes / 2**20:.2f} MiB "
             f"({sysfs}), rounded down to whole sets")
 
@@ -510,6 +533,7 @@ def report_dict(r: ProbeReport) -> dict:
         "read_bandwidth": [asdict(x) for x in r.reads],
         "walk_rate": [asdict(w) for w in r.walks],
         "llc_parallel": [asdict(p) for p in r.llc_parallel], "llc_one_chain_bytes": r.llc_one_chain_bytes,
+        "llc_round_bytes": list(r.llc_round_bytes),
         "row_gather": [asdict(g) for g in r.rows],
         "gemm_parallel_min_flops": r.gemm_parallel_min_flops,
         "gemm_speedups": [{"m": g.m, "k": g.k, "n": g.n, "speedup": v} for g, v in zip(r.gemm, r.gemm_speedups)],

@@ -25,7 +25,8 @@ ROWS_FB_BOUND = [memory.RowGather(1, 12.0, 0.02), memory.RowGather(4, 50.0, 0.02
 
 
 def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(3.1, 0.02, 9), rows=ROWS_FB_BOUND,
-           llc_parallel=(), llc_one_chain_bytes=0, index_runs=(), rounds=1, walks=None, walk_reach=(), first_level=()):
+           llc_parallel=(), llc_one_chain_bytes=0, index_runs=(), rounds=1, walks=None, walk_reach=(), first_level=(),
+           llc_round_bytes=()):
     caches = tuple(HostCache(n, s, w, 64, sh, 1, "0", f"/sys/x/index{i}") for i, (n, s, w, sh) in
                    enumerate((("L1D", 32 * KIB, 8, 1), ("L2", MIB, 8, 1), ("L3", 32 * MIB, 16, 2))))
     host = HostCpu("Fake EPYC", 2, "test", 2.5, "test", 16, "test", caches)
@@ -44,7 +45,7 @@ def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(
                     walks or [memory.WalkRate(16 * MIB, 2.0, 1.9, 0.02), memory.WalkRate(256 * MIB, 10.0, 5.5, 0.02)],
                     rows, 1 << 20,
                     [1.0, 1.05, 1.8, 1.9], None, list(llc_parallel), llc_one_chain_bytes, rounds, {}, walk_reach,
-                    tuple(first_level))
+                    tuple(first_level), tuple(llc_round_bytes))
     return build_config(r)
 
 
@@ -86,7 +87,14 @@ def test_the_llc_size_cites_the_many_chain_curve_it_came_from():
     c = report(llc_parallel=pts, llc_one_chain_bytes=3 * MIB).cpu
     src = c.caches[-1].sources["size_bytes"]
     assert "32 chains" in src and "one chain: 3.00 MiB" in src and "4.00 MiB" in src
-    assert "32 chains" not in c.caches[1].sources["size_bytes"]
+    assert "32 chains" not in c.caches[1].sources["size_bytes"] and "rounds" not in src
+
+
+def test_the_llc_size_cites_the_rounds_it_kept_the_fastest_of():
+    pts = [memory.LatencyPoint(MIB, True, 1.2, 0.01)]
+    src = report(llc_parallel=pts, llc_one_chain_bytes=3 * MIB,
+                 llc_round_bytes=(5 * MIB, 7 * MIB, 6 * MIB)).cpu.caches[-1].sources["size_bytes"]
+    assert "fastest of 3 rounds (the rounds alone: 5.00-7.00 MiB)" in src
 
 
 def test_the_llc_latency_is_the_many_chain_plateau_times_the_lines_in_flight():

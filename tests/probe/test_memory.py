@@ -211,3 +211,17 @@ def test_rounds_of_the_loaded_latency_curve_keep_each_points_fastest():
     a = [MlpPoint(1, 1, 100.0, 0.6, 0.01), MlpPoint(1, 8, 20.0, 25.6, 0.01)]
     b = [MlpPoint(1, 1, 110.0, 0.5, 0.01), MlpPoint(1, 8, 14.0, 36.6, 0.02)]
     assert best_points([a, b]) == [a[0], b[1]]
+
+
+def test_the_llc_under_many_chains_is_read_off_each_working_sets_fastest_round():
+    """A round in which other tenants held more of the L3 loses it at 8 MiB, the other at 16 MiB: the config's
+    LLC is the round that kept it longer, at every working set."""
+    from accelsim.probe.memory import best_points, llc_under_load
+    MIB = 1 << 20
+    sizes = (1, 2, 4, 8, 16, 32, 64)
+    early = [LatencyPoint(w * MIB, True, ns, 0.01) for w, ns in zip(sizes, (1.2, 1.2, 1.2, 12.0, 12.0, 12.0, 12.0))]
+    late = [LatencyPoint(w * MIB, True, ns, 0.01) for w, ns in zip(sizes, (1.3, 1.1, 1.2, 1.2, 12.5, 11.5, 12.0))]
+    best = best_points([early, late])
+    assert [p.latency_ns for p in best] == [1.2, 1.1, 1.2, 1.2, 12.0, 11.5, 12.0]
+    assert llc_under_load(early, 32 * MIB, MIB // 2) < 8 * MIB < llc_under_load(best, 32 * MIB, MIB // 2)
+    assert llc_under_load(best, 32 * MIB, MIB // 2) < 16 * MIB
