@@ -118,7 +118,8 @@ class CpuConfig(Sourced):
                                                             "(used where gemm_efficiency_table is empty)")
     gemm_efficiency_table: tuple[GemmEfficiencyPoint, ...] = Field(
         (), max_length=4096, description="measured efficiency by shape; interpolated in log(m) and log(sqrt(k n)), "
-                                         "clamped")
+                                         "clamped; one-column layers (n = 1) read the n = 1 entries where "
+                                         "there are any")
     line_fill_buffers_per_core: PositiveInt = Field(le=2**12, description="outstanding L1 misses per core (MLP limit)")
     stream_prefetch: bool = Field(False, description="the L2 streamer fetches the rest of a row once its first line "
                                                      "misses, outside the fill buffers (docs/configs.md)")

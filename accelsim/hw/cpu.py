@@ -200,14 +200,24 @@ class Cpu:
         # not a padded 6-row tile (one-thread torch linear, k = n = 1024, EPYC guest 2026-12-03: m = 1 / 2 / 3 / 6
         # took 142 / 267 / 402 / 581 us).
         rows = min(m, GEMM_MICROTILE_ROWS)
-        cycles_per_tile = k * rows * nr / (c.simd_fp32_lanes * c.fma_units_per_core)
+        # One output column is a matrix-vector product, which BLAS vectorises along k with nothing padded: it
+        # costs its one column, not a tile's nr (one-thread torch Linear(1024, n) at m = 512, EPYC guest
+        # 2026-12-03: n = 1 / 2 / 16 took 103 / 271 / 411 us; from two columns on, a tile each).
+        cols = 1 if n == 1 else nr
+        cycles_per_tile = k * rows * cols / (c.simd_fp32_lanes * c.fma_units_per_core)
         return math.ceil(tiles / cores_used) * cycles_per_tile / c.freq_ghz
 
     def gemm_efficiency(self, m: int, k: int, n: int) -> float:
-        """Achieved / tiled peak at this shape: the measured table where there is one, else the constant."""
+        """Achieved / tiled peak at this shape: the measured table where there is one, else the constant. A
+        one-column product is read off the table's one-column shapes by (m, k) where it has some: a
+        matrix-vector product reads each input once, so the square shapes of its size do not stand for it."""
         t = self.cfg.gemm_efficiency_table
         if not t:
             return self.cfg.gemm_efficiency
+        if n == 1 and any(p.n == 1 for p in t):
+            t = tuple(p for p in t if p.n == 1)
+        elif n > 1 and any(p.n > 1 for p in t):
+            t = tuple(p for p in t if p.n > 1)
         return efficiency_at(np.array([p.m for p in t], float), np.array([math.sqrt(p.k * p.n) for p in t]),
                              np.array([p.efficiency for p in t]), m, math.sqrt(k * n))
 

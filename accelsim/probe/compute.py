@@ -38,8 +38,15 @@ def _layer(k: int, n: int):
 
 
 def shapes() -> list[tuple[int, int, int]]:
-    """(m, k, n) of square layers k = n = width, as DLRM MLPs are, up to MAX_FLOPS."""
-    return [(m, w, w) for m in BATCHES for w in WIDTHS if 2 * m * w * w <= MAX_FLOPS]
+    """(m, k, n) of square layers k = n = width, as DLRM MLPs are, up to MAX_FLOPS; then the one-output layers
+    that end a DLRM's top MLP (k = width, n = 1), which BLAS runs as a matrix-vector product."""
+    return ([(m, w, w) for m in BATCHES for w in WIDTHS if 2 * m * w * w <= MAX_FLOPS]
+            + [(m, w, 1) for m in BATCHES for w in WIDTHS])
+
+
+def squares(points: list[GemmPoint]) -> list[GemmPoint]:
+    """The probed shapes of more than one output column (the ones the threading size is read off)."""
+    return [g for g in points if g.n > 1]
 
 
 def gemm_probe(budget_s: float, threads: int = 1) -> list[GemmPoint]:

@@ -225,6 +225,30 @@ def test_a_gemm_of_fewer_rows_than_a_micro_tile_costs_its_rows_not_a_padded_tile
     assert cpu.gemm_peak_ns(GEMM_MICROTILE_ROWS + 1, 1024, 1024) == pytest.approx(2 * full)
 
 
+def test_a_one_column_gemm_costs_one_column_not_a_padded_tile():
+    # one-thread torch Linear(1024, n) at m = 512 (EPYC guest, 2026-12-03): n = 1 / 2 / 16 took 103 / 271 / 411 us:
+    # one column is a matrix-vector product; from two columns on, each tile is computed whole
+    cpu = Cpu(hw(software={"gemm_threads": 1}).cpu)
+    nr = 2 * cpu.cfg.simd_fp32_lanes
+    assert cpu.gemm_peak_ns(512, 1024, 1) == pytest.approx(cpu.gemm_peak_ns(512, 1024, nr) / nr)
+    assert cpu.gemm_peak_ns(512, 1024, 2) == pytest.approx(cpu.gemm_peak_ns(512, 1024, nr))
+
+
+def test_a_one_column_gemm_reads_its_efficiency_off_the_one_column_shapes():
+    squares = [{"m": m, "k": w, "n": w, "efficiency": e} for m, w, e in
+               ((1, 16, 0.01), (1, 1024, 0.2), (1024, 16, 0.3), (1024, 1024, 0.9))]
+    columns = [{"m": m, "k": w, "n": 1, "efficiency": e} for m, w, e in
+               ((1, 16, 0.05), (1, 1024, 0.4), (1024, 16, 0.5), (1024, 1024, 0.6))]
+    both = Cpu(hw(gemm_efficiency_table=squares + columns).cpu)
+    assert both.gemm_efficiency(1024, 1024, 1) == pytest.approx(0.6)
+    assert both.gemm_efficiency(1, 128, 1) == pytest.approx((0.05 + 0.4) / 2)  # log midpoint of k = 16 .. 1024
+    assert both.gemm_efficiency(1024, 1024, 1024) == pytest.approx(0.9)  # the squares alone
+    assert both.gemm_efficiency(1, 16, 16) == pytest.approx(0.01)
+    # a table of squares alone serves one-column shapes too, at the square of their size, as before
+    only = Cpu(hw(gemm_efficiency_table=squares).cpu)
+    assert only.gemm_efficiency(1024, 1024 * 1024, 1) == pytest.approx(0.9)
+
+
 def test_missing_corners_drop_out_of_the_interpolation():
     ms, ws, eff = np.array([1.0, 1024.0]), np.array([16.0, 16.0]), np.array([0.1, 0.5])
     assert efficiency_at(np.r_[ms, 1.0], np.r_[ws, 1024.0], np.r_[eff, 0.3], 1024, 1024) == pytest.approx(0.5)

@@ -26,7 +26,7 @@ ROWS_FB_BOUND = [memory.RowGather(1, 12.0, 0.02), memory.RowGather(4, 50.0, 0.02
 
 def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(3.1, 0.02, 9), rows=ROWS_FB_BOUND,
            llc_parallel=(), llc_one_chain_bytes=0, index_runs=(), rounds=1, walks=None, walk_reach=(), first_level=(),
-           llc_round_bytes=()):
+           llc_round_bytes=(), columns=False):
     caches = tuple(HostCache(n, s, w, 64, sh, 1, "0", f"/sys/x/index{i}") for i, (n, s, w, sh) in
                    enumerate((("L1D", 32 * KIB, 8, 1), ("L2", MIB, 8, 1), ("L3", 32 * MIB, 16, 2))))
     host = HostCpu("Fake EPYC", 2, "test", 2.5, "test", 16, "test", caches)
@@ -36,6 +36,8 @@ def report(other_share=0.5, huge_tables=0.0, memory_read_gbps=14.0, clock=Clock(
                        t(8000.0 + 2048 * 6 / 2.5), 40960,
                        t(1e5), t(6e4), 2, other_share, index_runs)
     gemm = [GemmPoint(m, w, w, t(5000.0 + 2 * m * w * w / 50.0)) for m in (1, 2048) for w in (16, 1024)]
+    if columns:  # one-output layers, at a tenth of the squares' FLOP rate
+        gemm += [GemmPoint(m, w, 1, t(5000.0 + 2 * m * w / 5.0)) for m in (1, 2048) for w in (16, 1024)]
     r = ProbeReport(host, "2026-12-01 00:00 UTC", "load average 0.1, 0.1, 0.1", "load average 0.1, 0.1, 0.1",
                     "madvise", 1.0, huge_tables, [], [memory.LatencyPoint(1 << 30, True, 200.0, 0.01)], levels,
                     180.0, 256 * MIB, memory.Translation(12 * MIB, 40.0, ((MIB, 0.0), (256 * MIB, 40.0))), [], 20.4, 13.0,
@@ -133,6 +135,18 @@ def test_the_efficiency_table_reproduces_the_probed_gemm_on_one_thread():
     cpu = Cpu(parse_model(SystemConfig, d).cpu)
     want = 5000.0 + 2 * 2048 * 1024 * 1024 / 50.0
     assert cpu.gemm(2048, 1024, 1024).time_ns == pytest.approx(want, rel=0.01)
+
+
+def test_one_column_layers_reproduce_their_own_probed_times():
+    s = report(columns=True)
+    d = s.model_dump(mode="json")
+    d["cpu"]["software"]["gemm_threads"] = 1
+    cpu = Cpu(parse_model(SystemConfig, d).cpu)
+    assert cpu.gemm(2048, 1024, 1).time_ns == pytest.approx(5000.0 + 2 * 2048 * 1024 / 5.0, rel=0.01)
+    assert cpu.gemm(2048, 1024, 1024).time_ns == pytest.approx(5000.0 + 2 * 2048 * 1024 * 1024 / 50.0, rel=0.01)
+    # the threading size's speed-ups are the square shapes'
+    assert "2048x1024x1024 1.90" in s.cpu.software.sources["gemm_parallel_min_flops"]
+    assert "x1 " not in s.cpu.software.sources["gemm_parallel_min_flops"]
 
 
 def test_thread_split_and_huge_pages_follow_the_probes():

@@ -70,3 +70,13 @@ def test_the_software_probe_times_every_quantity_with_the_canary():
         assert t.min_ns > 0 and t.quiet_runs >= 0  # timed between canaries
     assert sw.one_thread.runs >= software.THREAD_TURNS * 3  # in turns, at least min_runs each
     assert 0.0 <= sw.other_threads_cpu_share <= 1.0 and len(sw.index_runs) == 2
+
+
+def test_the_gemm_probe_times_dlrm_squares_and_the_one_output_layers_that_end_a_top_mlp():
+    got = compute.shapes()
+    squares = [s for s in got if s[2] > 1]
+    columns = [s for s in got if s[2] == 1]
+    assert all(k == n for _, k, n in squares) and all(2 * m * k * n <= compute.MAX_FLOPS for m, k, n in squares)
+    assert sorted(columns) == sorted((m, w, 1) for m in compute.BATCHES for w in compute.WIDTHS)
+    pts = [GemmPoint(m, k, n, None) for m, k, n in got]
+    assert compute.squares(pts) == [p for p in pts if p.n > 1]
