@@ -77,30 +77,39 @@ def merge(rounds: list[list[GemmPoint]]) -> list[GemmPoint]:
 PARALLEL_SPEEDUP = 1.1  # a shape counts as threaded when N threads beat one by more than this
 
 
-def parallel_threshold_flops(sizes: list[tuple[int, int, int]], budget_s: float, threads: int
-                             ) -> tuple[int, list[float]]:
-    """The FLOPs from which torch's BLAS runs a Linear on `threads` threads, read off the speed-up of each
-    probed shape on `threads` threads over one (both on the wall clock, fastest run: the same clock on both
-    sides, as a thread's CPU clock costs more per reading than a tiny call takes): the size that best splits
-    one-thread shapes from threaded ones (`threshold_from`); and the speed-ups."""
+def thread_timings(sizes: list[tuple[int, int, int]], budget_s: float, threads: int) -> list[tuple[float, float]]:
+    """One round of (fastest ns on one thread, on `threads` threads) of a Linear + ReLU at each shape (m, k, n),
+    both on the wall clock (the same clock on both sides, as a thread's CPU clock costs more per reading than a
+    tiny call takes)."""
     import time
 
     import torch
     prev = torch.get_num_threads()
-    speedups = []
+    out = []
     share = budget_s / (2 * max(len(sizes), 1))
     try:
         with torch.no_grad():
             for m, k, n in sizes:
                 x, layer = torch.randn(m, k), _layer(k, n)
-                best = []
+                pair = []
                 for t in (1, threads):
                     torch.set_num_threads(t)
-                    best.append(repeat_calls(lambda: layer(x), budget_s=share, warmup=3,
+                    pair.append(repeat_calls(lambda: layer(x), budget_s=share, warmup=3,
                                              clock=time.perf_counter_ns, canary=canary())[0].min_ns)
-                speedups.append(best[0] / best[1])
+                out.append((pair[0], pair[1]))
     finally:
         torch.set_num_threads(prev)
+    return out
+
+
+def parallel_threshold_flops(sizes: list[tuple[int, int, int]], rounds: list[list[tuple[float, float]]]
+                             ) -> tuple[int, list[float]]:
+    """The FLOPs from which torch's BLAS runs a Linear on all threads, from rounds of `thread_timings` spread
+    over the probe run: each shape's speed-up is its fastest one-thread run over its fastest all-thread run of
+    all rounds (noise only adds time, on either side), then the size that best splits one-thread shapes from
+    threaded ones (`threshold_from`). One round alone read 1x256x256 at 0.65x and moved the size from 4.2M to
+    67M FLOP between two runs (docs/calibrate.md, run 34)."""
+    speedups = [min(p[0] for p in per) / min(p[1] for p in per) for per in zip(*rounds)]
     return threshold_from(sizes, speedups), speedups
 
 

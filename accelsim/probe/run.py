@@ -46,7 +46,7 @@ class Budget:
     walk_s: float = 6.0         # page-walk throughput, both page sizes
     reach_s: float = 6.0        # TLB reach by one chain, one line a 4 KiB page (4 KiB, 2 MiB pages) against packed
     first_tlb_s: float = 3.0    # the first-level TLB, the same over 8 .. 256 pages
-    gemm_threads_s: float = 10.0  # the GEMM shapes again on every thread
+    gemm_threads_s: float = 10.0  # the square GEMM shapes on one and on every thread, over all rounds
     row_s: float = 4.0          # row gathers of 1 and 4 lines
     llc_load_s: float = 8.0     # the LLC's capacity under many chains, over all its rounds
     llc_rounds: int = 3         # the many-chain LLC curve runs in this many rounds, between the memory probes
@@ -103,7 +103,9 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
         raise InputError("the clock of this machine is unknown (not x86-64, no cpufreq, no 'cpu MHz' in "
                          "/proc/cpuinfo)")
     rounds = max(1, budget.rounds)
+    square_sizes = [(m, k, n) for m, k, n in compute.shapes() if n > 1]  # the threading size: the squares'
     gemm_rounds: list = []
+    thread_rounds: list = []
     sw_rounds: list = []
     mlp_rounds: list = []
     mlp_ws = min(max_ws_bytes, 256 * memory.MIB)
@@ -116,6 +118,9 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
             note(f"torch SGEMM at DLRM shapes, dispatch, per-lookup cycles, EmbeddingBag threads "
                  f"(round {len(sw_rounds) + 1} of {rounds})")
             gemm_rounds.append(compute.gemm_probe(budget.gemm_s / rounds))
+            if host.cores > 1:
+                thread_rounds.append(compute.thread_timings(square_sizes, budget.gemm_threads_s / rounds,
+                                                            host.cores))
             sw_rounds.append(software.software_probe(host.cores, budget.software_s / rounds))
             note(f"misses in flight: k chains x threads (round {len(mlp_rounds) + 1} of {rounds})")
             mlp_rounds.append(memory.parallelism(mlp_ws, host.cores, budget.parallelism_s / rounds))
@@ -175,10 +180,8 @@ def run_probes(*, budget: Budget = Budget(), max_ws_bytes: int = memory.GIB, fma
     mlp = memory.best_points(mlp_rounds)
     inflight, rr_gbps = memory.misses_in_flight(mlp, memory_ns)
     gemm, sw = compute.merge(gemm_rounds), software.merge(sw_rounds)
-    note("torch SGEMM on every thread: from which size BLAS threads a Linear")
-    sizes = [(g.m, g.k, g.n) for g in compute.squares(gemm)]  # the threading size: the square layers'
-    gemm_min, gemm_speedups = (compute.parallel_threshold_flops(sizes, budget.gemm_threads_s, host.cores)
-                               if host.cores > 1 else (0, []))
+    gemm_min, gemm_speedups = (compute.parallel_threshold_flops(square_sizes, thread_rounds)
+                               if thread_rounds else (0, []))
     report = ProbeReport(host, when, load0, load_average(), transparent_hugepages(), granted, table_pages(), small,
                          huge, levels, memory_ns, memory_ws, tr, mlp, inflight, rr_gbps, st, gemm, sw, clock, reads,
                          walks, rows, gemm_min, gemm_speedups, None,  # type: ignore[arg-type]

@@ -80,3 +80,14 @@ def test_the_gemm_probe_times_dlrm_squares_and_the_one_output_layers_that_end_a_
     assert sorted(columns) == sorted((m, w, 1) for m in compute.BATCHES for w in compute.WIDTHS)
     pts = [GemmPoint(m, k, n, None) for m, k, n in got]
     assert compute.squares(pts) == [p for p in pts if p.n > 1]
+
+
+def test_gemm_speed_ups_take_each_side_fastest_run_over_all_rounds():
+    """A round in which the two-thread run of a shape was held up reads it unthreaded; over the rounds each side
+    keeps its fastest run, so one bad round moves neither the speed-up nor the threading size."""
+    sizes = [(1, 16, 16), (512, 256, 256), (2048, 256, 256)]
+    good = [(10.0, 10.0), (400.0, 200.0), (1600.0, 800.0)]
+    bad = [(11.0, 10.5), (410.0, 600.0), (1700.0, 850.0)]  # 512x256x256 at 0.68x on two threads
+    assert compute.parallel_threshold_flops(sizes, [bad])[0] == 2 * 2048 * 256 * 256
+    size, speedups = compute.parallel_threshold_flops(sizes, [bad, good])
+    assert speedups == [1.0, 2.0, 2.0] and size == 2 * 512 * 256 * 256
